@@ -1,0 +1,96 @@
+# Builds the three programs, the AI stand-in and the test tools.
+#   make            release build in build/release
+#   make asan       AddressSanitizer + UBSan build in build/asan
+#   make run        install what is missing, build, start the whole system
+#   make stop       stop what `make run` started
+#   make test       install what is missing, build, run every test
+#   make bench      the benchmark (see README)
+
+BUILD ?= build/release
+SAN ?=
+OPT ?= -O2
+
+PKGS := libwebsockets hiredis libcurl jansson yaml-0.1
+CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wpointer-arith \
+          -Wformat=2 -g $(OPT) -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS :=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_REDIS := $(shell pkg-config --libs hiredis 2>/dev/null)
+LIB_YAML := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
+LIB_JSON := $(shell pkg-config --libs jansson 2>/dev/null)
+LIB_CURL := $(shell pkg-config --libs libcurl 2>/dev/null)
+LIB_LWS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
+LIB_COMMON := $(BUILD)/libcommon.a $(LIB_REDIS) $(LIB_YAML)
+
+COMMON_SRC := $(wildcard common/*.c)
+FCGI_SRC := $(wildcard fcgi-api/*.c)
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WSPUSH_SRC := $(wildcard ws-push/*.c)
+STANDIN_SRC := $(wildcard ai-standin/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin
+TOOLS := $(BUILD)/wsclient
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+
+all: $(PROGRAMS) $(TOOLS) $(UNIT_TESTS)
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
+	$(AR) rcs $@ $^
+
+$(BUILD)/fcgi-api: $(call obj,$(FCGI_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(FCGI_SRC)) $(LIB_COMMON) $(LIB_JSON) -lfcgi
+
+$(BUILD)/worker: $(call obj,$(WORKER_SRC) worker/main.c) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(WORKER_SRC) worker/main.c) $(LIB_COMMON) $(LIB_JSON) $(LIB_CURL)
+
+$(BUILD)/ws-push: $(call obj,$(WSPUSH_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(WSPUSH_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
+
+$(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON)
+
+$(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)
+
+# Unit tests link the module under test; they may use any library.
+$(BUILD)/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(WORKER_SRC) $(FCGI_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/unit/test_$*.c) \
+	    $(filter-out %/main.o,$(call obj,$(WORKER_SRC) $(FCGI_SRC))) \
+	    $(LIB_COMMON) $(LIB_JSON) $(LIB_CURL) -lfcgi
+
+deps:
+	sh scripts/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	sh scripts/run.sh
+
+stop:
+	sh scripts/stop.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) asan
+	sh tests/run.sh
+
+bench: deps
+	$(MAKE) BUILD=build/bench OPT="-O2 -DNDEBUG"
+	sh bench/run.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all asan deps run stop test bench clean

@@ -1,0 +1,409 @@
+/* config.c -- defaults < settings.yaml (libyaml) < environment < flags.
+ *
+ * All keys live in one table; the YAML keys, environment variables, flags and
+ * --help text are all derived from it, so they cannot drift apart. */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum opt_type { OPT_INT, OPT_STR };
+
+struct option_def {
+    const char *key;
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    long min, max;
+    const char *help;
+};
+
+#define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h}
+#define STR_OPT(k, d, h)         {#k, OPT_STR, offsetof(struct config, k), d, 0, 0, h}
+
+static const struct option_def options[] = {
+    INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
+    STR_OPT(bind, "127.0.0.1", "address ws-push and the stand-in listen on"),
+    INT_OPT(ws_port, "8081", 1, 65535, "port ws-push listens on"),
+    INT_OPT(standin_port, "8082", 1, 65535, "port the built-in AI stand-in listens on"),
+    STR_OPT(fcgi_listen, "", "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
+    STR_OPT(redis_url, "redis://127.0.0.1:6380/0", "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
+    STR_OPT(redis_prefix, "aimsg:", "prefix of every Redis key and channel"),
+    STR_OPT(ai_base_url, "", "OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: the built-in stand-in)"),
+    STR_OPT(ai_api_key, "", "API key sent as Bearer token (never logged)"),
+    STR_OPT(ai_model, "gpt-4o-mini", "model name sent to the endpoint"),
+    STR_OPT(ai_system_prompt, "You are a helpful assistant.", "system prompt (empty: none)"),
+    INT_OPT(ai_connect_timeout, "10", 1, 600, "seconds to connect to the model"),
+    INT_OPT(ai_timeout, "60", 1, 3600, "seconds the model may stay silent mid-answer"),
+    INT_OPT(ai_retries, "3", 0, 20, "retries on 429/5xx/connect errors before the first token"),
+    INT_OPT(worker_concurrency, "64", 1, 100000, "answers one worker streams at once"),
+    INT_OPT(worker_claim_idle_ms, "30000", 100, 86400000, "ms a job may stay pending before another worker claims it"),
+    INT_OPT(worker_max_deliveries, "3", 1, 100, "deliveries before a job goes to the dead-letter stream"),
+    INT_OPT(max_message_bytes, "65536", 16, 16777216, "largest text message / JSON body in bytes"),
+    INT_OPT(max_image_bytes, "10485760", 1024, 268435456, "largest image in bytes (decoded)"),
+    INT_OPT(image_ttl, "3600", 10, 604800, "seconds an uploaded image is kept in Redis"),
+    INT_OPT(ws_queue_frames, "4096", 16, 1000000, "frames queued per WebSocket before it is closed as too slow"),
+    INT_OPT(ws_ping_interval, "30", 1, 3600, "seconds between WebSocket pings"),
+    INT_OPT(ws_idle_timeout, "120", 2, 86400, "seconds a silent WebSocket is kept"),
+    INT_OPT(presence_ttl, "15", 3, 3600, "seconds a ws-push presence key lives without refresh"),
+    STR_OPT(instance_id, "", "ws-push instance name (empty: hostname-pid)"),
+    INT_OPT(standin_delay_ms, "20", 0, 60000, "stand-in: default ms between tokens"),
+    STR_OPT(log_dir, "logs", "directory of the daily log files YYYY-MM-DD.log"),
+    STR_OPT(log_level, "info", "debug, info, warn or error"),
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static long *int_field(struct config *cfg, const struct option_def *o)
+{
+    return (long *)((char *)cfg + o->offset);
+}
+
+static char **str_field(struct config *cfg, const struct option_def *o)
+{
+    return (char **)((char *)cfg + o->offset);
+}
+
+static const struct option_def *find_option(const char *key)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(options[i].key, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Sets one option from text; on error writes the problem into err. */
+static int set_option(struct config *cfg, const struct option_def *o,
+                      const char *value, char *err, size_t errlen)
+{
+    if (o->type == OPT_STR) {
+        char *copy = strdup(value);
+        if (!copy) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*str_field(cfg, o));
+        *str_field(cfg, o) = copy;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end != '\0') {
+        snprintf(err, errlen, "expected an integer, got '%s'", value);
+        return -1;
+    }
+    if (v < o->min || v > o->max) {
+        snprintf(err, errlen, "%ld is out of range %ld..%ld", v, o->min, o->max);
+        return -1;
+    }
+    *int_field(cfg, o) = v;
+    return 0;
+}
+
+static void set_defaults(struct config *cfg)
+{
+    char err[128];
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (set_option(cfg, &options[i], options[i].def, err, sizeof(err)) != 0)
+            abort(); /* a bad default is a programming error */
+    cfg->config_file = strdup("");
+}
+
+/* settings.yaml: a single mapping of scalar keys to scalar values. */
+static int load_yaml(struct config *cfg, const char *path, FILE *f)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    char key[128] = "";
+    int have_key = 0, depth = 0, rc = -1;
+    char err[256];
+
+    if (!yaml_parser_initialize(&parser)) {
+        fprintf(stderr, "%s: cannot initialise YAML parser\n", path);
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            fprintf(stderr, "%s:%zu: invalid YAML: %s\n", path,
+                    parser.problem_mark.line + 1,
+                    parser.problem ? parser.problem : "parse error");
+            goto out;
+        }
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_type_t type = ev.type;
+        if (type == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (type == YAML_MAPPING_START_EVENT) {
+            if (depth > 0 || have_key) {
+                fprintf(stderr, "%s:%zu: key '%s': expected a plain value, got a mapping\n",
+                        path, line, key);
+                yaml_event_delete(&ev);
+                goto out;
+            }
+            depth++;
+        } else if (type == YAML_SEQUENCE_START_EVENT) {
+            fprintf(stderr, "%s:%zu: %s%s%s: expected a plain value, got a list\n", path,
+                    line, have_key ? "key '" : "top level", have_key ? key : "",
+                    have_key ? "'" : "");
+            yaml_event_delete(&ev);
+            goto out;
+        } else if (type == YAML_ALIAS_EVENT) {
+            fprintf(stderr, "%s:%zu: aliases are not supported\n", path, line);
+            yaml_event_delete(&ev);
+            goto out;
+        } else if (type == YAML_SCALAR_EVENT) {
+            const char *text = (const char *)ev.data.scalar.value;
+            if (depth == 0) {
+                fprintf(stderr, "%s:%zu: expected a mapping of keys to values\n", path, line);
+                yaml_event_delete(&ev);
+                goto out;
+            }
+            if (!have_key) {
+                snprintf(key, sizeof(key), "%s", text);
+                if (!find_option(key)) {
+                    fprintf(stderr, "%s:%zu: unknown key '%s'\n", path, line, key);
+                    yaml_event_delete(&ev);
+                    goto out;
+                }
+                have_key = 1;
+            } else {
+                const struct option_def *o = find_option(key);
+                int plain_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                                 (strcmp(text, "~") == 0 || strcmp(text, "null") == 0 ||
+                                  text[0] == '\0');
+                if (plain_null && o->type == OPT_STR)
+                    text = "";
+                if (plain_null && o->type == OPT_INT) {
+                    fprintf(stderr, "%s:%zu: key '%s': expected an integer, got nothing\n",
+                            path, line, key);
+                    yaml_event_delete(&ev);
+                    goto out;
+                }
+                if (set_option(cfg, o, text, err, sizeof(err)) != 0) {
+                    fprintf(stderr, "%s:%zu: key '%s': %s\n", path, line, key, err);
+                    yaml_event_delete(&ev);
+                    goto out;
+                }
+                have_key = 0;
+            }
+        } else if (type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+    }
+    rc = 0;
+out:
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+static int load_file(struct config *cfg, const char *path, int must_exist)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!must_exist && errno == ENOENT)
+            return 0;
+        fprintf(stderr, "%s: cannot read config file: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = load_yaml(cfg, path, f);
+    fclose(f);
+    if (rc == 0) {
+        free(cfg->config_file);
+        cfg->config_file = strdup(path);
+        if (!cfg->config_file)
+            return -1;
+    }
+    return rc;
+}
+
+static void env_name(const char *key, char *out, size_t len)
+{
+    size_t i;
+    for (i = 0; key[i] && i + 1 < len; i++)
+        out[i] = (char)toupper((unsigned char)key[i]);
+    out[i] = '\0';
+}
+
+static int load_env(struct config *cfg)
+{
+    char name[64], err[256];
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        env_name(options[i].key, name, sizeof(name));
+        const char *v = getenv(name);
+        if (!v)
+            continue;
+        if (set_option(cfg, &options[i], v, err, sizeof(err)) != 0) {
+            fprintf(stderr, "environment %s: %s\n", name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "--ai-api-key" -> option "ai_api_key" */
+static const struct option_def *flag_option(const char *flag)
+{
+    char key[64];
+    size_t i;
+    for (i = 0; flag[i] && flag[i] != '=' && i + 1 < sizeof(key); i++)
+        key[i] = flag[i] == '-' ? '_' : flag[i];
+    key[i] = '\0';
+    return find_option(key);
+}
+
+static void print_help(const struct config_usage *u)
+{
+    char name[64];
+    printf("Usage: %s [--config FILE] [--OPTION VALUE]...\n%s\n\n", u->program, u->summary);
+    printf("Every option can be set in the config file (key), the environment (KEY)\n"
+           "or on the command line (--key); the command line wins, then the\n"
+           "environment, then the file.\n\n");
+    printf("  %-28s %s\n", "--config FILE", "YAML settings file (default: settings.yaml if present)");
+    printf("  %-28s %s\n", "--help", "print this help and exit");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char flag[64];
+        size_t j;
+        for (j = 0; options[i].key[j] && j + 1 < sizeof(flag); j++)
+            flag[j] = options[i].key[j] == '_' ? '-' : options[i].key[j];
+        flag[j] = '\0';
+        env_name(options[i].key, name, sizeof(name));
+        char left[96];
+        snprintf(left, sizeof(left), "--%s %s", flag, options[i].type == OPT_INT ? "N" : "TEXT");
+        printf("  %-28s %s\n  %-28s [env %s, default '%s']\n", left, options[i].help, "",
+               name, options[i].def);
+    }
+}
+
+/* Finds --config (and --help) before anything else is read. */
+static int scan_early_flags(int argc, char **argv, const char **config_path, int *help)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *help = 1;
+        } else if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "--config: missing value\n");
+                return -1;
+            }
+            *config_path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            *config_path = argv[i] + 9;
+        }
+    }
+    return 0;
+}
+
+static int load_flags(struct config *cfg, int argc, char **argv)
+{
+    char err[256];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(arg, "--config=", 9) == 0)
+            continue;
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "%s: unexpected argument (options start with --; see --help)\n", arg);
+            return -1;
+        }
+        const struct option_def *o = flag_option(arg + 2);
+        const char *eq = strchr(arg, '=');
+        if (!o) {
+            fprintf(stderr, "%.*s: unknown option (see --help)\n",
+                    eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+            return -1;
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "%s: missing value\n", arg);
+            return -1;
+        }
+        if (set_option(cfg, o, value, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%.*s: %s\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_values(const struct config *cfg)
+{
+    const char *levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(cfg->log_level, levels[i]) == 0)
+            return 0;
+    fprintf(stderr, "log_level: '%s' is not one of debug, info, warn, error\n", cfg->log_level);
+    return -1;
+}
+
+int config_load(struct config *cfg, int argc, char **argv, const struct config_usage *usage)
+{
+    const char *path = NULL;
+    int help = 0;
+
+    set_defaults(cfg);
+    if (scan_early_flags(argc, argv, &path, &help) != 0)
+        goto fail;
+    if (help) {
+        print_help(usage);
+        config_free(cfg);
+        return 1;
+    }
+    if (!path)
+        path = getenv("CONFIG");
+    if (load_file(cfg, path ? path : "settings.yaml", path != NULL) != 0)
+        goto fail;
+    if (load_env(cfg) != 0 || load_flags(cfg, argc, argv) != 0 || check_values(cfg) != 0)
+        goto fail;
+    return 0;
+fail:
+    config_free(cfg);
+    return -1;
+}
+
+int config_load_file(struct config *cfg, const char *path)
+{
+    set_defaults(cfg);
+    if (load_file(cfg, path, 1) != 0 || check_values(cfg) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].type == OPT_STR) {
+            free(*str_field(cfg, &options[i]));
+            *str_field(cfg, &options[i]) = NULL;
+        }
+    }
+    free(cfg->config_file);
+    cfg->config_file = NULL;
+}
+
+const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
+{
+    if (cfg->ai_base_url[0])
+        return cfg->ai_base_url;
+    snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
+    return buf;
+}

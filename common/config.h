@@ -1,0 +1,83 @@
+/* config.h -- the one configuration every program of the project reads.
+ *
+ * Precedence, lowest first: built-in defaults < settings.yaml (or --config
+ * FILE) < environment (KEY upper-cased: PORT, AI_API_KEY, ...) < command-line
+ * flags (--key-with-dashes VALUE or --key-with-dashes=VALUE).
+ *
+ * Every program accepts every key, so one settings.yaml serves the whole
+ * system; each program uses the keys it needs. */
+#ifndef AIMSG_CONFIG_H
+#define AIMSG_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    /* public side */
+    long port;                  /* web server port (lighttpd/apache) */
+    char *bind;                 /* address the daemons listen on */
+    long ws_port;               /* ws-push listens here */
+    long standin_port;          /* built-in AI stand-in listens here */
+    char *fcgi_listen;          /* fcgi-api: "" = socket from the web server */
+
+    /* redis */
+    char *redis_url;
+    char *redis_prefix;
+
+    /* model */
+    char *ai_base_url;          /* "" = the built-in stand-in */
+    char *ai_api_key;
+    char *ai_model;
+    char *ai_system_prompt;
+    long ai_connect_timeout;    /* seconds */
+    long ai_timeout;            /* seconds without a byte from the model */
+    long ai_retries;            /* retries on 429/5xx/connect before first token */
+
+    /* worker */
+    long worker_concurrency;
+    long worker_claim_idle_ms;  /* pending this long with a dead owner -> claim */
+    long worker_max_deliveries; /* deliveries before a job goes to dead letters */
+
+    /* limits */
+    long max_message_bytes;     /* text content / HTTP JSON body */
+    long max_image_bytes;       /* decoded image */
+    long image_ttl;             /* seconds an uploaded image is kept in Redis */
+
+    /* ws-push */
+    long ws_queue_frames;       /* per-connection send queue bound */
+    long ws_ping_interval;      /* seconds */
+    long ws_idle_timeout;       /* seconds without any frame from the client */
+    long presence_ttl;          /* seconds */
+    char *instance_id;          /* "" = hostname-pid */
+
+    /* standin */
+    long standin_delay_ms;      /* default delay between tokens */
+
+    /* logging */
+    char *log_dir;
+    char *log_level;
+
+    char *config_file;          /* which file was read ("" = none) */
+};
+
+/* What a program is called and says about itself in --help. */
+struct config_usage {
+    const char *program;
+    const char *summary;
+};
+
+/* Fills cfg from defaults, file, environment and argv. On error prints a
+ * message naming the source (file:line and key, variable, or flag) to stderr
+ * and returns -1. Returns 1 when --help was printed (caller exits 0), else 0.
+ * Positional arguments are an error. */
+int config_load(struct config *cfg, int argc, char **argv,
+                const struct config_usage *usage);
+
+/* The same, without argv and environment: for tests. */
+int config_load_file(struct config *cfg, const char *path);
+
+void config_free(struct config *cfg);
+
+/* The model endpoint actually used: ai_base_url, or the stand-in when empty. */
+const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len);
+
+#endif

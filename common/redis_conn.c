@@ -1,0 +1,138 @@
+/* redis_conn.c -- see redis_conn.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "redis_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    a->port = 6379;
+    if (strncmp(url, "unix:", 5) == 0) {
+        const char *path = url + 5;
+        while (path[0] == '/' && path[1] == '/')
+            path++;
+        a->is_unix = 1;
+        const char *q = strstr(path, "?db=");
+        size_t n = q ? (size_t)(q - path) : strlen(path);
+        if (n == 0 || n >= sizeof(a->host)) {
+            snprintf(err, errlen, "redis_url '%s': bad socket path", url);
+            return -1;
+        }
+        memcpy(a->host, path, n);
+        if (q)
+            a->db = atoi(q + 4);
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "redis_url '%s': expected redis://host:port/db or unix:/path", url);
+        return -1;
+    }
+    const char *p = url + 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        size_t n = (size_t)(at - pw);
+        if (n >= sizeof(a->password)) {
+            snprintf(err, errlen, "redis_url: password too long");
+            return -1;
+        }
+        memcpy(a->password, pw, n);
+        p = at + 1;
+    }
+    size_t hn = strcspn(p, ":/");
+    if (hn == 0 || hn >= sizeof(a->host)) {
+        snprintf(err, errlen, "redis_url '%s': missing host", url);
+        return -1;
+    }
+    memcpy(a->host, p, hn);
+    p += hn;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/')) {
+            snprintf(err, errlen, "redis_url '%s': bad port", url);
+            return -1;
+        }
+        a->port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        char *end;
+        long db = strtol(p + 1, &end, 10);
+        if (*end || db < 0 || db > 1000) {
+            snprintf(err, errlen, "redis_url '%s': bad database number", url);
+            return -1;
+        }
+        a->db = (int)db;
+    }
+    return 0;
+}
+
+static int run_setup(redisContext *c, const struct redis_addr *a, char *err, size_t errlen)
+{
+    redisReply *r;
+    if (a->password[0]) {
+        r = redisCommand(c, "AUTH %s", a->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis AUTH failed: %s", r ? r->str : c->errstr);
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    if (a->db) {
+        r = redisCommand(c, "SELECT %d", a->db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis SELECT failed: %s", r ? r->str : c->errstr);
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c = a->is_unix ? redisConnectUnixWithTimeout(a->host, tv)
+                                 : redisConnectWithTimeout(a->host, a->port, tv);
+    if (!c || c->err) {
+        snprintf(err, errlen, "cannot connect to redis at %s:%d: %s", a->host, a->port,
+                 c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK || run_setup(c, a, err, errlen) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "redis: cannot set timeout");
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, size_t errlen)
+{
+    redisAsyncContext *ac = a->is_unix ? redisAsyncConnectUnix(a->host)
+                                       : redisAsyncConnect(a->host, a->port);
+    if (!ac || ac->err) {
+        snprintf(err, errlen, "cannot connect to redis at %s:%d: %s", a->host, a->port,
+                 ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        return NULL;
+    }
+    if (a->password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", a->password);
+    if (a->db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", a->db);
+    return ac;
+}

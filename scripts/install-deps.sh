@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages the project builds, runs and tests with.
+# Idempotent: does nothing (and needs no network) when everything is present.
+set -eu
+
+PKGS="build-essential pkg-config curl ca-certificates
+      libfcgi-dev libwebsockets-dev libhiredis-dev libcurl4-openssl-dev
+      libjansson-dev libyaml-dev libssl-dev
+      redis-server redis-tools lighttpd apache2 spawn-fcgi
+      wrk chromium procps psmisc"
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root, or install them yourself)" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends $missing
