@@ -1,0 +1,203 @@
+/* api.c -- GET /api/health, GET /api/status, POST /api/message, POST /api/image. */
+#define _POSIX_C_SOURCE 200809L
+#include "api.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "image.h"
+#include "log.h"
+#include "multipart.h"
+
+#define MULTIPART_MAX_PARTS 16
+#define MULTIPART_OVERHEAD (64 * 1024) /* headers and text fields around an image */
+
+static void respond_queued(struct request *r, const char *message, const char *id)
+{
+    char json[160];
+    snprintf(json, sizeof(json), "{\"code\":200,\"message\":\"%s\",\"id\":\"%s\"}", message, id);
+    respond(r, 200, "", json);
+}
+
+static void respond_redis_down(struct api *api, struct request *r)
+{
+    struct buf b = BUF_INIT;
+    const char *why = api->store.err[0] ? api->store.err : "redis unavailable";
+    if (buf_puts(&b, "{\"code\":503,\"status\":\"error\",\"message\":") == 0 &&
+        buf_json_string(&b, why, strlen(why)) == 0 && buf_puts(&b, "}") == 0)
+        respond(r, 503, "Retry-After: 1\r\n", b.data);
+    else
+        respond(r, 503, "", "{\"code\":503,\"status\":\"error\"}");
+    buf_free(&b);
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int media_type_is(const char *content_type, const char *type)
+{
+    size_t n = strlen(type);
+    return strncasecmp(content_type, type, n) == 0 &&
+           (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
+}
+
+static void handle_health(struct api *api, struct request *r)
+{
+    if (store_ping(&api->store) != 0) {
+        struct buf b = BUF_INIT;
+        if (buf_puts(&b, "{\"status\":\"error\",\"message\":") == 0 &&
+            buf_json_string(&b, api->store.err, strlen(api->store.err)) == 0 &&
+            buf_puts(&b, "}") == 0)
+            respond(r, 503, "", b.data);
+        buf_free(&b);
+        return;
+    }
+    respond(r, 200, "", "{\"status\":\"ok\",\"message\":\"服务运行正常\"}");
+}
+
+static void handle_status(struct api *api, struct request *r)
+{
+    long long count;
+    if (store_connection_count(&api->store, &count) != 0) {
+        respond_redis_down(api, r);
+        return;
+    }
+    char json[128];
+    snprintf(json, sizeof(json),
+             "{\"status\":\"ok\",\"connectionCount\":%lld,\"message\":\"服务运行正常\"}", count);
+    respond(r, 200, "", json);
+}
+
+static void handle_message(struct api *api, struct request *r)
+{
+    int status;
+    const char *reason;
+    if (!media_type_is(r->content_type, "application/json")) {
+        respond_error(r, 400, "Content-Type 必须是 application/json");
+        return;
+    }
+    /* the JSON envelope may add a little to the content */
+    if (request_read_body(r, (size_t)api->cfg->max_message_bytes + 1024, &status, &reason)) {
+        respond_error(r, status == 413 ? 400 : status, reason);
+        return;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    if (!root) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "JSON 格式错误 (invalid JSON: %s)", jerr.text);
+        respond_error(r, 400, msg);
+        return;
+    }
+    json_t *content = json_is_object(root) ? json_object_get(root, "content") : NULL;
+    if (!content) {
+        respond_error(r, 400, "缺少 content 字段 (missing \"content\")");
+    } else if (!json_is_string(content)) {
+        respond_error(r, 400, "content 必须是字符串 (\"content\" must be a string)");
+    } else if (is_blank(json_string_value(content), json_string_length(content))) {
+        respond_error(r, 400, "消息内容不能为空 (\"content\" is empty)");
+    } else if (json_string_length(content) > (size_t)api->cfg->max_message_bytes) {
+        respond_error(r, 400, "消息内容过长 (\"content\" is too long)");
+    } else {
+        char id[48];
+        if (store_queue_text(&api->store, json_string_value(content),
+                             json_string_length(content), id) != 0)
+            respond_redis_down(api, r);
+        else
+            respond_queued(r, "消息发送成功", id);
+    }
+    json_decref(root);
+}
+
+static void handle_image(struct api *api, struct request *r)
+{
+    char boundary[128];
+    int status;
+    const char *reason;
+    if (multipart_boundary(r->content_type, boundary, sizeof(boundary)) != 0) {
+        respond_error(r, 400, "Content-Type 必须是带 boundary 的 multipart/form-data");
+        return;
+    }
+    size_t limit = (size_t)api->cfg->max_image_bytes + MULTIPART_OVERHEAD;
+    if (request_read_body(r, limit, &status, &reason) != 0) {
+        respond_error(r, status, status == 413 ? "图片过大 (image too large)" : reason);
+        return;
+    }
+    struct multipart_part parts[MULTIPART_MAX_PARTS];
+    int n = multipart_parse(r->body.data, r->body.len, boundary, parts, MULTIPART_MAX_PARTS,
+                            &reason);
+    if (n < 0) {
+        respond_error(r, 400, reason);
+        return;
+    }
+    const struct multipart_part *img = multipart_find(parts, n, "image");
+    const struct multipart_part *q = multipart_find(parts, n, "content");
+    if (!q)
+        q = multipart_find(parts, n, "prompt");
+    if (!img) {
+        respond_error(r, 400, "缺少 image 字段 (missing field \"image\")");
+        return;
+    }
+    if (img->len == 0) {
+        respond_error(r, 400, "图片为空 (\"image\" is empty)");
+        return;
+    }
+    if (img->len > (size_t)api->cfg->max_image_bytes) {
+        respond_error(r, 413, "图片过大 (image too large)");
+        return;
+    }
+    const char *mime = image_mime((const unsigned char *)img->data, img->len);
+    if (!mime) {
+        respond_error(r, 400, "不支持的图片格式，仅支持 JPEG、PNG、GIF、WebP");
+        return;
+    }
+    if (q && q->len > (size_t)api->cfg->max_message_bytes) {
+        respond_error(r, 400, "问题过长 (question is too long)");
+        return;
+    }
+    char id[48];
+    if (store_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",
+                          q ? q->len : 0, id) != 0) {
+        respond_redis_down(api, r);
+        return;
+    }
+    respond_queued(r, "图片发送成功", id);
+}
+
+struct route {
+    const char *path;
+    const char *method;
+    void (*handler)(struct api *, struct request *);
+};
+
+static const struct route routes[] = {
+    {"/api/health", "GET", handle_health},
+    {"/api/status", "GET", handle_status},
+    {"/api/message", "POST", handle_message},
+    {"/api/image", "POST", handle_image},
+};
+
+void api_handle(struct api *api, struct request *r)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].path, r->path) != 0)
+            continue;
+        if (strcmp(routes[i].method, r->method) != 0) {
+            char allow[32];
+            snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].method);
+            respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
+            return;
+        }
+        routes[i].handler(api, r);
+        return;
+    }
+    respond(r, 404, "", "{\"code\":404,\"message\":\"接口不存在 (not found)\"}");
+}

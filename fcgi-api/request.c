@@ -1,0 +1,110 @@
+/* request.c -- see request.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *param(FCGX_Request *f, const char *name)
+{
+    const char *v = FCGX_GetParam(name, f->envp);
+    return v ? v : "";
+}
+
+void request_init(struct request *r, FCGX_Request *fcgi)
+{
+    memset(r, 0, sizeof(*r));
+    r->fcgi = fcgi;
+    r->method = param(fcgi, "REQUEST_METHOD");
+    const char *uri = param(fcgi, "REQUEST_URI");
+    if (!uri[0])
+        uri = param(fcgi, "SCRIPT_NAME");
+    size_t n = strcspn(uri, "?");
+    if (n >= sizeof(r->path))
+        n = sizeof(r->path) - 1;
+    memcpy(r->path, uri, n);
+    r->path[n] = '\0';
+    r->content_type = param(fcgi, "CONTENT_TYPE");
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", fcgi->envp);
+    char *end;
+    r->content_length = cl && cl[0] ? strtol(cl, &end, 10) : -1;
+    if (cl && cl[0] && (*end || r->content_length < 0))
+        r->content_length = -1;
+}
+
+void request_free(struct request *r)
+{
+    buf_free(&r->body);
+}
+
+int request_read_body(struct request *r, size_t limit, int *status, const char **reason)
+{
+    if (r->content_length < 0) {
+        *status = 411;
+        *reason = "请求缺少 Content-Length (Content-Length required)";
+        return -1;
+    }
+    if ((size_t)r->content_length > limit) {
+        *status = 413;
+        *reason = "请求体过大 (request body too large)";
+        return -1;
+    }
+    size_t want = (size_t)r->content_length;
+    if (buf_reserve(&r->body, want) != 0) {
+        *status = 500;
+        *reason = "out of memory";
+        return -1;
+    }
+    while (r->body.len < want) {
+        int n = FCGX_GetStr(r->body.data + r->body.len, (int)(want - r->body.len), r->fcgi->in);
+        if (n <= 0)
+            break;
+        r->body.len += (size_t)n;
+    }
+    r->body.data[r->body.len] = '\0';
+    if (r->body.len != want) {
+        *status = 400;
+        *reason = "请求体不完整 (request body shorter than Content-Length)";
+        return -1;
+    }
+    return 0;
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+void respond(struct request *r, int status, const char *extra_headers, const char *json)
+{
+    FCGX_FPrintF(r->fcgi->out,
+                 "Status: %d %s\r\n"
+                 "Content-Type: application/json; charset=utf-8\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "%s\r\n",
+                 status, status_text(status), extra_headers);
+    FCGX_PutS(json, r->fcgi->out);
+}
+
+void respond_error(struct request *r, int status, const char *reason)
+{
+    struct buf b = BUF_INIT;
+    if (buf_printf(&b, "{\"code\":%d,\"message\":", status) != 0 ||
+        buf_json_string(&b, reason, strlen(reason)) != 0 || buf_puts(&b, "}") != 0) {
+        respond(r, 500, "", "{\"code\":500,\"message\":\"out of memory\"}");
+    } else {
+        respond(r, status, "", b.data);
+    }
+    buf_free(&b);
+}

@@ -1,0 +1,31 @@
+/* request.h -- one FastCGI request: what was asked, its body, and the reply. */
+#ifndef AIMSG_REQUEST_H
+#define AIMSG_REQUEST_H
+
+#include <fcgiapp.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct request {
+    FCGX_Request *fcgi;
+    const char *method;
+    char path[512];           /* REQUEST_URI without the query string */
+    const char *content_type; /* "" when absent */
+    long content_length;      /* -1 when absent */
+    struct buf body;
+};
+
+void request_init(struct request *r, FCGX_Request *fcgi);
+void request_free(struct request *r);
+
+/* Reads the body when it is at most limit bytes. Returns 0, or -1 when it
+ * is missing (411), larger than limit (413) or shorter than announced. */
+int request_read_body(struct request *r, size_t limit, int *status, const char **reason);
+
+/* Writes status and a JSON body; extra_headers is "" or "Name: value\r\n"... */
+void respond(struct request *r, int status, const char *extra_headers, const char *json);
+/* {"code":status,"message":reason} */
+void respond_error(struct request *r, int status, const char *reason);
+
+#endif
