@@ -1,0 +1,752 @@
+/* worker.c -- see worker.h. A job's life: taken (XREADGROUP or XCLAIM) ->
+ * image fetched (image jobs) -> model called, retried with backoff while no
+ * token was sent -> each delta PUBLISHed -> done/error PUBLISHed -> XACK+XDEL.
+ * A job is acknowledged only after its last frame is published; anything
+ * else leaves it pending, to be claimed again (at-least-once). */
+#define _POSIX_C_SOURCE 200809L
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base64.h"
+#include "frame.h"
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "model.h"
+#include "redis_conn.h"
+#include "redis_poll.h"
+
+#define READ_BLOCK_MS 2000
+#define STOP_GRACE_MS 10000
+#define RECONNECT_MAX_MS 5000
+#define RETRY_BASE_MS 500
+#define RETRY_MAX_MS 8000
+
+#define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
+#define MSG_UNAVAILABLE "AI 服务暂时不可用 (the AI service is unavailable, please try again later)"
+#define MSG_CONFIG "AI 服务配置错误，请联系管理员 (the AI service rejected our credentials)"
+#define MSG_INTERRUPTED "回答中断 (the answer was interrupted)"
+#define MSG_INVALID "AI 服务返回了无法识别的数据 (the AI service sent an invalid response)"
+#define MSG_IMAGE_GONE "图片已过期 (the image is no longer available)"
+#define MSG_DEAD "消息多次处理失败，已放弃 (this message failed repeatedly and was set aside)"
+
+enum task_state { TASK_FETCHING, TASK_WAITING, TASK_STREAMING };
+
+struct task {
+    struct task *prev, *next;
+    struct worker *w;
+    enum task_state state;
+    char id[48];
+    char *reply;
+    char *content;
+    size_t content_len;
+    enum job_kind kind;
+    char *image_key;
+    char mime[32];
+    char *image_url;
+    int attempt;
+    long long retry_at;
+    long long started_ms;
+    struct model_call *call;
+    long seq;
+};
+
+struct worker {
+    const struct config *cfg;
+    struct keys keys;
+    struct redis_addr addr;
+    char consumer[160];
+    char base_url[512];
+    CURLM *multi;
+    struct redis_poll intake, ctl;
+    long long reconnect_at;
+    int backoff_ms;
+    int group_ready, creating_group, reading, claiming;
+    long long next_claim, next_heartbeat;
+    struct task *tasks;
+    int ntasks;
+    volatile sig_atomic_t stop_requested;
+    long long stop_deadline;
+    int auth_reported;
+    struct buf frame;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- Redis connections ------------------------------------------------ */
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status != REDIS_OK) {
+        log_warn("redis connect failed: %s", ac->errstr);
+        return;
+    }
+    if (w->backoff_ms)
+        log_info("redis connection back");
+    w->backoff_ms = 0;
+}
+
+static void release_all_tasks(struct worker *w);
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status != REDIS_OK)
+        log_warn("redis connection lost: %s", ac->errstr);
+    if (ac == w->ctl.ac) {
+        w->ctl.ac = NULL; /* answers in flight can no longer be published */
+        release_all_tasks(w);
+        w->group_ready = w->creating_group = w->claiming = 0;
+    } else {
+        w->intake.ac = NULL;
+        w->reading = 0;
+    }
+}
+
+static int connect_one(struct worker *w, struct redis_poll *rp)
+{
+    char err[256];
+    redisAsyncContext *ac = redis_connect_async(&w->addr, err, sizeof(err));
+    if (!ac) {
+        log_warn("%s", err);
+        return -1;
+    }
+    ac->data = w;
+    redis_poll_attach(rp, ac);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return 0;
+}
+
+static void schedule_reconnect(struct worker *w)
+{
+    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 100;
+    if (w->backoff_ms > RECONNECT_MAX_MS)
+        w->backoff_ms = RECONNECT_MAX_MS;
+    w->reconnect_at = now_ms() + w->backoff_ms;
+}
+
+static void ensure_connected(struct worker *w)
+{
+    if ((w->ctl.ac && w->intake.ac) || now_ms() < w->reconnect_at)
+        return;
+    int failed = 0;
+    if (!w->ctl.ac)
+        failed |= connect_one(w, &w->ctl);
+    if (!w->intake.ac)
+        failed |= connect_one(w, &w->intake);
+    schedule_reconnect(w); /* the next attempt, should this one fail */
+    (void)failed;
+}
+
+/* ---- publishing ------------------------------------------------------- */
+
+static int publish(struct worker *w, const char *channel, const struct buf *frame)
+{
+    if (!w->ctl.ac)
+        return -1;
+    return redisAsyncCommand(w->ctl.ac, NULL, NULL, "PUBLISH %s %b", channel, frame->data,
+                             frame->len) == REDIS_OK ? 0 : -1;
+}
+
+static void acknowledge(struct worker *w, const char *id)
+{
+    redisAsyncCommand(w->ctl.ac, NULL, NULL, "XACK %s %s %s", w->keys.jobs, KEYS_GROUP, id);
+    redisAsyncCommand(w->ctl.ac, NULL, NULL, "XDEL %s %s", w->keys.jobs, id);
+}
+
+/* ---- tasks ------------------------------------------------------------ */
+
+static void task_free(struct task *t)
+{
+    struct worker *w = t->w;
+    if (t->call) {
+        curl_multi_remove_handle(w->multi, model_call_easy(t->call));
+        model_call_free(t->call);
+    }
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        w->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    w->ntasks--;
+    free(t->reply);
+    free(t->content);
+    free(t->image_key);
+    free(t->image_url);
+    free(t);
+}
+
+/* Leaves the job pending: whoever claims it next answers it. */
+static void release_all_tasks(struct worker *w)
+{
+    if (w->tasks)
+        log_warn("releasing %d unfinished job(s); they stay pending for another try",
+                 w->ntasks);
+    while (w->tasks)
+        task_free(w->tasks);
+}
+
+/* Publishes the last frame (done, or error when message is set), then acks. */
+static void task_finish(struct task *t, const char *message)
+{
+    struct worker *w = t->w;
+    int rc = message ? frame_error(&w->frame, t->id, message) : frame_done(&w->frame, t->id, t->seq);
+    if (rc != 0 || publish(w, t->reply, &w->frame) != 0) {
+        log_warn("job %s: cannot publish its end; left pending", t->id);
+    } else {
+        acknowledge(w, t->id);
+        if (t->image_key)
+            redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
+        log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
+                  message ? "failed" : "answered", t->seq, now_ms() - t->started_ms);
+    }
+    task_free(t);
+}
+
+static void on_delta(void *ctx, const char *text, size_t len)
+{
+    struct task *t = ctx;
+    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 &&
+        publish(t->w, t->reply, &t->w->frame) == 0)
+        t->seq++;
+}
+
+static void task_call_model(struct task *t)
+{
+    struct worker *w = t->w;
+    struct model_request req = {
+        .base_url = w->base_url,
+        .api_key = w->cfg->ai_api_key,
+        .model = w->cfg->ai_model,
+        .system_prompt = w->cfg->ai_system_prompt,
+        .text = t->content,
+        .text_len = t->content_len,
+        .image_url = t->image_url,
+        .connect_timeout = w->cfg->ai_connect_timeout,
+        .idle_timeout = w->cfg->ai_timeout,
+    };
+    t->call = model_call_new(&req, on_delta, t);
+    if (!t->call || curl_multi_add_handle(w->multi, model_call_easy(t->call)) != CURLM_OK) {
+        log_error("job %s: cannot start the model call", t->id);
+        if (t->call)
+            model_call_free(t->call);
+        t->call = NULL;
+        task_finish(t, MSG_UNAVAILABLE);
+        return;
+    }
+    t->state = TASK_STREAMING;
+}
+
+static void on_image(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    struct task *t = privdata;
+    redisReply *reply = r;
+    if (!reply)
+        return; /* disconnected: the task was released */
+    if (reply->type != REDIS_REPLY_STRING) {
+        log_warn("job %s: image %s is gone", t->id, t->image_key);
+        task_finish(t, MSG_IMAGE_GONE);
+        return;
+    }
+    struct buf url = BUF_INIT;
+    if (buf_printf(&url, "data:%s;base64,", t->mime) != 0 ||
+        base64_encode(&url, (const unsigned char *)reply->str, reply->len) != 0) {
+        buf_free(&url);
+        task_finish(t, MSG_UNAVAILABLE);
+        return;
+    }
+    t->image_url = url.data;
+    task_call_model(t);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static void dead_letter(struct worker *w, const redisReply *entry, const char *reason);
+
+static void task_start(struct worker *w, const redisReply *entry)
+{
+    struct job j;
+    if (job_from_entry(&j, entry) != 0) {
+        dead_letter(w, entry, "malformed job");
+        return;
+    }
+    for (struct task *o = w->tasks; o; o = o->next)
+        if (strcmp(o->id, j.id) == 0)
+            return; /* already ours and running */
+    struct task *t = calloc(1, sizeof(*t));
+    if (!t)
+        return; /* stays pending */
+    t->w = w;
+    t->kind = j.kind;
+    t->started_ms = now_ms();
+    memcpy(t->id, j.id, sizeof(t->id));
+    t->reply = strdup(j.reply);
+    t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
+    t->content_len = j.content ? j.content_len : 0;
+    t->next = w->tasks;
+    if (w->tasks)
+        w->tasks->prev = t;
+    w->tasks = t;
+    w->ntasks++;
+    if (!t->reply || !t->content) {
+        task_free(t);
+        return;
+    }
+    log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
+              t->content_len);
+    if (j.kind == JOB_IMAGE) {
+        snprintf(t->mime, sizeof(t->mime), "%s", j.mime);
+        t->image_key = strdup(j.image_key);
+        t->state = TASK_FETCHING;
+        if (!t->image_key ||
+            redisAsyncCommand(w->ctl.ac, on_image, t, "GET %s", t->image_key) != REDIS_OK)
+            task_free(t);
+        return;
+    }
+    task_call_model(t);
+}
+
+static long retry_delay_ms(int attempt, long retry_after)
+{
+    long d = RETRY_BASE_MS << (attempt > 5 ? 5 : attempt);
+    if (d > RETRY_MAX_MS)
+        d = RETRY_MAX_MS;
+    return retry_after > d ? retry_after : d;
+}
+
+static void task_model_done(struct task *t, CURLcode code)
+{
+    struct worker *w = t->w;
+    char why[300];
+    enum model_result r = model_call_finish(t->call, code, why, sizeof(why));
+    long tokens = model_call_tokens(t->call), retry_after = model_call_retry_after_ms(t->call);
+    curl_multi_remove_handle(w->multi, model_call_easy(t->call));
+    model_call_free(t->call);
+    t->call = NULL;
+
+    switch (r) {
+    case MODEL_OK:
+        task_finish(t, NULL);
+        return;
+    case MODEL_AUTH:
+        if (!w->auth_reported++)
+            log_error("the model endpoint %s rejected us (%s): check ai_api_key and ai_base_url",
+                      w->base_url, why);
+        task_finish(t, MSG_CONFIG);
+        return;
+    case MODEL_RETRY:
+        if (t->attempt < w->cfg->ai_retries && !w->stop_requested) {
+            long d = retry_delay_ms(t->attempt, retry_after);
+            t->attempt++;
+            log_warn("job %s: %s; retry %d/%ld in %ld ms", t->id, why, t->attempt,
+                     w->cfg->ai_retries, d);
+            t->state = TASK_WAITING;
+            t->retry_at = now_ms() + d;
+            return;
+        }
+        log_warn("job %s: %s; giving up after %d retries", t->id, why, t->attempt);
+        task_finish(t, strstr(why, "429") ? MSG_BUSY : MSG_UNAVAILABLE);
+        return;
+    case MODEL_FAILED:
+        log_warn("job %s: %s (after %ld token(s))", t->id, why, tokens);
+        task_finish(t, tokens ? MSG_INTERRUPTED : MSG_INVALID);
+        return;
+    }
+}
+
+/* ---- intake, claims, dead letters ------------------------------------ */
+
+static void on_group(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    (void)privdata;
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    w->creating_group = 0;
+    if (!reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "BUSYGROUP")) {
+        log_error("cannot create consumer group: %s", reply->str);
+        return;
+    }
+    w->group_ready = 1;
+}
+
+static void ensure_group(struct worker *w)
+{
+    if (w->group_ready || w->creating_group || !w->ctl.ac)
+        return;
+    w->creating_group = 1;
+    redisAsyncCommand(w->ctl.ac, on_group, NULL, "XGROUP CREATE %s %s 0 MKSTREAM",
+                      w->keys.jobs, KEYS_GROUP);
+}
+
+static void start_entries(struct worker *w, const redisReply *entries)
+{
+    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
+        if (entries->element[i]->type == REDIS_REPLY_ARRAY)
+            task_start(w, entries->element[i]);
+}
+
+static void on_read(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    w->reading = 0;
+    if (!reply || w->stop_requested)
+        return; /* entries read now stay pending and are claimed later */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strstr(reply->str, "NOGROUP"))
+            w->group_ready = 0; /* Redis lost it (restart without persistence) */
+        else
+            log_error("XREADGROUP: %s", reply->str);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || !w->ctl.ac)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *stream = reply->element[i];
+        if (stream->type == REDIS_REPLY_ARRAY && stream->elements == 2)
+            start_entries(w, stream->element[1]);
+    }
+}
+
+static int free_slots(const struct worker *w)
+{
+    return (int)w->cfg->worker_concurrency - w->ntasks;
+}
+
+static void read_jobs(struct worker *w)
+{
+    int free = free_slots(w);
+    if (w->reading || !w->intake.ac || !w->ctl.ac || !w->group_ready || w->stop_requested ||
+        free <= 0)
+        return;
+    if (redisAsyncCommand(w->intake.ac, on_read, NULL,
+                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP,
+                          w->consumer, free, READ_BLOCK_MS, w->keys.jobs) == REDIS_OK)
+        w->reading = 1;
+}
+
+static void dead_letter(struct worker *w, const redisReply *entry, const char *reason)
+{
+    if (!w->ctl.ac || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *id = entry->element[0]->str;
+    const redisReply *f = entry->element[1];
+    size_t n = 7 + (f->type == REDIS_REPLY_ARRAY ? f->elements : 0);
+    const char **argv = calloc(n, sizeof(*argv));
+    size_t *lens = calloc(n, sizeof(*lens));
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        return;
+    }
+    int c = 0;
+    const char *fixed[] = {"XADD", w->keys.dead, "*", "job", id, "reason", reason};
+    for (; c < 7; c++) {
+        argv[c] = fixed[c];
+        lens[c] = strlen(fixed[c]);
+    }
+    const char *reply_to = NULL;
+    for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i < f->elements; i++, c++) {
+        argv[c] = f->element[i]->str ? f->element[i]->str : "";
+        lens[c] = f->element[i]->str ? f->element[i]->len : 0;
+        if (i % 2 == 1 && strcmp(argv[c - 1], "reply") == 0)
+            reply_to = argv[c];
+    }
+    if (f->type == REDIS_REPLY_ARRAY && f->elements % 2)
+        c--; /* keep field/value pairs whole */
+    redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, lens);
+    log_warn("job %s moved to %s: %s", id, w->keys.dead, reason);
+    if (reply_to && frame_error(&w->frame, id, MSG_DEAD) == 0)
+        publish(w, reply_to, &w->frame);
+    acknowledge(w, id);
+    free(argv);
+    free(lens);
+}
+
+static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    int to_dead = privdata != NULL;
+    w->claiming--;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY)
+            continue; /* deleted meanwhile */
+        if (to_dead) {
+            char reason[64];
+            snprintf(reason, sizeof(reason), "delivered %ld times", w->cfg->worker_max_deliveries);
+            dead_letter(w, e, reason);
+        } else {
+            log_info("job %s claimed from a silent worker", e->element[0]->str);
+            task_start(w, e);
+        }
+    }
+}
+
+static int is_running(const struct worker *w, const char *id)
+{
+    for (const struct task *t = w->tasks; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void claim(struct worker *w, const char **ids, size_t n, int to_dead)
+{
+    if (n == 0)
+        return;
+    const char **argv = calloc(n + 6, sizeof(*argv));
+    if (!argv)
+        return;
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%ld", w->cfg->worker_claim_idle_ms);
+    argv[0] = "XCLAIM";
+    argv[1] = w->keys.jobs;
+    argv[2] = KEYS_GROUP;
+    argv[3] = w->consumer;
+    argv[4] = idle;
+    memcpy(argv + 5, ids, n * sizeof(*ids));
+    if (redisAsyncCommandArgv(w->ctl.ac, on_claim, to_dead ? (void *)1 : NULL, (int)n + 5, argv,
+                              NULL) == REDIS_OK)
+        w->claiming++;
+    free(argv);
+}
+
+/* XPENDING reply: [[id, consumer, idle, deliveries], ...] */
+static void on_pending(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    w->claiming--;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || !w->ctl.ac)
+        return;
+    const char **retry = calloc(reply->elements + 1, sizeof(*retry));
+    const char **dead = calloc(reply->elements + 1, sizeof(*dead));
+    size_t nr = 0, nd = 0;
+    for (size_t i = 0; retry && dead && i < reply->elements; i++) {
+        const redisReply *p = reply->element[i];
+        if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || is_running(w, p->element[0]->str))
+            continue;
+        if (p->element[3]->integer >= w->cfg->worker_max_deliveries)
+            dead[nd++] = p->element[0]->str;
+        else
+            retry[nr++] = p->element[0]->str;
+    }
+    claim(w, retry, nr, 0);
+    claim(w, dead, nd, 1);
+    free(retry);
+    free(dead);
+}
+
+static void claim_stale_jobs(struct worker *w)
+{
+    long long now = now_ms();
+    if (now < w->next_claim || w->claiming || !w->ctl.ac || !w->group_ready || w->stop_requested)
+        return;
+    long period = w->cfg->worker_claim_idle_ms / 2;
+    w->next_claim = now + (period < 1000 ? period : 1000);
+    int free = free_slots(w);
+    if (free <= 0)
+        return;
+    if (redisAsyncCommand(w->ctl.ac, on_pending, NULL, "XPENDING %s %s IDLE %ld - + %d",
+                          w->keys.jobs, KEYS_GROUP, w->cfg->worker_claim_idle_ms, free) == REDIS_OK)
+        w->claiming++;
+}
+
+/* Running jobs are re-claimed to ourselves now and then (JUSTID: the
+ * delivery count stays) so that no other worker thinks they were abandoned. */
+static void heartbeat(struct worker *w)
+{
+    long long now = now_ms();
+    if (now < w->next_heartbeat || !w->ctl.ac || !w->tasks)
+        return;
+    w->next_heartbeat = now + w->cfg->worker_claim_idle_ms / 3;
+    const char **argv = calloc((size_t)w->ntasks + 7, sizeof(*argv));
+    if (!argv)
+        return;
+    int c = 0;
+    argv[c++] = "XCLAIM";
+    argv[c++] = w->keys.jobs;
+    argv[c++] = KEYS_GROUP;
+    argv[c++] = w->consumer;
+    argv[c++] = "0";
+    for (struct task *t = w->tasks; t; t = t->next)
+        argv[c++] = t->id;
+    argv[c++] = "JUSTID";
+    redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, NULL);
+    free(argv);
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void start_due_retries(struct worker *w)
+{
+    long long now = now_ms();
+    for (struct task *t = w->tasks, *next; t; t = next) {
+        next = t->next;
+        if (t->state == TASK_WAITING && t->retry_at <= now)
+            task_call_model(t);
+    }
+}
+
+static void drain_curl_messages(struct worker *w)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct model_call *mc = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&mc);
+        for (struct task *t = w->tasks; t; t = t->next) {
+            if (t->call == mc) {
+                task_model_done(t, m->data.result);
+                break;
+            }
+        }
+    }
+}
+
+static int poll_timeout(const struct worker *w)
+{
+    long long now = now_ms(), next = now + 100;
+    for (const struct task *t = w->tasks; t; t = t->next)
+        if (t->state == TASK_WAITING && t->retry_at < next)
+            next = t->retry_at;
+    return next > now ? (int)(next - now) : 0;
+}
+
+static void poll_once(struct worker *w)
+{
+    struct curl_waitfd fds[2];
+    struct redis_poll *rps[2] = {&w->ctl, &w->intake};
+    unsigned n = 0;
+    struct redis_poll *polled[2];
+    for (int i = 0; i < 2; i++) {
+        short ev = redis_poll_events(rps[i]);
+        if (!ev)
+            continue;
+        fds[n].fd = redis_poll_fd(rps[i]);
+        fds[n].events = (short)((ev & POLLIN ? CURL_WAIT_POLLIN : 0) |
+                                (ev & POLLOUT ? CURL_WAIT_POLLOUT : 0));
+        fds[n].revents = 0;
+        polled[n++] = rps[i];
+    }
+    int numfds;
+    if (curl_multi_poll(w->multi, fds, n, poll_timeout(w), &numfds) != CURLM_OK)
+        log_error("curl_multi_poll failed");
+    for (unsigned i = 0; i < n; i++) {
+        short rev = (short)((fds[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
+                            (fds[i].revents & CURL_WAIT_POLLOUT ? POLLOUT : 0));
+        if (rev && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
+            redis_poll_handle(polled[i], rev);
+    }
+    int running;
+    curl_multi_perform(w->multi, &running);
+    drain_curl_messages(w);
+}
+
+int worker_run(struct worker *w)
+{
+    log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, w->cfg->ai_model,
+             w->base_url, w->cfg->worker_concurrency);
+    for (;;) {
+        if (w->stop_requested) {
+            if (!w->stop_deadline) {
+                log_info("stopping: finishing %d running answer(s)", w->ntasks);
+                w->stop_deadline = now_ms() + STOP_GRACE_MS;
+            }
+            if (!w->tasks || now_ms() >= w->stop_deadline)
+                break;
+        }
+        ensure_connected(w);
+        ensure_group(w);
+        read_jobs(w);
+        claim_stale_jobs(w);
+        heartbeat(w);
+        start_due_retries(w);
+        poll_once(w);
+    }
+    release_all_tasks(w);
+    return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+    w->stop_requested = 1;
+}
+
+struct worker *worker_new(const struct config *cfg)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->cfg = cfg;
+    char err[256], host[128];
+    if (redis_addr_parse(&w->addr, cfg->redis_url, err, sizeof(err)) != 0 ||
+        keys_init(&w->keys, cfg->redis_prefix) != 0) {
+        log_error("%s", err);
+        free(w);
+        return NULL;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "worker");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
+    config_ai_base_url(cfg, w->base_url, sizeof(w->base_url));
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        free(w);
+        return NULL;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    return w;
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    release_all_tasks(w);
+    if (w->ctl.ac)
+        redisAsyncFree(w->ctl.ac);
+    if (w->intake.ac)
+        redisAsyncFree(w->intake.ac);
+    curl_multi_cleanup(w->multi);
+    buf_free(&w->frame);
+    free(w);
+}
