@@ -222,7 +222,7 @@ static int find_question(json_t *messages, long *user_index, struct buf *err)
         return reject(err, "Invalid type for 'messages': expected an array.");
     if (json_array_size(messages) == 0)
         return reject(err, "Invalid 'messages': empty array. Expected an array with "
-                             "minimum length 1.");
+                      "minimum length 1.");
     *user_index = -1;
     size_t i;
     json_t *m;
@@ -316,7 +316,7 @@ static void directives_init(struct directives *d)
 /* Everything after the JSON is parsed: question, directives, answer. */
 static int answer_from_json(struct answer *a, json_t *root, struct buf *err)
 {
-    long ui;
+    long ui = -1;
     if (!json_is_object(root))
         return reject(err, "The request body must be a JSON object.");
     if (find_question(json_object_get(root, "messages"), &ui, err) != 0 ||

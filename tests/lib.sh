@@ -1,0 +1,165 @@
+# lib.sh -- what every integration test uses: free ports, real servers started
+# and stopped, and the check/result bookkeeping tests/run.sh sums up.
+#
+# A test script sources this file, calls start_* for the servers it needs and
+# check/expect_* for its assertions. Everything started is stopped on exit.
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$ROOT/build/asan}
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/aimsg-$TEST_NAME.XXXXXX")
+RESULTS=${RESULTS:-$T/results}
+PIDS=""
+
+export LOG_DIR="$T/logs" LOG_LEVEL=${LOG_LEVEL:-info}
+export REDIS_PREFIX="t$$:"
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:log_path=$T/sanitizer"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$T/sanitizer"
+export CONFIG="$T/settings.yaml"
+: > "$CONFIG"                       # tests configure through the environment
+unset AI_API_KEY AI_BASE_URL PORT REDIS_URL
+
+# ---- results ------------------------------------------------------------
+
+pass() { echo "PASS $TEST_NAME: $1" | tee -a "$RESULTS"; }
+fail() { echo "FAIL $TEST_NAME: $1${2:+ -- $2}" | tee -a "$RESULTS"; }
+
+# check NAME COMMAND...  passes when the command succeeds
+check() {
+    name=$1; shift
+    if "$@" > "$T/check.out" 2>&1; then pass "$name"; else fail "$name" "$(tail -c 400 "$T/check.out" | tr '\n' ' ')"; fi
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected [$2] got [$3]"; fi
+}
+
+# expect_match NAME REGEX TEXT
+expect_match() {
+    if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "[$3] does not match /$2/"; fi
+}
+
+# ---- processes -----------------------------------------------------------
+
+free_port() {
+    while :; do
+        p=$(( (RANDOM << 15 | RANDOM) % 30000 + 20000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+# wait_until SECONDS COMMAND...
+wait_until() {
+    limit=$1; shift
+    i=0
+    while [ "$i" -lt $((limit * 20)) ]; do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 0.05
+        i=$((i + 1))
+    done
+    return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+spawn() {   # spawn NAME COMMAND... : runs in the background, remembers the pid
+    name=$1; shift
+    "$@" >> "$T/$name.out" 2>&1 &
+    PIDS="$PIDS $!"
+    eval "PID_$(echo "$name" | tr -c 'a-zA-Z0-9\n' _)=$!"
+}
+
+pid_of() { eval "echo \$PID_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)"; }
+
+stop() {    # stop NAME [SIGNAL]
+    p=$(pid_of "$1")
+    [ -n "$p" ] || return 0
+    kill "-${2:-TERM}" "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    eval "PID_$(echo "$1" | tr -c 'a-zA-Z0-9\n' _)="
+}
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    [ -f "$T/run/lighttpd.pid" ] && kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
+    [ -f "$T/run/apache2.pid" ] && kill "$(cat "$T/run/apache2.pid")" 2>/dev/null
+    pkill -f "fcgi-api --config $CONFIG" 2>/dev/null
+    wait 2>/dev/null
+    if ls "$T"/sanitizer* > /dev/null 2>&1; then
+        fail "no sanitizer reports" "$(cat "$T"/sanitizer* | head -c 1500)"
+    fi
+    [ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+# ---- the servers -----------------------------------------------------------
+
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+start_redis() {
+    REDIS_PORT=$(free_port)
+    mkdir -p "$T/redis"
+    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
+        --save "" --appendonly yes --appendfsync always
+    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    wait_until 10 rcli ping || { fail "redis starts"; exit 1; }
+}
+
+restart_redis() {
+    stop redis
+    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
+        --save "" --appendonly yes --appendfsync always
+    wait_until 10 rcli ping
+}
+
+start_standin() {
+    export STANDIN_PORT=$(free_port)
+    spawn standin "$BIN/ai-standin" --standin-delay-ms "${STANDIN_DELAY_MS:-0}"
+    wait_until 10 port_open "$STANDIN_PORT" || { fail "stand-in starts"; exit 1; }
+}
+
+# start_worker NAME [FLAGS...]
+start_worker() {
+    n=$1; shift
+    spawn "$n" "$BIN/worker" "$@"
+    wait_until 10 sh -c "redis-cli -p $REDIS_PORT XINFO GROUPS ${REDIS_PREFIX}jobs | grep -q workers"
+}
+
+# start_wspush NAME [FLAGS...]; sets WS_PORT_<NAME>
+start_wspush() {
+    n=$1; shift
+    port=$(free_port)
+    spawn "$n" "$BIN/ws-push" --ws-port "$port" --instance-id "$n" "$@"
+    eval "WS_PORT_$n=$port"
+    wait_until 10 port_open "$port" || { fail "ws-push $n starts"; exit 1; }
+    wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1"
+}
+
+start_lighttpd() {
+    export PORT=$(free_port)
+    mkdir -p "$T/run"
+    ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=${WS_PORT:-$WS_PORT_ws1} FCGI_PROCS=${FCGI_PROCS:-2} \
+        sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$T/run/lighttpd.conf"
+    lighttpd -f "$T/run/lighttpd.conf" || { fail "lighttpd starts" "$(cat "$T/run/lighttpd-error.log")"; exit 1; }
+    wait_until 10 curl -fs "http://127.0.0.1:$PORT/api/health" || { fail "lighttpd serves the API" "$(tail -5 "$T/run/lighttpd-error.log")"; exit 1; }
+    API="http://127.0.0.1:$PORT"
+}
+
+# wsclient ARGS... : the test client, against ws-push ws1 unless --url is given
+wsclient() { "$BIN/wsclient" "$@"; }
+
+# listen NAME URL [ARGS]: a background client whose output is $T/NAME.out;
+# returns when it is connected
+listen() {
+    n=$1; url=$2; shift 2
+    spawn "$n" "$BIN/wsclient" --url "$url" "$@"
+    wait_until 10 grep -q "^# connected" "$T/$n.out"
+}
+
+# http METHOD PATH [curl args...]: prints "STATUS BODY"
+http() {
+    m=$1; path=$2; shift 2
+    curl -s -o "$T/body" -w '%{http_code}' -X "$m" "$API$path" "$@" > "$T/status"
+    printf '%s %s' "$(cat "$T/status")" "$(cat "$T/body")"
+}

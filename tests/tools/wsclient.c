@@ -1,0 +1,238 @@
+/* wsclient -- a small WebSocket client for tests and for people.
+ *
+ *   wsclient --url ws://127.0.0.1:8081/ws [--send JSON]... [--send-image FILE]
+ *            [--question TEXT] [--fragment BYTES] [--wait N] [--timeout SECONDS]
+ *            [--no-read] [--binary TEXT]
+ *
+ * Prints "# connected" once the upgrade is done, then every frame it
+ * receives on its own line. Exits 0 after N answers ended (done or error
+ * frames carrying an id), 1 on timeout, 2 when the connection could not be
+ * made or was closed first ("# closed CODE" is printed). */
+#define _POSIX_C_SOURCE 200809L
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base64.h"
+#include "buf.h"
+
+#define MAX_SENDS 64
+
+static struct {
+    const char *sends[MAX_SENDS];
+    int binary[MAX_SENDS];
+    int nsends, next_send;
+    size_t offset;          /* within the frame being sent in fragments */
+    size_t fragment;
+    int wait, ended, no_read;
+    int exit_code, finished;
+    struct buf rx;
+} st = {.exit_code = 1};
+
+static int ends_answer(const char *frame)
+{
+    return (strstr(frame, "\"type\":\"done\"") || strstr(frame, "\"type\":\"error\"")) &&
+           strstr(frame, "\"id\":");
+}
+
+static int send_next(struct lws *wsi)
+{
+    if (st.next_send >= st.nsends)
+        return 0;
+    const char *msg = st.sends[st.next_send];
+    size_t len = strlen(msg), chunk = len - st.offset;
+    if (st.fragment && chunk > st.fragment)
+        chunk = st.fragment;
+    unsigned char *b = malloc(LWS_PRE + chunk);
+    if (!b)
+        return -1;
+    memcpy(b + LWS_PRE, msg + st.offset, chunk);
+    int first = st.offset == 0, last = st.offset + chunk == len;
+    enum lws_write_protocol proto = st.binary[st.next_send] ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
+    int flags = (int)lws_write_ws_flags((int)proto, first, last);
+    int n = lws_write(wsi, b + LWS_PRE, chunk, (enum lws_write_protocol)flags);
+    free(b);
+    if (n < (int)chunk)
+        return -1;
+    st.offset += chunk;
+    if (last) {
+        st.offset = 0;
+        st.next_send++;
+    }
+    if (st.next_send < st.nsends)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    (void)user;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        fprintf(stderr, "# connection failed: %s\n", in ? (const char *)in : "?");
+        st.exit_code = 2;
+        st.finished = 1;
+        break;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        printf("# connected\n");
+        fflush(stdout);
+        if (st.no_read)
+            lws_rx_flow_control(wsi, 0);
+        if (st.nsends)
+            lws_callback_on_writable(wsi);
+        if (!st.wait && !st.nsends && !st.no_read) {
+            /* just wait for frames until the timeout */
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        return send_next(wsi);
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        buf_append(&st.rx, in, len);
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+            break;
+        printf("%s\n", st.rx.data ? st.rx.data : "");
+        fflush(stdout);
+        if (st.rx.data && ends_answer(st.rx.data) && ++st.ended >= st.wait && st.wait) {
+            st.exit_code = 0;
+            st.finished = 1;
+        }
+        buf_reset(&st.rx);
+        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2) {
+            const unsigned char *p = in;
+            printf("# closed %d %.*s\n", p[0] << 8 | p[1], (int)len - 2, (const char *)in + 2);
+            fflush(stdout);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        printf("# disconnected\n");
+        fflush(stdout);
+        if (!st.finished)
+            st.exit_code = 2;
+        st.finished = 1;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const char *image_frame(const char *path, const char *question)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    struct buf raw = BUF_INIT, out = BUF_INIT;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&raw, chunk, n);
+    fclose(f);
+    buf_puts(&out, "{\"type\":\"image\",\"content\":\"");
+    base64_encode(&out, (const unsigned char *)raw.data, raw.len);
+    buf_puts(&out, "\"");
+    if (question) {
+        buf_puts(&out, ",\"question\":");
+        buf_json_string(&out, question, strlen(question));
+    }
+    buf_puts(&out, "}");
+    buf_free(&raw);
+    return out.data; /* lives until exit */
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = "ws://127.0.0.1:8081/ws", *image = NULL, *question = NULL;
+    double timeout = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--no-read") == 0) {
+            st.no_read = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "%s: missing value\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--url") == 0) url = v;
+        else if (strcmp(a, "--send") == 0 && st.nsends < MAX_SENDS) st.sends[st.nsends++] = v;
+        else if (strcmp(a, "--binary") == 0 && st.nsends < MAX_SENDS) {
+            st.binary[st.nsends] = 1;
+            st.sends[st.nsends++] = v;
+        }
+        else if (strcmp(a, "--send-image") == 0) image = v;
+        else if (strcmp(a, "--question") == 0) question = v;
+        else if (strcmp(a, "--fragment") == 0) st.fragment = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--wait") == 0) st.wait = atoi(v);
+        else if (strcmp(a, "--timeout") == 0) timeout = atof(v);
+        else {
+            fprintf(stderr, "unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (image && st.nsends < MAX_SENDS)
+        st.sends[st.nsends++] = image_frame(image, question);
+
+    char urlbuf[512];
+    const char *proto, *address, *path;
+    int port;
+    snprintf(urlbuf, sizeof(urlbuf), "%s", url);
+    if (lws_parse_uri(urlbuf, &proto, &address, &port, &path)) {
+        fprintf(stderr, "bad url %s\n", url);
+        return 2;
+    }
+    char fullpath[512];
+    snprintf(fullpath, sizeof(fullpath), "/%s", path);
+
+    lws_set_log_level(LLL_ERR, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    static const struct lws_protocols protocols[] = {{"wsclient", callback, 0, 65536, 0, NULL, 0},
+                                                     {NULL, NULL, 0, 0, 0, NULL, 0}};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx)
+        return 2;
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.context = ctx;
+    ci.address = address;
+    ci.port = port;
+    ci.path = fullpath;
+    ci.host = address;
+    ci.origin = address;
+    ci.protocol = NULL;
+    ci.local_protocol_name = "wsclient";
+    if (!lws_client_connect_via_info(&ci)) {
+        fprintf(stderr, "# connect failed\n");
+        lws_context_destroy(ctx);
+        return 2;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!st.finished) {
+        lws_service(ctx, 50);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > timeout) {
+            if (st.wait)
+                fprintf(stderr, "# timeout after %.1f s (%d of %d answers ended)\n", timeout,
+                        st.ended, st.wait);
+            else
+                st.exit_code = 0; /* nothing to wait for: a timed listen */
+            break;
+        }
+    }
+    lws_context_destroy(ctx);
+    buf_free(&st.rx);
+    return st.exit_code;
+}

@@ -1,0 +1,188 @@
+/* conn.c -- see conn.h. */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define INITIAL_QUEUE 4
+#define WRITES_PER_CALLBACK 32
+
+struct msg *msg_new(const void *payload, size_t len)
+{
+    struct msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, payload, len);
+    return m;
+}
+
+void msg_unref(struct msg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+int conn_table_init(struct conn_table *t, unsigned queue_limit)
+{
+    memset(t, 0, sizeof(*t));
+    t->nbuckets = 1024;
+    t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+    t->next_id = 1;
+    t->queue_limit = queue_limit;
+    return t->buckets ? 0 : -1;
+}
+
+void conn_table_free(struct conn_table *t)
+{
+    free(t->buckets);
+    t->buckets = NULL;
+}
+
+static size_t bucket(const struct conn_table *t, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (t->nbuckets - 1);
+}
+
+static void grow(struct conn_table *t)
+{
+    size_t n = t->nbuckets * 2;
+    struct conn **b = calloc(n, sizeof(*b));
+    if (!b)
+        return; /* chains just get longer */
+    struct conn **old = t->buckets;
+    size_t oldn = t->nbuckets;
+    t->buckets = b;
+    t->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        for (struct conn *c = old[i], *next; c; c = next) {
+            next = c->hnext;
+            size_t h = bucket(t, c->id);
+            c->hnext = b[h];
+            b[h] = c;
+        }
+    }
+    free(old);
+}
+
+int conn_add(struct conn_table *t, struct conn *c, struct lws *wsi)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = t->next_id++;
+    c->wsi = wsi;
+    if (t->count >= t->nbuckets)
+        grow(t);
+    size_t h = bucket(t, c->id);
+    c->hnext = t->buckets[h];
+    t->buckets[h] = c;
+    c->next = t->all;
+    if (t->all)
+        t->all->prev = c;
+    t->all = c;
+    t->count++;
+    return 0;
+}
+
+void conn_remove(struct conn_table *t, struct conn *c)
+{
+    if (!c->id)
+        return; /* never added */
+    struct conn **pp = &t->buckets[bucket(t, c->id)];
+    while (*pp && *pp != c)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = c->hnext;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    t->count--;
+    while (c->qlen) {
+        msg_unref(c->queue[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    free(c->queue);
+    buf_free(&c->rx);
+    c->id = 0;
+}
+
+struct conn *conn_find(const struct conn_table *t, uint64_t id)
+{
+    for (struct conn *c = t->buckets[bucket(t, id)]; c; c = c->hnext)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static int queue_grow(struct conn *c, unsigned limit)
+{
+    unsigned cap = c->qcap ? c->qcap * 2 : INITIAL_QUEUE;
+    if (cap > limit)
+        cap = limit;
+    struct msg **q = malloc(cap * sizeof(*q));
+    if (!q)
+        return -1;
+    for (unsigned i = 0; i < c->qlen; i++)
+        q[i] = c->queue[(c->qhead + i) % c->qcap];
+    free(c->queue);
+    c->queue = q;
+    c->qcap = cap;
+    c->qhead = 0;
+    return 0;
+}
+
+int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
+{
+    if (c->closing)
+        return -1;
+    if (c->qlen == c->qcap && (c->qcap >= t->queue_limit || queue_grow(c, t->queue_limit) != 0)) {
+        c->closing = CONN_TOO_SLOW;
+        lws_callback_on_writable(c->wsi);
+        return -1;
+    }
+    c->queue[(c->qhead + c->qlen) % c->qcap] = m;
+    c->qlen++;
+    m->refs++;
+    if (c->qlen == 1)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+void conn_broadcast(struct conn_table *t, struct msg *m)
+{
+    for (struct conn *c = t->all; c; c = c->next)
+        conn_send(t, c, m);
+}
+
+int conn_write_queued(struct conn *c)
+{
+    if (c->closing == CONN_TOO_SLOW) {
+        static const char why[] = "too slow: send queue overflow";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                         sizeof(why) - 1);
+        return -1;
+    }
+    for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
+        struct msg *m = c->queue[c->qhead];
+        if (lws_write(c->wsi, msg_payload(m), m->len, LWS_WRITE_TEXT) < (int)m->len)
+            return -1;
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+        msg_unref(m);
+        if (lws_send_pipe_choked(c->wsi))
+            break;
+    }
+    if (c->qlen) {
+        lws_callback_on_writable(c->wsi);
+    } else if (c->closing == CONN_GOING_AWAY) {
+        static const char why[] = "server shutting down";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why,
+                         sizeof(why) - 1);
+        return -1;
+    }
+    return 0;
+}

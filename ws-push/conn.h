@@ -1,0 +1,68 @@
+/* conn.h -- the WebSocket connections of one ws-push instance.
+ *
+ * Each connection has an id (unique within the instance, part of its Redis
+ * reply channel), a bounded queue of frames waiting to be written, and the
+ * buffer of a client message being received in fragments. Frames are
+ * reference-counted so one broadcast is stored once, whatever the number of
+ * connections it is queued on. */
+#ifndef AIMSG_CONN_H
+#define AIMSG_CONN_H
+
+#include <libwebsockets.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct msg {
+    unsigned refs;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of room, then len bytes of payload */
+};
+
+struct msg *msg_new(const void *payload, size_t len);
+void msg_unref(struct msg *m);
+static inline unsigned char *msg_payload(struct msg *m) { return m->data + LWS_PRE; }
+
+enum conn_close {
+    CONN_OPEN,
+    CONN_TOO_SLOW,          /* send queue overflowed: close 1008 */
+    CONN_GOING_AWAY,        /* shutdown: close 1001 */
+};
+
+struct conn {
+    uint64_t id;
+    struct lws *wsi;
+    struct conn *prev, *next;   /* all connections */
+    struct conn *hnext;         /* hash chain */
+    struct msg **queue;         /* ring of queued frames */
+    unsigned qhead, qlen, qcap;
+    struct buf rx;              /* client message being reassembled */
+    int rx_discard;             /* the current message is being dropped */
+    enum conn_close closing;
+};
+
+struct conn_table {
+    struct conn *all;
+    struct conn **buckets;
+    size_t nbuckets, count;
+    uint64_t next_id;
+    unsigned queue_limit;
+};
+
+int conn_table_init(struct conn_table *t, unsigned queue_limit);
+void conn_table_free(struct conn_table *t);
+
+/* c is lws' per-session storage; it gets an id and joins the table. */
+int conn_add(struct conn_table *t, struct conn *c, struct lws *wsi);
+void conn_remove(struct conn_table *t, struct conn *c);
+struct conn *conn_find(const struct conn_table *t, uint64_t id);
+
+/* Queues m on c and asks for a writable callback. When the queue is full the
+ * connection is marked too slow and will be closed. Returns 0 or -1. */
+int conn_send(struct conn_table *t, struct conn *c, struct msg *m);
+void conn_broadcast(struct conn_table *t, struct msg *m);
+/* Writes queued frames while the socket takes them. Returns -1 to close. */
+int conn_write_queued(struct conn *c);
+
+#endif

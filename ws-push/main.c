@@ -1,0 +1,158 @@
+/* ws-push -- holds the WebSocket clients and fans answers out to them.
+ *
+ * One process, one event loop (libwebsockets), Redis on the same loop. Run
+ * as many instances as needed: each subscribes to the broadcast channel and
+ * to its own connections' channels. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wspush.h"
+
+#define TICK_US (250 * 1000)
+#define SHUTDOWN_GRACE_MS 2000
+
+static volatile sig_atomic_t interrupted;
+static struct lws_context *context;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    if (context)
+        lws_cancel_service(context);
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct wspush *wp = lws_container_of(sul, struct wspush, tick);
+    redis_link_tick(wp);
+    lws_sul_schedule(wp->ctx, 0, &wp->tick, on_tick, TICK_US);
+}
+
+static void lws_to_log(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+        n--;
+    log_msg(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+static int setup(struct wspush *wp, const struct config *cfg)
+{
+    memset(wp, 0, sizeof(*wp));
+    wp->cfg = cfg;
+    char err[256];
+    if (redis_addr_parse(&wp->addr, cfg->redis_url, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (keys_init(&wp->keys, cfg->redis_prefix) != 0 ||
+        conn_table_init(&wp->conns, (unsigned)cfg->ws_queue_frames) != 0)
+        return -1;
+    if (cfg->instance_id[0]) {
+        snprintf(wp->instance, sizeof(wp->instance), "%s", cfg->instance_id);
+    } else {
+        char host[64];
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "ws");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(wp->instance, sizeof(wp->instance), "%s-%ld", host, (long)getpid());
+    }
+    /* a base64 image, its JSON envelope and a question */
+    wp->max_client_message = (size_t)cfg->max_image_bytes / 3 * 4 + 4 +
+                             (size_t)cfg->max_message_bytes + 1024;
+    wp->sub.wp = wp->cmd.wp = wp;
+    wp->sub.is_subscriber = 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    const struct config_usage usage = {"ws-push", "WebSocket fan-out daemon of the AI message service."};
+    int rc = config_load(&cfg, argc, argv, &usage);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (log_init("ws-push", cfg.log_dir, cfg.log_level) != 0)
+        return 2;
+    log_set_secret(cfg.ai_api_key);
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+
+    static struct wspush wp;
+    if (setup(&wp, &cfg) != 0)
+        return 1;
+
+    static const struct lws_retry_bo retry_template = {0};
+    struct lws_retry_bo retry = retry_template;
+    retry.secs_since_valid_ping = (uint16_t)cfg.ws_ping_interval;
+    retry.secs_since_valid_hangup = (uint16_t)cfg.ws_idle_timeout;
+
+    const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
+                                              {NULL, NULL, 0, 0, 0, NULL, 0}};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = (int)cfg.ws_port;
+    info.iface = cfg.bind;
+    info.protocols = protocols;
+    info.user = &wp;
+    info.retry_and_idle_policy = &retry;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.timeout_secs = 10;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    context = wp.ctx = lws_create_context(&info);
+    if (!context) {
+        log_error("cannot listen on %s:%ld", cfg.bind, cfg.ws_port);
+        return 1;
+    }
+    wp.vhost = lws_get_vhost_by_name(context, "default");
+    log_info("instance %s listening on ws://%s:%ld/ws (redis %s)", wp.instance, cfg.bind,
+             cfg.ws_port, cfg.redis_url);
+    redis_link_tick(&wp);
+    lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
+
+    while (!interrupted)
+        if (lws_service(context, 0) < 0)
+            break;
+
+    /* close frames to every client, then go */
+    log_info("stopping: closing %zu client(s)", wp.conns.count);
+    wp.stopping = 1;
+    redis_link_close(&wp);
+    for (struct conn *c = wp.conns.all; c; c = c->next) {
+        c->closing = CONN_GOING_AWAY;
+        lws_callback_on_writable(c->wsi);
+    }
+    /* the tick (every TICK_US) keeps lws_service from sleeping longer */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        if (!wp.conns.count && (!wp.cmd.ac || !wp.cmd.ac->replies.head))
+            break;
+        lws_service(context, 0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
+             SHUTDOWN_GRACE_MS);
+    lws_sul_cancel(&wp.tick);
+    if (wp.sub.ac)
+        redisAsyncFree(wp.sub.ac);
+    if (wp.cmd.ac)
+        redisAsyncFree(wp.cmd.ac);
+    lws_context_destroy(context);
+    conn_table_free(&wp.conns);
+    log_info("stopped");
+    log_close();
+    config_free(&cfg);
+    return 0;
+}
