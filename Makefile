@@ -43,9 +43,14 @@ all: $(PROGRAMS) $(TOOLS) $(UNIT_TESTS)
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1
 
+ifneq ($(V),1)
+Q := @
+endif
+
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC $(BUILD)/$<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
 	$(AR) rcs $@ $^
@@ -76,7 +81,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	sh scripts/run.sh
+	bash scripts/run.sh
 
 stop:
 	sh scripts/stop.sh

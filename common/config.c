@@ -271,6 +271,7 @@ static void print_help(const struct config_usage *u)
            "environment, then the file.\n\n");
     printf("  %-28s %s\n", "--config FILE", "YAML settings file (default: settings.yaml if present)");
     printf("  %-28s %s\n", "--help", "print this help and exit");
+    printf("  %-28s %s\n", "--print-config", "print the settings in effect (key='value') and exit");
     for (size_t i = 0; i < NOPTIONS; i++) {
         char flag[64];
         size_t j;
@@ -285,12 +286,34 @@ static void print_help(const struct config_usage *u)
     }
 }
 
-/* Finds --config (and --help) before anything else is read. */
+/* key='value' lines a shell can eval; the API key only says whether it is set. */
+static void print_config(struct config *cfg)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->type == OPT_INT) {
+            printf("%s=%ld\n", o->key, *int_field(cfg, o));
+            continue;
+        }
+        const char *v = *str_field(cfg, o);
+        if (strcmp(o->key, "ai_api_key") == 0 && v[0])
+            v = "(set)";
+        printf("%s='", o->key);
+        for (; *v; v++)
+            fputs(*v == '\'' ? "'\\''" : (char[2]){*v, 0}, stdout);
+        printf("'\n");
+    }
+    printf("config_file='%s'\n", cfg->config_file);
+}
+
+/* Finds --config, --help and --print-config before anything else is read. */
 static int scan_early_flags(int argc, char **argv, const char **config_path, int *help)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             *help = 1;
+        } else if (strcmp(argv[i], "--print-config") == 0) {
+            *help = 2;
         } else if (strcmp(argv[i], "--config") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "--config: missing value\n");
@@ -313,7 +336,7 @@ static int load_flags(struct config *cfg, int argc, char **argv)
             i++;
             continue;
         }
-        if (strncmp(arg, "--config=", 9) == 0)
+        if (strncmp(arg, "--config=", 9) == 0 || strcmp(arg, "--print-config") == 0)
             continue;
         if (strncmp(arg, "--", 2) != 0) {
             fprintf(stderr, "%s: unexpected argument (options start with --; see --help)\n", arg);
@@ -361,7 +384,7 @@ int config_load(struct config *cfg, int argc, char **argv, const struct config_u
     set_defaults(cfg);
     if (scan_early_flags(argc, argv, &path, &help) != 0)
         goto fail;
-    if (help) {
+    if (help == 1) {
         print_help(usage);
         config_free(cfg);
         return 1;
@@ -372,6 +395,11 @@ int config_load(struct config *cfg, int argc, char **argv, const struct config_u
         goto fail;
     if (load_env(cfg) != 0 || load_flags(cfg, argc, argv) != 0 || check_values(cfg) != 0)
         goto fail;
+    if (help == 2) {
+        print_config(cfg);
+        config_free(cfg);
+        return 1;
+    }
     return 0;
 fail:
     config_free(cfg);

@@ -67,7 +67,8 @@ struct config_usage {
 
 /* Fills cfg from defaults, file, environment and argv. On error prints a
  * message naming the source (file:line and key, variable, or flag) to stderr
- * and returns -1. Returns 1 when --help was printed (caller exits 0), else 0.
+ * and returns -1. Returns 1 when --help or --print-config was printed (the
+ * caller exits 0), else 0.
  * Positional arguments are an error. */
 int config_load(struct config *cfg, int argc, char **argv,
                 const struct config_usage *usage);
