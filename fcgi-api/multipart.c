@@ -96,6 +96,29 @@ static void parse_part_header(struct multipart_part *part, const char *line, con
     }
 }
 
+/* The next "\r\n--boundary" that really is a delimiter line: followed by
+ * "--", or by optional blanks and CRLF. Data may contain the same bytes
+ * followed by anything else. */
+static const char *find_delimiter(const char *p, const char *end, const char *delim, size_t dlen)
+{
+    char needle[84] = "\r\n";
+    memcpy(needle + 2, delim, dlen);
+    while (p < end) {
+        const char *hit = memmem(p, (size_t)(end - p), needle, dlen + 2);
+        if (!hit)
+            return NULL;
+        const char *q = hit + dlen + 2;
+        if (end - q >= 2 && q[0] == '-' && q[1] == '-')
+            return hit;
+        while (q < end && (*q == ' ' || *q == '\t'))
+            q++;
+        if (end - q >= 2 && q[0] == '\r' && q[1] == '\n')
+            return hit;
+        p = hit + 1;
+    }
+    return NULL;
+}
+
 int multipart_parse(const char *body, size_t len, const char *boundary,
                     struct multipart_part *parts, size_t max, const char **err)
 {
@@ -152,9 +175,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
             parse_part_header(part, p, eol);
             p = eol + 2;
         }
-        char next[84] = "\r\n";
-        memcpy(next + 2, delim, dlen);
-        const char *stop = memmem(p, (size_t)(end - p), next, dlen + 2);
+        const char *stop = find_delimiter(p, end, delim, dlen);
         if (!stop) {
             *err = "multipart body has no closing boundary";
             return -1;
