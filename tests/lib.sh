@@ -136,6 +136,17 @@ start_wspush() {
     wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1"
 }
 
+# restart_wspush NAME [FLAGS...]: stops ws-push NAME if it runs and starts it
+# again on the same port (WS_PORT_<NAME>), so proxies and clients find it
+restart_wspush() {
+    n=$1; shift
+    stop "$n"
+    port=$(eval "echo \$WS_PORT_$n")
+    spawn "$n" "$BIN/ws-push" --ws-port "$port" --instance-id "$n" "$@"
+    wait_until 10 port_open "$port" || { fail "ws-push $n restarts on port $port"; return 1; }
+    wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1"
+}
+
 start_lighttpd() {
     export PORT=$(free_port)
     mkdir -p "$T/run"

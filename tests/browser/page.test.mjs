@@ -1,0 +1,310 @@
+// page.test.mjs -- drives www/test-websocket.html in a real (headless) Chromium.
+//
+// Run by tests/integration/browser.sh, which starts the stack and reacts to
+// the control lines this script prints. Output protocol, one line each:
+//   PASS <name>             an assertion held
+//   FAIL <name> -- <why>    an assertion failed
+//   CTL stop-wspush         please stop ws-push ws1 now
+//   CTL start-wspush        please start ws-push ws1 again on its port
+//   END                     the script ran to its end (exit status 0 = no FAIL)
+// Environment: API (http://127.0.0.1:PORT), PROFILE_DIR (fresh empty dir for
+// --user-data-dir), WORK_DIR (scratch files), SCREENSHOT (PNG to write),
+// CHROMIUM (default /usr/bin/chromium), TOTAL_TIMEOUT_MS (default 150000).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const API = process.env.API;
+const PROFILE_DIR = process.env.PROFILE_DIR;
+const WORK_DIR = process.env.WORK_DIR || PROFILE_DIR + '.work';
+const SCREENSHOT = process.env.SCREENSHOT;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TOTAL_TIMEOUT_MS = Number(process.env.TOTAL_TIMEOUT_MS || 150000);
+const STEP_MS = 15000;                 // default wait for one thing to happen on the page
+const STATES = ['connecting', 'connected', 'reconnecting', 'disconnected'];
+
+let failures = 0;
+let context = null;
+let page = null;
+
+const oneLine = (s) => String(s).replace(/\s+/g, ' ').slice(0, 600);
+function pass(name) { console.log(`PASS ${name}`); }
+function fail(name, why) { failures++; console.log(`FAIL ${name} -- ${oneLine(why)}`); }
+function expect(name, ok, why) { if (ok) pass(name); else fail(name, why); return ok; }
+function ctl(cmd) { console.log(`CTL ${cmd}`); }
+
+// Last-resort cleanup: any process still running with our own, unique profile
+// directory on its command line is our browser (or one of its children).
+function killOurBrowser() {
+    let mine = [];
+    try {
+        for (const d of fs.readdirSync('/proc')) {
+            if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+            let cmd;
+            try { cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'); } catch { continue; }
+            if (cmd.includes(`--user-data-dir=${PROFILE_DIR}`)) mine.push(Number(d));
+        }
+    } catch { /* no /proc */ }
+    for (const pid of mine) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+}
+
+async function shutdown(code) {
+    if (context) {
+        const c = context; context = null;
+        await Promise.race([c.close().catch(() => {}), new Promise((r) => setTimeout(r, 10000))]);
+    }
+    killOurBrowser();
+    console.log('END');
+    process.exit(code);
+}
+
+const overall = setTimeout(() => {
+    fail('driver finishes in time', `still running after ${TOTAL_TIMEOUT_MS} ms`);
+    shutdown(2);
+}, TOTAL_TIMEOUT_MS);
+process.on('unhandledRejection', (e) => { fail('driver has no unhandled errors', e && e.stack || e); shutdown(2); });
+
+// ---- a real PNG, made here: a 48x48 RGB gradient ---------------------------
+
+function crc32(buf) {
+    let c, crc = 0xffffffff;
+    for (let n = 0; n < buf.length; n++) {
+        c = (crc ^ buf[n]) & 0xff;
+        for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+        crc = (crc >>> 8) ^ c;
+    }
+    return (crc ^ 0xffffffff) >>> 0;
+}
+function pngChunk(type, data) {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+}
+function makePng(w, h) {
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
+    ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;   // 8-bit RGB
+    const raw = Buffer.alloc(h * (1 + w * 3));
+    for (let y = 0; y < h; y++) {
+        const row = y * (1 + w * 3);
+        raw[row] = 0;                                                       // filter: none
+        for (let x = 0; x < w; x++) {
+            raw[row + 1 + x * 3] = Math.round(255 * x / (w - 1));
+            raw[row + 2 + x * 3] = Math.round(255 * y / (h - 1));
+            raw[row + 3 + x * 3] = 160;
+        }
+    }
+    return Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0)),
+    ]);
+}
+
+// ---- page helpers --------------------------------------------------------------
+
+const stateText = () => page.textContent('#state');
+
+async function waitState(want, ms = STEP_MS) {
+    await page.waitForFunction((w) => document.getElementById('state').textContent === w, want,
+                               { timeout: ms, polling: 50 });
+}
+
+const answerIds = () => page.$$eval('.answer[data-id]', (els) => els.map((e) => e.getAttribute('data-id')));
+
+// waits for a bubble with an id not in `before`; returns its id
+async function newAnswerId(before, ms = STEP_MS) {
+    const h = await page.waitForFunction((old) => {
+        for (const e of document.querySelectorAll('.answer[data-id]'))
+            if (!old.includes(e.getAttribute('data-id'))) return e.getAttribute('data-id');
+        return null;
+    }, before, { timeout: ms, polling: 50 });
+    return h.jsonValue();
+}
+
+// waits for bubble `id` to end (class done or error); returns what it shows
+async function finished(id, ms = STEP_MS) {
+    await page.waitForFunction((i) => {
+        const e = document.querySelector(`.answer[data-id="${CSS.escape(i)}"]`);
+        return e && (e.classList.contains('done') || e.classList.contains('error'));
+    }, id, { timeout: ms, polling: 50 });
+    return page.$eval(`.answer[data-id="${id.replace(/"/g, '\\"')}"]`, (e) => ({
+        done: e.classList.contains('done'), error: e.classList.contains('error'),
+        body: e.querySelector('.body').textContent, err: e.querySelector('.err').textContent,
+    }));
+}
+
+// name: step; fn returns nothing (assertions inside) or throws (a FAIL for `name`)
+async function step(name, fn) {
+    try { await fn(); return true; } catch (e) { fail(name, e && e.message || e); return false; }
+}
+
+// sends `text` with button `button`; checks the answer equals `want` (string or RegExp)
+async function askAndCheck(name, button, text, want) {
+    return step(name, async () => {
+        const before = await answerIds();
+        await page.fill('#text', text);
+        await page.click(button);
+        const id = await newAnswerId(before);
+        const a = await finished(id);
+        const ok = a.done && !a.error && (want instanceof RegExp ? want.test(a.body) : a.body === want);
+        expect(name, ok, `bubble ${id}: done=${a.done} error=${a.error} [${a.body}] ${a.err} -- wanted ${want}`);
+    });
+}
+
+// ---- the test ---------------------------------------------------------------------
+
+async function main() {
+    if (!API || !PROFILE_DIR || !SCREENSHOT) throw new Error('API, PROFILE_DIR and SCREENSHOT must be set');
+    fs.mkdirSync(WORK_DIR, { recursive: true });
+    const pngPath = path.join(WORK_DIR, 'gradient.png');
+    const png = makePng(48, 48);
+    fs.writeFileSync(pngPath, png);
+    const txtPath = path.join(WORK_DIR, 'not-an-image.png');
+    fs.writeFileSync(txtPath, 'this is plain text, not a picture\n');
+
+    context = await chromium.launchPersistentContext(PROFILE_DIR, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+               '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        viewport: { width: 1280, height: 900 },
+        timeout: 30000,
+    });
+    page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(STEP_MS);
+
+    const pageErrors = [];
+    const consoleErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+
+    // 1. load and connect
+    const loaded = await step('page loads', async () => {
+        const res = await page.goto(`${API}/test-websocket.html`, { waitUntil: 'load' });
+        expect('page loads', res && res.status() === 200, `HTTP ${res && res.status()}`);
+    });
+    if (!loaded) return;
+    // record every state the page shows, to check it only ever shows the four names
+    await page.evaluate(() => {
+        const s = document.getElementById('state');
+        window.__states = [s.textContent];
+        new MutationObserver(() => window.__states.push(s.textContent))
+            .observe(s, { childList: true, characterData: true, subtree: true });
+    });
+    const connected = await step('page connects to /ws', async () => {
+        await waitState('connected');
+        pass('page connects to /ws');
+    });
+    if (!connected) return;
+
+    // 2. text over the socket, answered to this socket, chunk by chunk
+    await askAndCheck('text over WebSocket is answered', '#send', 'hello from the browser',
+                      'Echo: hello from the browser');
+    await step('answer arrived in several chunks', async () => {
+        const n = await page.$$eval('#log li', (lis) => lis.filter((l) => / ← text /.test(l.textContent) &&
+                                                                         /hello|Echo|from|browser/.test(l.textContent)).length);
+        expect('answer arrived in several chunks', n >= 2, `${n} chunk lines in the log`);
+    });
+
+    // 3. an image with a question over the socket
+    await step('image preview shows the chosen PNG', async () => {
+        await page.setInputFiles('#image', pngPath);
+        await page.waitForFunction(() => {
+            const i = document.getElementById('preview');
+            return !i.hidden && i.complete && i.naturalWidth > 0;
+        }, null, { timeout: STEP_MS });
+        const w = await page.$eval('#preview', (i) => i.naturalWidth);
+        expect('image preview shows the chosen PNG', w === 48, `naturalWidth ${w}`);
+    });
+    await askAndCheck('image over WebSocket is answered', '#send-image', 'what colours are these?',
+                      new RegExp(`^I see a PNG image of ${png.length} bytes\\. You asked: what colours are these\\?$`));
+
+    // 4. the HTTP paths: answers come back as broadcasts on the socket
+    await askAndCheck('HTTP POST /api/message answer is broadcast', '#post-http', 'broadcast via http',
+                      'Echo: broadcast via http');
+    await askAndCheck('HTTP POST /api/image answer is broadcast', '#post-image-http', 'and over http?',
+                      new RegExp(`^I see a PNG image of ${png.length} bytes\\. You asked: and over http\\?$`));
+    await step('HTTP responses are logged', async () => {
+        const log = await page.textContent('#log');
+        expect('HTTP responses are logged', /HTTP 200.*消息发送成功/.test(log) && /HTTP 200.*图片发送成功/.test(log),
+               'no "HTTP 200 ... 消息发送成功/图片发送成功" in the log');
+    });
+
+    // 5. a rejected message shows as an error bubble
+    await step('a bad image shows an error', async () => {
+        const errorsBefore = await page.$$eval('.answer.error', (e) => e.length);
+        await page.setInputFiles('#image', txtPath);
+        await page.fill('#text', '');
+        await page.click('#send-image');
+        await page.waitForFunction((n) => document.querySelectorAll('.answer.error').length > n, errorsBefore);
+        const msg = await page.$$eval('.answer.error .err', (e) => e[e.length - 1].textContent);
+        expect('a bad image shows an error', /不支持的图片格式/.test(msg), `error text [${msg}]`);
+        await page.setInputFiles('#image', pngPath);    // back to the good image for the screenshot
+    });
+
+    // 6. connection count from /api/status
+    await step('connection count shows at least 1', async () => {
+        await page.waitForFunction(() => Number(document.getElementById('count').textContent) >= 1,
+                                   null, { timeout: 10000 });
+        pass('connection count shows at least 1');
+    });
+
+    // 7. ws-push goes away: the page reconnects by itself when it is back
+    ctl('stop-wspush');
+    const dropped = await step('page shows reconnecting when ws-push stops', async () => {
+        await waitState('reconnecting', 20000);
+        pass('page shows reconnecting when ws-push stops');
+    });
+    await step('reconnect countdown is shown', async () => {
+        await page.waitForFunction(() => /attempt \d+/.test(document.getElementById('reconnect-info').textContent),
+                                   null, { timeout: 5000 });
+        // let it fail at least once more against the stopped daemon
+        await page.waitForFunction(() => /attempt [2-9]/.test(document.getElementById('reconnect-info').textContent),
+                                   null, { timeout: 10000 });
+        expect('reconnect countdown is shown', (await stateText()) === 'reconnecting', `state ${await stateText()}`);
+    });
+    ctl('start-wspush');
+    if (dropped) {
+        const back = await step('page reconnects when ws-push is back', async () => {
+            await waitState('connected', 30000);
+            pass('page reconnects when ws-push is back');
+        });
+        if (back)
+            await askAndCheck('text after reconnecting is answered', '#send', 'are you back?', 'Echo: are you back?');
+    }
+
+    // 8. what the page showed along the way
+    await step('state only ever shows the four names', async () => {
+        const seen = await page.evaluate(() => window.__states);
+        const bad = seen.filter((s) => !STATES.includes(s));
+        expect('state only ever shows the four names', bad.length === 0, `saw ${JSON.stringify(bad)}`);
+        const path_ = seen.join(' ');
+        expect('state went connected, reconnecting, connected', /connected.*reconnecting.*connected/.test(path_),
+               `sequence ${path_}`);
+    });
+    await page.waitForTimeout(300);
+    await step('screenshot saved', async () => {
+        fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+        await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        expect('screenshot saved', fs.statSync(SCREENSHOT).size > 1000, 'empty file');
+    });
+    expect('no uncaught page errors', pageErrors.length === 0, pageErrors.join(' | '));
+    // Chromium itself reports each failed WebSocket handshake while ws-push is down
+    const unexpected = consoleErrors.filter((t) => !/^WebSocket connection to '.*' failed/.test(t));
+    expect('no console errors (besides failed reconnect handshakes)', unexpected.length === 0, unexpected.join(' | '));
+}
+
+main().then(async () => {
+    clearTimeout(overall);
+    if (page && failures) {   // a picture of the page helps with a failure
+        await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(() => {});
+    }
+    await shutdown(failures ? 1 : 0);
+}, async (e) => {
+    clearTimeout(overall);
+    fail('driver runs', e && e.stack || e);
+    if (page) await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(() => {});
+    await shutdown(1);
+});

@@ -1,0 +1,103 @@
+# fcgi-api through lighttpd: every endpoint, every error path, multipart edge
+# cases, two processes sharing one Redis, Redis going away and coming back.
+. "$(dirname "$0")/../lib.sh"
+
+export LOG_LEVEL=debug MAX_IMAGE_BYTES=20000 MAX_MESSAGE_BYTES=100
+start_redis
+start_wspush ws1
+FCGI_PROCS=2 start_lighttpd
+PNG="$ROOT/tests/fixtures/pixel.png"
+J='Content-Type: application/json'
+
+# -- the seed's shapes
+expect_eq "GET /api/health" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+expect_eq "GET /api/status with no clients" '200 {"status":"ok","connectionCount":0,"message":"服务运行正常"}' "$(http GET /api/status)"
+expect_match "POST /api/message" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+"\}$' \
+    "$(http POST /api/message -H "$J" -d '{"content":"hi"}')"
+expect_match "POST /api/message with charset" '^200 ' \
+    "$(http POST /api/message -H 'Content-Type: application/json; charset=utf-8' -d '{"content":"你好"}')"
+check "message job is in the stream" sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}jobs - + | grep -q 你好"
+check "message job replies to everyone" sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}jobs - + | grep -qx '${REDIS_PREFIX}out:all'"
+
+# -- message errors
+expect_match "invalid JSON" '^400 \{"code":400,"message":"JSON 格式错误' "$(http POST /api/message -H "$J" -d '{"content":')"
+expect_match "missing content" '^400 .*missing \\"content\\"' "$(http POST /api/message -H "$J" -d '{"text":"x"}')"
+expect_match "empty content" '^400 .*is empty' "$(http POST /api/message -H "$J" -d '{"content":""}')"
+expect_match "blank content" '^400 .*is empty' "$(http POST /api/message -H "$J" -d '{"content":"  \n "}')"
+expect_match "non-string content" '^400 .*must be a string' "$(http POST /api/message -H "$J" -d '{"content":42}')"
+expect_match "JSON that is not an object" '^400 .*missing' "$(http POST /api/message -H "$J" -d '["content"]')"
+expect_match "wrong content type" '^400 .*application/json' "$(http POST /api/message -H 'Content-Type: text/plain' -d '{"content":"x"}')"
+long=$(head -c 101 /dev/zero | tr '\0' a)
+expect_match "content over max_message_bytes" '^400 .*too long' "$(http POST /api/message -H "$J" -d "{\"content\":\"$long\"}")"
+huge=$(head -c 5000 /dev/zero | tr '\0' a)
+expect_match "body over the limit" '^400 .*too large' "$(http POST /api/message -H "$J" -d "{\"content\":\"$huge\"}")"
+before=$(rcli XLEN "${REDIS_PREFIX}jobs")
+expect_eq "bad requests queue nothing" 2 "$before"
+
+# -- routing
+expect_eq "unknown path is 404 JSON" '404 {"code":404,"message":"接口不存在 (not found)"}' "$(http GET /api/nope)"
+expect_match "wrong method is 405 JSON" '^405 \{"code":405' "$(http GET /api/message)"
+check "405 says what is allowed" sh -c "curl -si $API/api/health -X POST -d '' | grep -qi '^Allow: GET'"
+expect_match "query strings are ignored" '^200 ' "$(http GET '/api/health?x=1')"
+
+# -- images
+r=$(http POST /api/image -F "image=@$PNG" -F 'content=what is it?')
+expect_match "POST /api/image" '^200 \{"code":200,"message":"图片发送成功","id":"[0-9]+-[0-9]+"\}$' "$r"
+id=$(printf '%s' "$r" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+key=$(rcli XRANGE "${REDIS_PREFIX}jobs" "$id" "$id" | grep -A1 -x image | tail -1)
+expect_match "image job references its image key" "^${REDIS_PREFIX}image:[0-9a-f]{32}$" "$key"
+check "image bytes stored under their own key" sh -c "[ \$(redis-cli -p $REDIS_PORT STRLEN $key) = $(stat -c %s "$PNG") ]"
+ttl=$(rcli TTL "$key")
+check "image key has a TTL" test "$ttl" -gt 0
+check "job carries mime and question" sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}jobs $id $id | tr '\n' ' ' | grep -q 'content what is it? .*mime image/png'"
+expect_match "image with prompt field and filename lies" '^200 ' "$(http POST /api/image -F "image=@$PNG;filename=x.txt;type=text/plain" -F 'prompt=p')"
+printf 'GIF89a\001\000\001\000' > "$T/a.gif"
+expect_match "GIF accepted by magic bytes" '^200 ' "$(http POST /api/image -F "image=@$T/a.gif")"
+printf 'not an image at all' > "$T/fake.png"
+expect_match "non-image rejected whatever its name" '^400 .*JPEG、PNG、GIF、WebP' "$(http POST /api/image -F "image=@$T/fake.png;type=image/png")"
+expect_match "missing image field" '^400 .*missing field \\"image\\"' "$(http POST /api/image -F 'content=only text')"
+: > "$T/empty.png"
+expect_match "empty image" '^400 .*is empty' "$(http POST /api/image -F "image=@$T/empty.png")"
+expect_match "not multipart" '^400 .*multipart/form-data' "$(http POST /api/image -H "$J" -d '{}')"
+expect_match "multipart without boundary" '^400 ' "$(http POST /api/image -H 'Content-Type: multipart/form-data' -d 'x')"
+expect_match "truncated multipart" '^400 .*closing boundary' \
+    "$(http POST /api/image -H 'Content-Type: multipart/form-data; boundary=zz' --data-binary $'--zz\r\nContent-Disposition: form-data; name="image"\r\n\r\n\x89PNG')"
+{ cat "$PNG"; head -c 20000 /dev/zero; } > "$T/big.png"
+expect_match "image over max_image_bytes is 413" '^413 .*too large' "$(http POST /api/image -F "image=@$T/big.png")"
+head -c 200000 /dev/zero > "$T/huge.png"
+expect_match "body far over the limit is 413" '^413 ' "$(http POST /api/image -F "image=@$T/huge.png")"
+printf '\r\n--zzX\r\n\r\n--z' > "$T/crlf.bin"; cat "$PNG" "$T/crlf.bin" "$PNG" > "$T/tricky.png"
+expect_match "image with CRLF and boundary-like bytes" '^200 ' \
+    "$(http POST /api/image -H 'Content-Type: multipart/form-data; boundary="zz"' --data-binary @<(printf -- '--zz\r\nContent-Disposition: form-data; name="image"; filename="t.png"\r\nContent-Type: image/png\r\n\r\n'; cat "$T/tricky.png"; printf '\r\n--zz--\r\n'))"
+id=$(sed 's/.*"id":"\([^"]*\)".*/\1/' "$T/body")
+key=$(rcli XRANGE "${REDIS_PREFIX}jobs" "$id" "$id" | grep -A1 -x image | tail -1)
+check "multipart body kept byte for byte" sh -c "redis-cli -p $REDIS_PORT --no-raw GET $key > /dev/null && [ \$(redis-cli -p $REDIS_PORT STRLEN $key) = $(stat -c %s "$T/tricky.png") ]"
+
+# -- status counts clients of every instance
+start_wspush ws2
+listen c1 "ws://127.0.0.1:$WS_PORT_ws1/ws" --timeout 30
+listen c2 "ws://127.0.0.1:$WS_PORT_ws2/ws" --timeout 30
+listen c3 "ws://127.0.0.1:$WS_PORT_ws2/ws" --timeout 30
+check "connectionCount sums the instances" wait_until 5 sh -c "curl -s $API/api/status | grep -q '\"connectionCount\":3'"
+stop ws2 KILL
+check "a dead instance stops counting within its TTL" wait_until 20 sh -c "curl -s $API/api/status | grep -q '\"connectionCount\":1'"
+
+# -- two fcgi-api processes share the work
+expect_eq "lighttpd runs two fcgi-api processes" 2 "$(pgrep -f "fcgi-api --config $CONFIG" | wc -l)"
+for i in $(seq 1 40); do
+    curl -s -o /dev/null -w '%{http_code}\n' -X POST "$API/api/message" -H "$J" -d "{\"content\":\"n$i\"}" &
+done > "$T/codes"
+wait_for_curls() { [ "$(wc -l < "$T/codes")" -ge 40 ]; }
+wait_until 30 wait_for_curls
+expect_eq "40 parallel posts all succeed" 40 "$(grep -c '^200$' "$T/codes")"
+pids_serving=$(grep 'fcgi-api\[' "$LOG_DIR"/*.log | grep 'POST /api/message' | sed 's/.*fcgi-api\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+expect_eq "both processes served requests" 2 "$pids_serving"
+
+# -- Redis down: 503 at once, then back to normal
+stop redis
+expect_match "health is 503 when Redis is down" '^503 \{"status":"error","message":".*redis' "$(http GET /api/health)"
+expect_match "message is 503 when Redis is down" '^503 \{"code":503,"status":"error"' "$(http POST /api/message -H "$J" -d '{"content":"x"}')"
+expect_match "status is 503 when Redis is down" '^503 ' "$(http GET /api/status)"
+restart_redis
+expect_match "fcgi-api reconnects when Redis is back" '^200 ' "$(http POST /api/message -H "$J" -d '{"content":"again"}')"
+expect_eq "health is ok again" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
