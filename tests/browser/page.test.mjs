@@ -141,16 +141,19 @@ async function step(name, fn) {
 }
 
 // sends `text` with button `button`; checks the answer equals `want` (string or RegExp)
+// returns the job id of the answer (null when it failed)
 async function askAndCheck(name, button, text, want) {
-    return step(name, async () => {
+    let id = null;
+    await step(name, async () => {
         const before = await answerIds();
         await page.fill('#text', text);
         await page.click(button);
-        const id = await newAnswerId(before);
+        id = await newAnswerId(before);
         const a = await finished(id);
         const ok = a.done && !a.error && (want instanceof RegExp ? want.test(a.body) : a.body === want);
         expect(name, ok, `bubble ${id}: done=${a.done} error=${a.error} [${a.body}] ${a.err} -- wanted ${want}`);
     });
+    return id;
 }
 
 // ---- the test ---------------------------------------------------------------------
@@ -200,12 +203,14 @@ async function main() {
     if (!connected) return;
 
     // 2. text over the socket, answered to this socket, chunk by chunk
-    await askAndCheck('text over WebSocket is answered', '#send', 'hello from the browser',
-                      'Echo: hello from the browser');
-    await step('answer arrived in several chunks', async () => {
-        const n = await page.$$eval('#log li', (lis) => lis.filter((l) => / ← text /.test(l.textContent) &&
-                                                                         /hello|Echo|from|browser/.test(l.textContent)).length);
-        expect('answer arrived in several chunks', n >= 2, `${n} chunk lines in the log`);
+    const firstId = await askAndCheck('text over WebSocket is answered', '#send', 'hello from the browser',
+                                      'Echo: hello from the browser');
+    await step('answer arrived in several chunks, logged with timestamps', async () => {
+        const lines = await page.$$eval('#log li', (lis) => lis.map((l) => l.textContent));
+        const chunks = lines.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} ← text id=(\S+) seq=\d+ /.test(l) &&
+                                           l.includes(`id=${firstId} `));
+        expect('answer arrived in several chunks, logged with timestamps', firstId && chunks.length >= 2,
+               `${chunks.length} timestamped chunk lines for ${firstId} in the log`);
     });
 
     // 3. an image with a question over the socket
@@ -271,8 +276,14 @@ async function main() {
             await waitState('connected', 30000);
             pass('page reconnects when ws-push is back');
         });
-        if (back)
+        if (back) {
             await askAndCheck('text after reconnecting is answered', '#send', 'are you back?', 'Echo: are you back?');
+            await step('connection count is at least 1 again', async () => {
+                await page.waitForFunction(() => Number(document.getElementById('count').textContent) >= 1,
+                                           null, { timeout: 10000 });
+                pass('connection count is at least 1 again');
+            });
+        }
     }
 
     // 8. what the page showed along the way

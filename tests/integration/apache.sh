@@ -1,0 +1,38 @@
+# fcgi-api behind Apache 2.4 (mod_proxy_fcgi, fcgi-api started by spawn-fcgi)
+# and WebSocket through mod_proxy_wstunnel.
+. "$(dirname "$0")/../lib.sh"
+
+start_redis
+start_standin
+start_worker w1
+start_wspush ws1
+
+FCGI_PORT=$(free_port)
+spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi.out" 2>&1
+check "spawn-fcgi starts two fcgi-api processes" wait_until 10 sh -c "[ \$(pgrep -f '^$BIN/fcgi-api --config' | wc -l) = 2 ]"
+
+export PORT=$(free_port)
+mkdir -p "$T/run"
+chmod 755 "$T" "$T/run"
+ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=$WS_PORT_ws1 FCGI_PORT=$FCGI_PORT \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/apache/httpd.conf.in" "$T/run/apache2.conf"
+check "apache config is valid" apache2 -t -f "$T/run/apache2.conf"
+apache2 -f "$T/run/apache2.conf" -k start > "$T/apache.out" 2>&1
+API="http://127.0.0.1:$PORT"
+check "apache answers" wait_until 10 curl -fs "$API/api/health"
+
+expect_eq "health through Apache" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+expect_match "status through Apache" '^200 \{"status":"ok","connectionCount":0,' "$(http GET /api/status)"
+expect_match "bad JSON through Apache" '^400 \{"code":400' "$(http POST /api/message -H 'Content-Type: application/json' -d '{')"
+expect_match "404 through Apache" '^404 ' "$(http GET /api/unknown)"
+check "test page served by Apache" sh -c "curl -fs $API/ | grep -qi '<html'"
+
+listen a "ws://127.0.0.1:$PORT/ws" --wait 2 --timeout 30
+expect_match "image through Apache" '^200 .*图片发送成功' "$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png")"
+expect_match "message through Apache" '^200 .*消息发送成功' "$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"through apache"}')"
+wait "$(pid_of a)"
+expect_eq "WebSocket through Apache's proxy gets both answers" 0 $?
+check "text answer streamed through Apache" grep -q '"content":"apache"' "$T/a.out"
+check "image answer streamed through Apache" grep -q 'PNG' "$T/a.out"
+out=$(wsclient --url "ws://127.0.0.1:$PORT/" --send '{"type":"text","content":"root path"}' --wait 1 --timeout 20)
+expect_match "WebSocket upgrade on / through Apache" '"content":"path"' "$out"
