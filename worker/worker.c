@@ -76,6 +76,7 @@ struct worker {
     volatile sig_atomic_t stop_requested;
     long long stop_deadline;
     int auth_reported;
+    int redis_lost;             /* say so when it comes back */
     struct buf frame;
 };
 
@@ -95,8 +96,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis connect failed: %s", ac->errstr);
         return;
     }
-    if (w->backoff_ms)
+    if (w->redis_lost)
         log_info("redis connection back");
+    w->redis_lost = 0;
     w->backoff_ms = 0;
 }
 
@@ -105,8 +107,10 @@ static void release_all_tasks(struct worker *w);
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct worker *w = ac->data;
-    if (status != REDIS_OK)
+    if (status != REDIS_OK) {
         log_warn("redis connection lost: %s", ac->errstr);
+        w->redis_lost = 1;
+    }
     if (ac == w->ctl.ac) {
         w->ctl.ac = NULL; /* answers in flight can no longer be published */
         release_all_tasks(w);
@@ -680,6 +684,18 @@ static void poll_once(struct worker *w)
     drain_curl_messages(w);
 }
 
+/* The last frames and acks may still sit in hiredis' output buffer. */
+static void flush_and_disconnect(struct worker *w)
+{
+    if (w->intake.ac)
+        redisAsyncFree(w->intake.ac); /* a blocked XREADGROUP need not finish */
+    if (w->ctl.ac)
+        redisAsyncDisconnect(w->ctl.ac);
+    long long deadline = now_ms() + 2000;
+    while (w->ctl.ac && now_ms() < deadline)
+        poll_once(w);
+}
+
 int worker_run(struct worker *w)
 {
     log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, w->cfg->ai_model,
@@ -702,6 +718,7 @@ int worker_run(struct worker *w)
         poll_once(w);
     }
     release_all_tasks(w);
+    flush_and_disconnect(w);
     return 0;
 }
 
