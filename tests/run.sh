@@ -7,7 +7,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/build/asan}
 export BIN
-OUT=$ROOT/tests/out
+OUT=${TEST_OUT:-$ROOT/tests/out}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 RESULTS=$OUT/results

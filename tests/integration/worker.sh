@@ -114,6 +114,7 @@ check "a malformed job goes to dead letters" wait_until 5 sh -c "[ \$(redis-cli 
 # Redis restart: the worker reconnects and goes on
 restart_redis
 check "worker reconnects after a Redis restart" wait_until 15 grep -q "redis connection back" "$T/w8.out"
+wait_until 15 sh -c "[ \$(grep -c 'command link connected' $T/ws1.out) -ge 2 ]"
 out=$(ask "after the restart")
 expect_eq "jobs are answered after the restart" "Echo: after the restart" "$(printf '%s\n' "$out" | answer_text)"
 check "worker is still alive" kill -0 "$(pid_of w8)"
