@@ -9,7 +9,7 @@
 
 #include "buf.h"
 
-#define ANSWER_MAX_TOKENS 1000000  /* cap for @@tokens=N */
+#define ANSWER_MAX_TOKENS 10000000 /* cap for @@tokens=N */
 
 /* What the @@directives in the question asked for; -1 means "not given". */
 struct directives {

@@ -531,6 +531,8 @@ static int answer_whole(struct conn *c)
     }
     if (append_json_response(&c->held, status, NULL, body, len, keep) != 0)
         return -1;
+    if (srv.scratch.cap > 2 * OUT_HIGH)
+        buf_free(&srv.scratch); /* a huge answer: do not keep its memory */
     if (a->dir.cut >= 0) { /* the headers and half the body, then close */
         c->held.len -= (len + 1) / 2;
         c->held.data[c->held.len] = '\0';
@@ -702,7 +704,7 @@ static int conn_parse(struct conn *c)
 static int conn_run(struct conn *c)
 {
     for (;;) {
-        if ((conn_parse(c) != 0 || (c->state == ST_STREAM && stream_pump(c) != 0))) {
+        if (conn_parse(c) != 0 || (c->state == ST_STREAM && stream_pump(c) != 0)) {
             log_warn("out of memory answering a request; closing the connection");
             conn_free(c);
             return -1;
@@ -775,7 +777,7 @@ static void on_readable(struct conn *c)
             return;
         }
         c->close_after = 1;
-        conn_watch(c);
+        (void)conn_watch(c);
         return;
     }
     if (c->state != ST_HEAD && c->state != ST_BODY && c->in.len >= input_limit(c)) {
@@ -792,7 +794,12 @@ static void on_timer(struct conn *c)
         conn_free(c);
         return;
     case ST_HELD:
-        if (buf_append(&c->out, c->held.data, c->held.len) != 0) {
+        if (c->out.len == 0) { /* the usual case: no copy */
+            struct buf tmp = c->out;
+            c->out = c->held;
+            c->held = tmp;
+            c->out_off = 0;
+        } else if (buf_append(&c->out, c->held.data, c->held.len) != 0) {
             conn_free(c);
             return;
         }
@@ -802,7 +809,7 @@ static void on_timer(struct conn *c)
     default:
         break;
     }
-    conn_run(c);
+    (void)conn_run(c);
 }
 
 static void run_timers(void)
@@ -882,7 +889,7 @@ static void on_event(struct epoll_event *ev)
     if (ev->events & EPOLLIN)
         on_readable(c);
     else if (ev->events & EPOLLOUT)
-        conn_run(c);
+        (void)conn_run(c);
 }
 
 /* Returns 1 when a stop signal was read. */
@@ -892,7 +899,7 @@ static int stop_requested(void)
     ssize_t n = read(srv.sigfd, &si, sizeof(si));
     if (n != (ssize_t)sizeof(si))
         return 0;
-    log_info("signal %u: stopping", si.ssi_signo);
+    log_info("signal %u: stopping (%zu connections open)", si.ssi_signo, srv.nconns);
     return 1;
 }
 

@@ -121,12 +121,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ctx)
             len = cap > mc->plain.len ? cap - mc->plain.len : 0;
         return buf_append(&mc->plain, p, len) == 0 ? size * n : 0;
     }
-    int rc = sse_feed(&mc->sse, p, len, on_event, mc);
-    if (mc->pending.len) {
-        mc->on_delta(mc->ctx, mc->pending.data, mc->pending.len);
-        buf_reset(&mc->pending);
-    }
-    if (rc != 0) {
+    if (sse_feed(&mc->sse, p, len, on_event, mc) != 0) {
         set_stream_error(mc, "answer stream could not be read");
         return 0; /* aborts the transfer */
     }
@@ -188,6 +183,14 @@ fail:
     return NULL;
 }
 
+void model_call_flush(struct model_call *mc)
+{
+    if (mc->pending.len) {
+        mc->on_delta(mc->ctx, mc->pending.data, mc->pending.len);
+        buf_reset(&mc->pending);
+    }
+}
+
 CURL *model_call_easy(struct model_call *mc)
 {
     return mc->easy;
@@ -238,6 +241,7 @@ enum model_result model_call_finish(struct model_call *mc, CURLcode code, char *
 {
     if (!mc->started && code == CURLE_OK)
         on_headers_done(mc);
+    model_call_flush(mc);
     why[0] = '\0';
     if (mc->stream_error[0]) {
         snprintf(why, whylen, "%s", mc->stream_error);

@@ -1,9 +1,11 @@
 /* model.h -- one streaming call to an OpenAI-compatible /chat/completions.
  *
  * A call is a libcurl easy handle the caller adds to its multi handle. As
- * the answer streams in, the text of the deltas read in one go is handed
- * to the delta callback (coalescing never adds delay). When curl reports the
- * transfer done, model_call_finish() says how it ended. */
+ * the answer streams in, delta text accumulates; model_call_flush() hands
+ * what arrived to the delta callback. The caller flushes once per turn of its
+ * event loop, so deltas read together travel together and none waits longer
+ * than one turn. When curl reports the transfer done, model_call_finish()
+ * (which flushes first) says how it ended. */
 #ifndef AIMSG_MODEL_H
 #define AIMSG_MODEL_H
 
@@ -37,6 +39,7 @@ struct model_call;
 struct model_call *model_call_new(const struct model_request *req, model_delta_fn *fn,
                                   void *ctx);
 CURL *model_call_easy(struct model_call *mc);
+void model_call_flush(struct model_call *mc);
 /* Classifies the finished transfer; why gets a line for the log. */
 enum model_result model_call_finish(struct model_call *mc, CURLcode code, char *why,
                                     size_t whylen);

@@ -681,6 +681,9 @@ static void poll_once(struct worker *w)
     }
     int running;
     curl_multi_perform(w->multi, &running);
+    for (struct task *t = w->tasks; t; t = t->next)
+        if (t->call)
+            model_call_flush(t->call);
     drain_curl_messages(w);
 }
 

@@ -2,18 +2,23 @@
  *
  *   wsclient --url ws://127.0.0.1:8081/ws [--send JSON]... [--send-image FILE]
  *            [--question TEXT] [--fragment BYTES] [--wait N] [--timeout SECONDS]
- *            [--no-read] [--binary TEXT]
+ *            [--no-read] [--binary TEXT] [--clients N]
  *
  * Prints "# connected" once the upgrade is done, then every frame it
  * receives on its own line. Exits 0 after N answers ended (done or error
  * frames carrying an id), 1 on timeout, 2 when the connection could not be
- * made or was closed first ("# closed CODE" is printed). */
+ * made or was closed first ("# closed CODE" is printed).
+ *
+ * With --clients N it opens N connections: frames are sent on and printed
+ * from the first only, "# connected" comes when all are up, and it exits 0
+ * when every connection has seen N answers end. */
 #define _POSIX_C_SOURCE 200809L
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "base64.h"
@@ -21,16 +26,22 @@
 
 #define MAX_SENDS 64
 
+struct session {
+    int index;
+    int ended;
+    struct buf rx;
+};
+
 static struct {
     const char *sends[MAX_SENDS];
     int binary[MAX_SENDS];
     int nsends, next_send;
     size_t offset;          /* within the frame being sent in fragments */
     size_t fragment;
-    int wait, ended, no_read;
+    int wait, no_read;
+    int clients, connected, satisfied, next_index;
     int exit_code, finished;
-    struct buf rx;
-} st = {.exit_code = 1};
+} st = {.exit_code = 1, .clients = 1};
 
 static int ends_answer(const char *frame)
 {
@@ -70,37 +81,48 @@ static int send_next(struct lws *wsi)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    (void)user;
+    struct session *ss = user;
     switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         fprintf(stderr, "# connection failed: %s\n", in ? (const char *)in : "?");
         st.exit_code = 2;
         st.finished = 1;
         break;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        if (st.no_read) {
+            /* a small, fixed receive buffer: the kernel must not swallow
+             * megabytes on behalf of a client that does not read */
+            int size = 4096;
+            setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        }
+        break;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        printf("# connected\n");
-        fflush(stdout);
+        ss->index = st.next_index++;
+        if (++st.connected == st.clients) {
+            printf("# connected\n");
+            fflush(stdout);
+        }
         if (st.no_read)
             lws_rx_flow_control(wsi, 0);
-        if (st.nsends)
+        if (st.nsends && ss->index == 0)
             lws_callback_on_writable(wsi);
-        if (!st.wait && !st.nsends && !st.no_read) {
-            /* just wait for frames until the timeout */
-        }
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return send_next(wsi);
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        buf_append(&st.rx, in, len);
+        buf_append(&ss->rx, in, len);
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             break;
-        printf("%s\n", st.rx.data ? st.rx.data : "");
-        fflush(stdout);
-        if (st.rx.data && ends_answer(st.rx.data) && ++st.ended >= st.wait && st.wait) {
+        if (ss->index == 0) {
+            printf("%s\n", ss->rx.data ? ss->rx.data : "");
+            fflush(stdout);
+        }
+        if (ss->rx.data && ends_answer(ss->rx.data) && ++ss->ended == st.wait &&
+            ++st.satisfied == st.clients) {
             st.exit_code = 0;
             st.finished = 1;
         }
-        buf_reset(&st.rx);
+        buf_reset(&ss->rx);
         break;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
@@ -110,11 +132,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
+        buf_free(&ss->rx);
         printf("# disconnected\n");
         fflush(stdout);
-        if (!st.finished)
+        if (!st.finished && st.clients == 1) {
             st.exit_code = 2;
-        st.finished = 1;
+            st.finished = 1;
+        }
         break;
     default:
         break;
@@ -151,6 +175,7 @@ int main(int argc, char **argv)
 {
     const char *url = "ws://127.0.0.1:8081/ws", *image = NULL, *question = NULL;
     double timeout = 10;
+    int image_slot = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-read") == 0) {
@@ -168,18 +193,22 @@ int main(int argc, char **argv)
             st.binary[st.nsends] = 1;
             st.sends[st.nsends++] = v;
         }
-        else if (strcmp(a, "--send-image") == 0) image = v;
+        else if (strcmp(a, "--send-image") == 0 && st.nsends < MAX_SENDS) {
+            image = v; /* encoded below, once --question is known; keeps its place */
+            image_slot = st.nsends++;
+        }
         else if (strcmp(a, "--question") == 0) question = v;
         else if (strcmp(a, "--fragment") == 0) st.fragment = strtoul(v, NULL, 10);
         else if (strcmp(a, "--wait") == 0) st.wait = atoi(v);
         else if (strcmp(a, "--timeout") == 0) timeout = atof(v);
+        else if (strcmp(a, "--clients") == 0) st.clients = atoi(v) > 0 ? atoi(v) : 1;
         else {
             fprintf(stderr, "unknown option %s\n", a);
             return 2;
         }
     }
-    if (image && st.nsends < MAX_SENDS)
-        st.sends[st.nsends++] = image_frame(image, question);
+    if (image)
+        st.sends[image_slot] = image_frame(image, question);
 
     char urlbuf[512];
     const char *proto, *address, *path;
@@ -194,7 +223,7 @@ int main(int argc, char **argv)
 
     lws_set_log_level(LLL_ERR, NULL);
     signal(SIGPIPE, SIG_IGN);
-    static const struct lws_protocols protocols[] = {{"wsclient", callback, 0, 65536, 0, NULL, 0},
+    static const struct lws_protocols protocols[] = {{"wsclient", callback, sizeof(struct session), 65536, 0, NULL, 0},
                                                      {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -213,10 +242,12 @@ int main(int argc, char **argv)
     ci.origin = address;
     ci.protocol = NULL;
     ci.local_protocol_name = "wsclient";
-    if (!lws_client_connect_via_info(&ci)) {
-        fprintf(stderr, "# connect failed\n");
-        lws_context_destroy(ctx);
-        return 2;
+    for (int i = 0; i < st.clients; i++) {
+        if (!lws_client_connect_via_info(&ci)) {
+            fprintf(stderr, "# connect failed\n");
+            lws_context_destroy(ctx);
+            return 2;
+        }
     }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -225,14 +256,13 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t);
         if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > timeout) {
             if (st.wait)
-                fprintf(stderr, "# timeout after %.1f s (%d of %d answers ended)\n", timeout,
-                        st.ended, st.wait);
+                fprintf(stderr, "# timeout after %.1f s (%d of %d clients saw %d answers end)\n",
+                        timeout, st.satisfied, st.clients, st.wait);
             else
                 st.exit_code = 0; /* nothing to wait for: a timed listen */
             break;
         }
     }
     lws_context_destroy(ctx);
-    buf_free(&st.rx);
     return st.exit_code;
 }
