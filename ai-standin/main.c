@@ -606,7 +606,13 @@ static int check_auth(struct conn *c)
                               "auth (i.e. Authorization: Bearer YOUR_KEY).") ? -1 : 1;
     if (srv.require_key &&
         (strlen(srv.require_key) != klen || memcmp(srv.require_key, key, klen) != 0))
-        return reject_request(c, 401, "invalid_api_key", "Incorrect API key provided") ? -1 : 1;
+    {
+        /* like OpenAI, quote the key back: the worker must mask it in its logs */
+        char msg[320];
+        snprintf(msg, sizeof(msg), "Incorrect API key provided: %.*s.", klen > 256 ? 256 : (int)klen,
+                 key);
+        return reject_request(c, 401, "invalid_api_key", msg) ? -1 : 1;
+    }
     return 0;
 }
 

@@ -35,19 +35,10 @@ static int open_listener(const struct config *cfg)
     return fd;
 }
 
-int main(int argc, char **argv)
+static int serve(const struct config *cfg)
 {
-    struct config cfg;
-    const struct config_usage usage = {"fcgi-api", "The HTTP API (FastCGI) of the AI message service."};
-    int rc = config_load(&cfg, argc, argv, &usage);
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    if (log_init("fcgi-api", cfg.log_dir, cfg.log_level) != 0)
-        return 2;
-    log_set_secret(cfg.ai_api_key);
-
-    struct api api = {.cfg = &cfg};
-    if (store_init(&api.store, cfg.redis_url, cfg.redis_prefix, cfg.image_ttl) != 0) {
+    struct api api = {.cfg = cfg};
+    if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl) != 0) {
         log_error("%s", api.store.err);
         return 2;
     }
@@ -62,7 +53,7 @@ int main(int argc, char **argv)
         log_error("FCGX_Init failed");
         return 1;
     }
-    int fd = open_listener(&cfg);
+    int fd = open_listener(cfg);
     if (fd < 0)
         return 1;
     FCGX_Request fcgi;
@@ -70,7 +61,7 @@ int main(int argc, char **argv)
         log_error("FCGX_InitRequest failed");
         return 1;
     }
-    log_info("started (redis %s, prefix %s)", cfg.redis_url, cfg.redis_prefix);
+    log_info("started (redis %s, prefix %s)", cfg->redis_url, cfg->redis_prefix);
     while (!stopping && FCGX_Accept_r(&fcgi) >= 0) {
         struct request r;
         request_init(&r, &fcgi);
@@ -82,7 +73,22 @@ int main(int argc, char **argv)
     log_info("stopping");
     FCGX_Free(&fcgi, 1);
     store_close(&api.store);
-    config_free(&cfg);
-    log_close();
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    const struct config_usage usage = {"fcgi-api", "The HTTP API (FastCGI) of the AI message service."};
+    int rc = config_load(&cfg, argc, argv, &usage);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    rc = 2;
+    if (log_init("fcgi-api", cfg.log_dir, cfg.log_level) == 0) {
+        log_set_secret(cfg.ai_api_key);
+        rc = serve(&cfg);
+    }
+    log_close();
+    config_free(&cfg);
+    return rc;
 }

@@ -24,16 +24,17 @@ int main(int argc, char **argv)
     int rc = config_load(&cfg, argc, argv, &usage);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    if (log_init("worker", cfg.log_dir, cfg.log_level) != 0)
+    if (log_init("worker", cfg.log_dir, cfg.log_level) != 0) {
+        config_free(&cfg);
         return 2;
+    }
     log_set_secret(cfg.ai_api_key);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("curl_global_init failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(running = worker_new(&cfg))) {
+        log_error("cannot start");
+        log_close();
+        config_free(&cfg);
         return 1;
     }
-    running = worker_new(&cfg);
-    if (!running)
-        return 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

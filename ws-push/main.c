@@ -71,33 +71,23 @@ static int setup(struct wspush *wp, const struct config *cfg)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int serve(const struct config *cfg)
 {
-    struct config cfg;
-    const struct config_usage usage = {"ws-push", "WebSocket fan-out daemon of the AI message service."};
-    int rc = config_load(&cfg, argc, argv, &usage);
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    if (log_init("ws-push", cfg.log_dir, cfg.log_level) != 0)
-        return 2;
-    log_set_secret(cfg.ai_api_key);
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
-
     static struct wspush wp;
-    if (setup(&wp, &cfg) != 0)
+    if (setup(&wp, cfg) != 0)
         return 1;
 
     static const struct lws_retry_bo retry_template = {0};
     struct lws_retry_bo retry = retry_template;
-    retry.secs_since_valid_ping = (uint16_t)cfg.ws_ping_interval;
-    retry.secs_since_valid_hangup = (uint16_t)cfg.ws_idle_timeout;
+    retry.secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval;
+    retry.secs_since_valid_hangup = (uint16_t)cfg->ws_idle_timeout;
 
     const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = (int)cfg.ws_port;
-    info.iface = cfg.bind;
+    info.port = (int)cfg->ws_port;
+    info.iface = cfg->bind;
     info.protocols = protocols;
     info.user = &wp;
     info.retry_and_idle_policy = &retry;
@@ -113,12 +103,13 @@ int main(int argc, char **argv)
 
     context = wp.ctx = lws_create_context(&info);
     if (!context) {
-        log_error("cannot listen on %s:%ld", cfg.bind, cfg.ws_port);
+        log_error("cannot listen on %s:%ld", cfg->bind, cfg->ws_port);
+        conn_table_free(&wp.conns);
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
-    log_info("instance %s listening on ws://%s:%ld/ws (redis %s)", wp.instance, cfg.bind,
-             cfg.ws_port, cfg.redis_url);
+    log_info("instance %s listening on ws://%s:%ld/ws (redis %s)", wp.instance, cfg->bind,
+             cfg->ws_port, cfg->redis_url);
     redis_link_tick(&wp);
     lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
 
@@ -152,7 +143,23 @@ int main(int argc, char **argv)
     lws_context_destroy(context);
     conn_table_free(&wp.conns);
     log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    const struct config_usage usage = {"ws-push", "WebSocket fan-out daemon of the AI message service."};
+    int rc = config_load(&cfg, argc, argv, &usage);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    rc = 2;
+    if (log_init("ws-push", cfg.log_dir, cfg.log_level) == 0) {
+        log_set_secret(cfg.ai_api_key);
+        lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+        rc = serve(&cfg);
+    }
     log_close();
     config_free(&cfg);
-    return 0;
+    return rc;
 }

@@ -1,0 +1,52 @@
+# Every program: --help lists every option, bad configuration stops it with a
+# message naming the file, line and key, and the API key never reaches a log.
+. "$(dirname "$0")/../lib.sh"
+
+keys=$(grep -o '^ *\(INT\|STR\)_OPT([a-z_]*' "$ROOT/common/config.c" | sed 's/.*(//')
+for prog in fcgi-api worker ws-push ai-standin; do
+    "$BIN/$prog" --help > "$T/help" 2>&1
+    expect_eq "$prog --help exits 0" 0 $?
+    missing=""
+    for k in $keys; do
+        flag="--$(echo "$k" | tr _ -)"
+        env=$(echo "$k" | tr a-z A-Z)
+        grep -q -- "$flag " "$T/help" && grep -q "env $env," "$T/help" || missing="$missing $k"
+    done
+    expect_eq "$prog --help lists every option with flag and variable" "" "$missing"
+
+    printf 'port: 8080\nai_modle: x\n' > "$T/bad.yaml"
+    out=$("$BIN/$prog" --config "$T/bad.yaml" 2>&1); rc=$?
+    expect_eq "$prog: unknown key exits 2" 2 "$rc"
+    expect_eq "$prog: unknown key is named with file and line" "$T/bad.yaml:2: unknown key 'ai_modle'" "$out"
+done
+
+printf 'ws_port: lots\n' > "$T/bad.yaml"
+expect_eq "wrong type names file, line, key and value" \
+    "$T/bad.yaml:1: key 'ws_port': expected an integer, got 'lots'" "$("$BIN/ws-push" --config "$T/bad.yaml" 2>&1)"
+expect_eq "unreadable file is named" \
+    "$T/none.yaml: cannot read config file: No such file or directory" "$("$BIN/worker" --config "$T/none.yaml" 2>&1)"
+expect_eq "bad flag value is named" "--ws-port: expected an integer, got 'x'" "$("$BIN/ws-push" --ws-port x 2>&1)"
+expect_eq "bad environment is named" "environment WORKER_CONCURRENCY: 0 is out of range 1..100000" \
+    "$(WORKER_CONCURRENCY=0 "$BIN/worker" 2>&1)"
+expect_match "bad redis_url is named" "redis_url 'http://x'" "$("$BIN/worker" --redis-url http://x 2>&1)"
+
+printf 'port: 7000\nai_model: from-file\nai_base_url: http://file/v1\n' > "$T/prec.yaml"
+out=$(PORT=7100 AI_BASE_URL=http://env/v1 "$BIN/worker" --config "$T/prec.yaml" --ai-base-url http://flag/v1 --print-config)
+expect_match "file value is used" "ai_model='from-file'" "$out"
+expect_match "environment beats file" "^port=7100$" "$(printf '%s\n' "$out" | grep ^port=)"
+expect_match "flag beats environment" "ai_base_url='http://flag/v1'" "$out"
+out=$(AI_API_KEY=sk-very-secret "$BIN/worker" --print-config)
+expect_match "print-config does not show the key" "ai_api_key='\(set\)'" "$out"
+
+# The key never appears in a log line, even when the model rejects it.
+start_redis
+export STANDIN_REQUIRE_KEY=sk-right-one
+start_standin
+start_wspush ws1
+export AI_API_KEY=sk-wrong-secret-key
+start_worker w1
+out=$(wsclient --url "ws://127.0.0.1:$WS_PORT_ws1/ws" --send '{"type":"text","content":"sk-wrong-secret-key"}' --wait 1 --timeout 20)
+expect_match "a rejected key gives a configuration error" 'rejected our credentials' "$out"
+check "the rejection is logged" grep -q 'rejected us' "$T/w1.out"
+check "the key appears in no log file" sh -c "! grep -rq 'sk-wrong-secret-key' $LOG_DIR $T/w1.out"
+check "the key is masked where it would appear" grep -q '\*\*\*\*\*\*\*\*\*\*' "$LOG_DIR"/*.log

@@ -1,0 +1,41 @@
+# The AI stand-in speaks the OpenAI chat-completions protocol: SSE streams,
+# plain JSON completions, image parts, errors, and the test directives.
+. "$(dirname "$0")/../lib.sh"
+
+start_standin
+U="http://127.0.0.1:$STANDIN_PORT/v1/chat/completions"
+J='Content-Type: application/json'
+chat() { curl -s -N "$U" -H "$J" -d "$1"; }
+
+out=$(chat '{"model":"m","stream":true,"messages":[{"role":"system","content":"be nice"},{"role":"user","content":"hello big world"}]}')
+expect_match "stream is server-sent events" '^: ' "$out"
+expect_eq "one data event per token plus role, finish and DONE" 7 "$(printf '%s\n' "$out" | grep -c '^data: ')"
+expect_eq "stream ends with [DONE]" "data: [DONE]" "$(printf '%s\n' "$out" | grep '^data: ' | tail -1)"
+expect_eq "deltas echo the last user message" "Echo: hello big world" \
+    "$(printf '%s\n' "$out" | grep -o '"content":"[^"]*"' | sed 's/"content":"//; s/"$//' | tr -d '\n')"
+expect_match "chunks name the model" '"object":"chat.completion.chunk".*"model":"m"' "$out"
+expect_match "the last chunk has finish_reason stop" '"finish_reason":"stop"' "$out"
+check "content type is text/event-stream" sh -c "curl -s -D - -o /dev/null $U -H '$J' -d '{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}' | grep -qi '^content-type: text/event-stream'"
+
+out=$(chat '{"model":"m","messages":[{"role":"user","content":"not streamed"}]}')
+expect_match "without stream: one JSON completion" '"object":"chat.completion".*"content":"Echo: not streamed"' "$out"
+
+png=$(base64 -w0 "$ROOT/tests/fixtures/pixel.png")
+size=$(stat -c %s "$ROOT/tests/fixtures/pixel.png")
+out=$(chat "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"what?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,$png\"}}]}]}")
+expect_match "image parts are described by type and size" "I see a PNG image of $size bytes. You asked: what\\?" "$out"
+
+expect_match "invalid JSON is a 400 with an OpenAI error" '"error":\{"message":' "$(chat '{nope')"
+check "invalid JSON status is 400" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $U -H '$J' -d '{nope') = 400 ]"
+check "missing messages is a 400" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $U -H '$J' -d '{}') = 400 ]"
+check "unknown path is a 404" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$STANDIN_PORT/v2/x) = 404 ]"
+check "429 comes with Retry-After" sh -c "curl -s -D - -o /dev/null $U -H '$J' -d '{\"messages\":[{\"role\":\"user\",\"content\":\"@@fail=429\"}]}' | grep -qi '^retry-after: 1'"
+codes=""
+for i in 1 2 3; do
+    codes="$codes $(curl -s -o /dev/null -w '%{http_code}' "$U" -H "$J" -d '{"messages":[{"role":"user","content":"x @@fail=503*2"}]}')"
+done
+expect_eq "fail=CODE*N fails N times, then answers" " 503 503 200" "$codes"
+out=$(chat '{"stream":true,"messages":[{"role":"user","content":"a b c d @@cut=2"}]}')
+check "cut stops without [DONE]" sh -c "! printf '%s' '$out' | grep -q DONE"
+expect_eq "tokens=N answers N tokens" 1000 "$(chat '{"stream":true,"messages":[{"role":"user","content":"@@tokens=1000"}]}' | grep -c '"content":"tok')"
+check "stand-in survives garbage" sh -c "printf 'GARBAGE\r\n\r\n' | timeout 2 bash -c 'cat > /dev/tcp/127.0.0.1/$STANDIN_PORT'; curl -sf http://127.0.0.1:$STANDIN_PORT/v1/models > /dev/null"
