@@ -70,6 +70,9 @@ $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
 $(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)
 
+$(BUILD)/wsload: $(call obj,bench/wsload.c) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,bench/wsload.c) $(LIB_COMMON) $(LIB_LWS) -lpthread
+
 # Unit tests link the module under test; they may use any library.
 $(BUILD)/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(WORKER_SRC) $(FCGI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/unit/test_$*.c) \
@@ -92,7 +95,7 @@ test: deps
 	sh tests/run.sh
 
 bench: deps
-	$(MAKE) BUILD=build/bench OPT="-O2 -DNDEBUG"
+	$(MAKE) BUILD=build/bench OPT="-O2 -DNDEBUG" all build/bench/wsload
 	sh bench/run.sh
 
 clean:

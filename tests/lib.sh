@@ -117,7 +117,7 @@ restart_redis() {
 
 start_standin() {
     export STANDIN_PORT=$(free_port)
-    spawn standin "$BIN/ai-standin" --standin-delay-ms "${STANDIN_DELAY_MS:-0}"
+    spawn standin "$BIN/ai-standin" --standin-delay-ms "${STANDIN_DELAY_MS:-10}"
     wait_until 10 port_open "$STANDIN_PORT" || { fail "stand-in starts"; exit 1; }
 }
 

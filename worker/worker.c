@@ -111,7 +111,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         log_warn("redis connection lost: %s", ac->errstr);
         w->redis_lost = 1;
     }
-    if (ac == w->ctl.ac) {
+    /* hiredis has already run the adapter's cleanup, which cleared rp->ac:
+     * tell the two connections apart by their adapter */
+    if (ac->ev.data == &w->ctl) {
         w->ctl.ac = NULL; /* answers in flight can no longer be published */
         release_all_tasks(w);
         w->group_ready = w->creating_group = w->claiming = 0;
