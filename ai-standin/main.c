@@ -31,6 +31,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "program.h"
 
 #define READ_CHUNK 4096
 #define OUT_HIGH (64 * 1024)     /* stop generating tokens above this much unsent */
@@ -1049,20 +1050,16 @@ static void server_stop(void)
 int main(int argc, char **argv)
 {
     struct config cfg;
-    int rc = config_load(&cfg, argc, argv, &(struct config_usage){
+    const struct config_usage usage = {
         "ai-standin", "an OpenAI-compatible stand-in model for tests and `make run`; "
         "directives in the question: @@delay=MS @@fail=CODE[*N] @@cut=N @@malformed=N "
-        "@@error=N @@tokens=N @@hang"});
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    if (log_init("ai-standin", cfg.log_dir, cfg.log_level) != 0) {
-        config_free(&cfg);
-        return 1;
-    }
+        "@@error=N @@tokens=N @@hang"};
+    int rc;
+    if (program_start(&cfg, argc, argv, &usage, &rc))
+        return rc;
     rc = server_start(&cfg) == 0 && event_loop() == 0 ? 0 : 1;
     server_stop();
     log_info("stopped");
-    log_close();
-    config_free(&cfg);
+    program_end(&cfg);
     return rc;
 }

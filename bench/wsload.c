@@ -389,7 +389,7 @@ static void *publisher(void *arg)
     }
     usleep(200 * 1000); /* let the last upgrades settle in ws-push */
     /* the content that makes a frame frame_bytes long, near enough */
-    long overhead = (long)strlen("{\"type\":\"text\",\"content\":\"\",\"id\":\"bench\",\"seq\":,\"ts\":}") + 6 + 16;
+    long overhead = (long)strlen("{\"type\":\"text\",\"content\":\"\",\"id\":\"bench\",\"seq\":,\"ts\":}") + 3 + 16;
     long pad = st.frame_bytes - overhead;
     if (pad < 1)
         pad = 1;

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "config.h"
 #include "log.h"
+#include "program.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -42,12 +43,8 @@ static int serve(const struct config *cfg)
         log_error("%s", api.store.err);
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal; /* no SA_RESTART: accept() must return */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (program_on_stop_signals(on_signal) != 0) /* accept() must return on a signal */
+        return 1;
 
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed");
@@ -80,15 +77,10 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     const struct config_usage usage = {"fcgi-api", "The HTTP API (FastCGI) of the AI message service."};
-    int rc = config_load(&cfg, argc, argv, &usage);
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    rc = 2;
-    if (log_init("fcgi-api", cfg.log_dir, cfg.log_level) == 0) {
-        log_set_secret(cfg.ai_api_key);
-        rc = serve(&cfg);
-    }
-    log_close();
-    config_free(&cfg);
+    int rc;
+    if (program_start(&cfg, argc, argv, &usage, &rc))
+        return rc;
+    rc = serve(&cfg);
+    program_end(&cfg);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "program.h"
 #include "worker.h"
 
 static struct worker *running;
@@ -21,33 +22,22 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     const struct config_usage usage = {"worker", "Streams answers to queued jobs from an OpenAI-compatible model."};
-    int rc = config_load(&cfg, argc, argv, &usage);
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    if (log_init("worker", cfg.log_dir, cfg.log_level) != 0) {
-        config_free(&cfg);
-        return 2;
-    }
-    log_set_secret(cfg.ai_api_key);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(running = worker_new(&cfg))) {
+    int rc;
+    if (program_start(&cfg, argc, argv, &usage, &rc))
+        return rc;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(running = worker_new(&cfg)) ||
+        program_on_stop_signals(on_signal) != 0) {
         log_error("cannot start");
-        log_close();
-        config_free(&cfg);
+        worker_free(running);
+        program_end(&cfg);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     rc = worker_run(running);
     worker_free(running);
     running = NULL;
     curl_global_cleanup();
     log_info("stopped");
-    log_close();
-    config_free(&cfg);
+    program_end(&cfg);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "program.h"
 #include "wspush.h"
 
 #define TICK_US (250 * 1000)
@@ -94,12 +95,8 @@ static int serve(const struct config *cfg)
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.timeout_secs = 10;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (program_on_stop_signals(on_signal) != 0)
+        return 1;
 
     context = wp.ctx = lws_create_context(&info);
     if (!context) {
@@ -150,16 +147,11 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     const struct config_usage usage = {"ws-push", "WebSocket fan-out daemon of the AI message service."};
-    int rc = config_load(&cfg, argc, argv, &usage);
-    if (rc != 0)
-        return rc > 0 ? 0 : 2;
-    rc = 2;
-    if (log_init("ws-push", cfg.log_dir, cfg.log_level) == 0) {
-        log_set_secret(cfg.ai_api_key);
-        lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
-        rc = serve(&cfg);
-    }
-    log_close();
-    config_free(&cfg);
+    int rc;
+    if (program_start(&cfg, argc, argv, &usage, &rc))
+        return rc;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+    rc = serve(&cfg);
+    program_end(&cfg);
     return rc;
 }

@@ -13,9 +13,10 @@ expect_eq "health answers as the seed does" '200 {"status":"ok","message":"服�
 
 listen a "ws://127.0.0.1:$WS_PORT_ws1/ws" --wait 1 --timeout 20
 listen b "ws://127.0.0.1:$WS_PORT_ws1/" --wait 1 --timeout 20
-wait_until 5 sh -c "curl -s $API/api/status | grep -q '\"connectionCount\":2'"
+listen p "ws://127.0.0.1:$PORT/ws" --wait 1 --timeout 20
+wait_until 5 sh -c "curl -s $API/api/status | grep -q '\"connectionCount\":3'"
 r=$(http GET /api/status)
-expect_eq "status counts both clients" '200 {"status":"ok","connectionCount":2,"message":"服务运行正常"}' "$r"
+expect_eq "status counts every client" '200 {"status":"ok","connectionCount":3,"message":"服务运行正常"}' "$r"
 
 r=$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"hello streaming world"}')
 expect_match "message is accepted with its id" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+"\}$' "$r"
@@ -25,6 +26,8 @@ wait "$(pid_of a)"; rc_a=$?
 wait "$(pid_of b)"; rc_b=$?
 expect_eq "client on /ws gets the whole answer" 0 "$rc_a"
 expect_eq "client on / gets the whole answer" 0 "$rc_b"
+wait "$(pid_of p)"
+expect_eq "client through lighttpd's /ws proxy gets the whole answer" 0 $?
 text=$(grep '"type":"text"' "$T/a.out" | sed 's/.*"content":"\([^"]*\)".*/\1/' | tr -d '\n')
 expect_eq "answer streams chunk by chunk and reassembles" "Echo: hello streaming world" "$text"
 expect_eq "answer came in several chunks" 4 "$(grep -c '"type":"text"' "$T/a.out")"

@@ -1,0 +1,42 @@
+/* program.c -- see program.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "program.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "log.h"
+
+int program_start(struct config *cfg, int argc, char **argv, const struct config_usage *usage,
+                  int *exit_code)
+{
+    int rc = config_load(cfg, argc, argv, usage);
+    if (rc != 0) {
+        *exit_code = rc > 0 ? 0 : 2;
+        return 1;
+    }
+    if (log_init(usage->program, cfg->log_dir, cfg->log_level) != 0) {
+        config_free(cfg);
+        *exit_code = 2;
+        return 1;
+    }
+    log_set_secret(cfg->ai_api_key);
+    return 0;
+}
+
+void program_end(struct config *cfg)
+{
+    log_close();
+    config_free(cfg);
+}
+
+int program_on_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL);
+}
