@@ -12,7 +12,7 @@ OPT ?= -O2
 
 PKGS := libwebsockets hiredis libcurl jansson yaml-0.1
 CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wpointer-arith \
-          -Wformat=2 -g $(OPT) -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+          -Wformat=2 -g $(OPT) -MMD -MP -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS :=
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -47,7 +47,7 @@ ifneq ($(V),1)
 Q := @
 endif
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h) $(wildcard */*.h)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $(BUILD)/$<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -79,6 +79,8 @@ $(BUILD)/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(WORKER_SRC) $(FCGI
 	    $(filter-out %/main.o,$(call obj,$(WORKER_SRC) $(FCGI_SRC))) \
 	    $(LIB_COMMON) $(LIB_JSON) $(LIB_CURL) -lfcgi
 
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
 deps:
 	sh scripts/install-deps.sh
 
@@ -102,3 +104,4 @@ clean:
 	rm -rf build
 
 .PHONY: all asan deps run stop test bench clean
+.SECONDARY:
