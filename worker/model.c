@@ -191,6 +191,17 @@ void model_call_flush(struct model_call *mc)
     }
 }
 
+struct model_call *model_call_of(CURL *easy)
+{
+    struct model_call *mc = NULL;
+    return curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mc) == CURLE_OK ? mc : NULL;
+}
+
+void *model_call_context(const struct model_call *mc)
+{
+    return mc->ctx;
+}
+
 CURL *model_call_easy(struct model_call *mc)
 {
     return mc->easy;

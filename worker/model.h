@@ -39,6 +39,9 @@ struct model_call;
 struct model_call *model_call_new(const struct model_request *req, model_delta_fn *fn,
                                   void *ctx);
 CURL *model_call_easy(struct model_call *mc);
+/* The call behind an easy handle curl reports on, and the ctx it was made for. */
+struct model_call *model_call_of(CURL *easy);
+void *model_call_context(const struct model_call *mc);
 void model_call_flush(struct model_call *mc);
 /* Classifies the finished transfer; why gets a line for the log. */
 enum model_result model_call_finish(struct model_call *mc, CURLcode code, char *why,

@@ -636,14 +636,9 @@ static void drain_curl_messages(struct worker *w)
     while ((m = curl_multi_info_read(w->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        struct model_call *mc = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&mc);
-        for (struct task *t = w->tasks; t; t = t->next) {
-            if (t->call == mc) {
-                task_model_done(t, m->data.result);
-                break;
-            }
-        }
+        struct model_call *mc = model_call_of(m->easy_handle);
+        if (mc)
+            task_model_done(model_call_context(mc), m->data.result);
     }
 }
 
