@@ -96,9 +96,10 @@ test: deps
 	$(MAKE) asan
 	sh tests/run.sh
 
+BENCH_OPT := -O2 -DNDEBUG
 bench: deps
-	$(MAKE) BUILD=build/bench OPT="-O2 -DNDEBUG" all build/bench/wsload
-	sh bench/run.sh
+	$(MAKE) BUILD=build/bench OPT="$(BENCH_OPT)" all build/bench/wsload
+	BIN=build/bench BUILD_FLAGS="$(BENCH_OPT)" sh bench/run.sh
 
 clean:
 	rm -rf build

@@ -5,6 +5,7 @@
  *          [--sources K] [--connect-window W]
  *          [--publish REDIS_URL --channel CH --frames N [--frame-bytes B] [--rate R]]
  *          [--post http://HOST:PORT/PATH --requests N [--content TEXT]]
+ *          [--watch-pid PID]
  *
  * Opens N connections (at most W handshakes in flight), spread over the
  * source addresses 127.0.0.1 .. 127.0.0.K, and keeps them open. Every frame
@@ -27,6 +28,11 @@
  * POST {"content":TEXT} (Connection: close); for each it waits for the
  * answer's "done" frame on the first connection. End-to-end latency = from
  * just before connect() of the POST to the receipt of the first text frame.
+ *
+ * --watch-pid: also reports the CPU that process used (from /proc/PID/stat)
+ * over the measuring window: from the first publish, or from the end of the
+ * connect phase, to the end; as cores (CPU seconds per second), like the
+ * client's own CPU.
  *
  * Prints "# established E of N (F failed) in S s" on stderr when the
  * connect phase is over, and one JSON object on stdout at the end.
@@ -169,16 +175,57 @@ static struct {
 
     /* --post */
     atomic_int req_state;       /* 0 idle, 1 waiting first chunk, 2 waiting done */
-    atomic_llong req_t0;
+    atomic_llong req_t0, req_t0_real;
     sem_t req_done;
-    long long *e2e;
-    long e2e_n, post_ok, post_failed, post_timeouts;
+    long long *e2e, *http, *publ; /* first chunk; HTTP answer; worker's ts of the chunk */
+    long e2e_n, http_n, post_ok, post_failed, post_timeouts;
     char post_error[256];
+
+    /* the measuring window, and CPU used in it */
+    int watch_pid;
+    long long win_t0;
+    double win_watch0, win_self0;
 
     int finished;
 } st = {.connections = 1, .sources = 1, .window = 256, .duration = 60};
 
 static lws_sorted_usec_list_t tick_sul;
+
+/* ---- CPU ---------------------------------------------------------------- */
+
+/* CPU seconds process pid has used (utime + stime), -1 if unknown */
+static double proc_cpu_s(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')');
+    unsigned long long ut, stt;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
+        return -1;
+    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void window_start(void)
+{
+    st.win_t0 = mono_us();
+    st.win_self0 = self_cpu_s();
+    st.win_watch0 = st.watch_pid ? proc_cpu_s(st.watch_pid) : -1;
+}
 
 /* ---- frames -------------------------------------------------------------- */
 
@@ -242,8 +289,11 @@ static void on_frame(struct session *ss)
         int expect = 1;
         if (ss->index == 0 &&
             atomic_compare_exchange_strong(&st.req_state, &expect, 2) &&
-            st.e2e_n < st.requests)
+            st.e2e_n < st.requests) {
+            if (ts > 0)
+                st.publ[st.e2e_n] = ts - atomic_load(&st.req_t0_real);
             st.e2e[st.e2e_n++] = mono - atomic_load(&st.req_t0);
+        }
     } else if (ss->type == F_DONE) {
         st.done++;
         ss->done++;
@@ -279,6 +329,7 @@ static void open_more(void)
     if (!st.connect_done && st.started == st.connections && inflight() == 0) {
         st.connect_done = 1;
         st.t_connected = mono_us();
+        window_start();
         fprintf(stderr, "# established %d of %d (%d failed) in %.2f s\n", st.established,
                 st.connections, st.failed, (double)(st.t_connected - st.t_start) / 1e6);
         if (st.publish_url || st.post_url)
@@ -397,7 +448,13 @@ static void *publisher(void *arg)
     memset(content, 'x', (size_t)pad);
     content[pad] = '\0';
     struct buf f = BUF_INIT;
-    const long batch = 32;
+    /* a burst goes in pipelined batches; paced frames one by one, on time */
+    long batch = st.rate > 0 ? (long)(st.rate / 1000) : 32;
+    if (batch < 1)
+        batch = 1;
+    if (batch > 32)
+        batch = 32;
+    window_start();
     st.pub_start = mono_us();
     for (long i = 0; i <= st.pub_frames && !atomic_load(&st.stop);) {
         long n = 0;
@@ -508,9 +565,14 @@ static void *poster(void *arg)
     usleep(200 * 1000);
     for (long i = 0; i < st.requests && !atomic_load(&st.stop); i++) {
         int status = 0;
-        atomic_store(&st.req_t0, mono_us());
+        long long t0 = mono_us();
+        atomic_store(&st.req_t0, t0);
+        atomic_store(&st.req_t0_real, real_us());
         atomic_store(&st.req_state, 1);
-        if (http_post(host, port, path, body.data, &status) != 0 || status != 200) {
+        int rc = http_post(host, port, path, body.data, &status);
+        if (st.http_n < st.requests)
+            st.http[st.http_n++] = mono_us() - t0;
+        if (rc != 0 || status != 200) {
             atomic_store(&st.req_state, 0);
             st.post_failed++;
             if (!st.post_error[0])
@@ -543,6 +605,17 @@ static int cmp_ll(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ,"NAME_p50_us":…,"NAME_p99_us":…,"NAME_max_us":… of n samples (sorts them) */
+static void print_pcts(const char *name, long long *v, long n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_ll);
+    long long p50 = n ? v[(n - 1) / 2] : -1;
+    long long p99 = n ? v[(long)((double)(n - 1) * 0.99 + 0.5)] : -1;
+    long long mx = n ? v[n - 1] : -1;
+    printf(",\"%s_p50_us\":%lld,\"%s_p99_us\":%lld,\"%s_max_us\":%lld", name, p50, name, p99,
+           name, mx);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void usage(void)
@@ -551,7 +624,8 @@ static void usage(void)
             "usage: wsload --url ws://HOST:PORT/PATH [--connections N] [--duration S]\n"
             "              [--expect-frames N] [--expect-done N] [--hold S] [--sources K]\n"
             "              [--connect-window W] [--publish REDIS_URL --channel CH --frames N\n"
-            "              [--frame-bytes B] [--rate R]] [--post URL --requests N [--content T]]\n");
+            "              [--frame-bytes B] [--rate R]] [--post URL --requests N [--content T]]\n"
+            "              [--watch-pid PID]\n");
 }
 
 int main(int argc, char **argv)
@@ -585,6 +659,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--post") == 0) st.post_url = v;
         else if (strcmp(a, "--requests") == 0) st.requests = atol(v);
         else if (strcmp(a, "--content") == 0) st.content = v;
+        else if (strcmp(a, "--watch-pid") == 0) st.watch_pid = atoi(v);
         else {
             fprintf(stderr, "unknown option %s\n", a);
             usage();
@@ -652,7 +727,12 @@ int main(int argc, char **argv)
     if (st.publish_url) {
         have_thread = pthread_create(&thr, NULL, publisher, NULL) == 0;
     } else if (st.post_url) {
-        st.e2e = calloc((size_t)(st.requests > 0 ? st.requests : 1), sizeof(*st.e2e));
+        size_t n = (size_t)(st.requests > 0 ? st.requests : 1);
+        st.e2e = calloc(n, sizeof(*st.e2e));
+        st.http = calloc(n, sizeof(*st.http));
+        st.publ = calloc(n, sizeof(*st.publ));
+        if (!st.e2e || !st.http || !st.publ)
+            return 2;
         have_thread = pthread_create(&thr, NULL, poster, NULL) == 0;
     }
     if ((st.publish_url || st.post_url) && !have_thread) {
@@ -671,6 +751,15 @@ int main(int argc, char **argv)
     }
     long long t_end = mono_us();
     atomic_store(&st.stop, 1);
+    double cpu_s = self_cpu_s();
+    double win_s = st.win_t0 ? (double)(t_end - st.win_t0) / 1e6 : 0;
+    double self_cores = win_s > 0 ? (cpu_s - st.win_self0) / win_s : -1;
+    double watch_cores = -1;
+    if (st.watch_pid && win_s > 0 && st.win_watch0 >= 0) {
+        double c = proc_cpu_s(st.watch_pid);
+        if (c >= 0)
+            watch_cores = (c - st.win_watch0) / win_s;
+    }
     if (have_thread) {
         sem_post(&st.go); /* in case it still waits to start */
         sem_post(&st.req_done);
@@ -681,12 +770,12 @@ int main(int argc, char **argv)
     long long w0 = st.publish_url && st.pub_start ? st.pub_start : st.first_rx;
     double window = st.last_rx > w0 ? (double)(st.last_rx - w0) / 1e6 : 0;
     printf("{\"url\":\"%s\",\"connections\":%d,\"sources\":%d,\"established\":%d,\"failed\":%d,"
-           "\"closed_early\":%d,\"connect_s\":%.3f,\"elapsed_s\":%.3f,\"frames\":%lld,\"text\":%lld,"
+           "\"closed_early\":%d,\"connect_s\":%.3f,\"elapsed_s\":%.3f,\"cpu_s\":%.2f,\"frames\":%lld,\"text\":%lld,"
            "\"done\":%lld,\"satisfied\":%d,\"window_s\":%.3f,\"frames_per_s\":%.0f,"
            "\"lat_samples\":%llu,\"lat_p50_us\":%lld,\"lat_p99_us\":%lld,\"lat_max_us\":%lld",
            st.url, st.connections, st.sources, st.established, st.failed, st.closed,
            st.t_connected ? (double)(st.t_connected - st.t_start) / 1e6 : -1,
-           (double)(t_end - st.t_start) / 1e6, st.frames, st.text, st.done, st.satisfied, window,
+           (double)(t_end - st.t_start) / 1e6, cpu_s, st.frames, st.text, st.done, st.satisfied, window,
            window > 0 ? (double)st.frames / window : 0, (unsigned long long)st.lat.n,
            hist_pct(&st.lat, 50), hist_pct(&st.lat, 99), st.lat.n ? st.lat.max : -1);
     if (st.publish_url)
@@ -695,19 +784,22 @@ int main(int argc, char **argv)
                st.published, st.pub_end > st.pub_start ? (double)(st.pub_end - st.pub_start) / 1e6 : 0,
                st.pub_receivers, st.published ? st.pub_bytes / st.published : 0, st.pub_error);
     if (st.post_url) {
-        qsort(st.e2e, (size_t)st.e2e_n, sizeof(*st.e2e), cmp_ll);
-        long long p50 = st.e2e_n ? st.e2e[(st.e2e_n - 1) / 2] : -1;
-        long long p99 = st.e2e_n ? st.e2e[(long)((double)(st.e2e_n - 1) * 0.99 + 0.5)] : -1;
-        long long mx = st.e2e_n ? st.e2e[st.e2e_n - 1] : -1;
         printf(",\"requests\":%ld,\"post_ok\":%ld,\"post_failed\":%ld,\"post_timeouts\":%ld,"
-               "\"e2e_samples\":%ld,\"e2e_p50_us\":%lld,\"e2e_p99_us\":%lld,\"e2e_max_us\":%lld,"
-               "\"post_error\":\"%s\"",
-               st.requests, st.post_ok, st.post_failed, st.post_timeouts, st.e2e_n, p50, p99, mx,
-               st.post_error);
+               "\"e2e_samples\":%ld",
+               st.requests, st.post_ok, st.post_failed, st.post_timeouts, st.e2e_n);
+        print_pcts("e2e", st.e2e, st.e2e_n);
+        print_pcts("http", st.http, st.http_n);
+        print_pcts("publish", st.publ, st.e2e_n);
+        printf(",\"post_error\":\"%s\"", st.post_error);
     }
+    printf(",\"win_s\":%.3f,\"self_cores\":%.2f", win_s, self_cores);
+    if (st.watch_pid)
+        printf(",\"watch_pid\":%d,\"watch_cores\":%.2f", st.watch_pid, watch_cores);
     printf("}\n");
     fflush(stdout);
     lws_context_destroy(st.ctx);
     free(st.e2e);
+    free(st.http);
+    free(st.publ);
     return 0;
 }

@@ -32,12 +32,12 @@ check() {
 
 # expect_eq NAME EXPECTED ACTUAL
 expect_eq() {
-    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected [$2] got [$3]"; fi
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected [$(printf '%.300s' "$2")] got [$(printf '%.300s' "$3")]"; fi
 }
 
 # expect_match NAME REGEX TEXT
 expect_match() {
-    if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "[$3] does not match /$2/"; fi
+    if printf '%s' "$3" | grep -Eq -- "$2"; then pass "$1"; else fail "$1" "[$(printf '%.300s' "$3")] does not match /$2/"; fi
 }
 
 # ---- processes -----------------------------------------------------------

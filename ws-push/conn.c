@@ -140,8 +140,13 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
     if (c->closing)
         return -1;
     if (c->qlen == c->qcap && (c->qcap >= t->queue_limit || queue_grow(c, t->queue_limit) != 0)) {
+        /* Close now: a client that reads nothing never makes the socket
+         * writable again, so waiting for that would keep it forever. */
+        static const char why[] = "too slow: send queue overflow";
         c->closing = CONN_TOO_SLOW;
-        lws_callback_on_writable(c->wsi);
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+                         sizeof(why) - 1);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         return -1;
     }
     c->queue[(c->qhead + c->qlen) % c->qcap] = m;
@@ -160,12 +165,8 @@ void conn_broadcast(struct conn_table *t, struct msg *m)
 
 int conn_write_queued(struct conn *c)
 {
-    if (c->closing == CONN_TOO_SLOW) {
-        static const char why[] = "too slow: send queue overflow";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
-                         sizeof(why) - 1);
-        return -1;
-    }
+    if (c->closing == CONN_TOO_SLOW)
+        return -1; /* being closed */
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];
         if (lws_write(c->wsi, msg_payload(m), m->len, LWS_WRITE_TEXT) < (int)m->len)

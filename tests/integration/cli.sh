@@ -50,3 +50,21 @@ expect_match "a rejected key gives a configuration error" 'rejected our credenti
 check "the rejection is logged" grep -q 'rejected us' "$T/w1.out"
 check "the key appears in no log file" sh -c "! grep -rq 'sk-wrong-secret-key' $LOG_DIR $T/w1.out"
 check "the key is masked where it would appear" grep -q '\*\*\*\*\*\*\*\*\*\*' "$LOG_DIR"/*.log
+
+# A new log file when the date changes (UTC). libfaketime cannot be
+# preloaded under ASan, so this uses the release build of the stand-in.
+RELEASE=$ROOT/build/release
+if [ -x "$RELEASE/ai-standin" ]; then
+    mkdir -p "$T/daylogs"
+    # preloaded directly (not through the faketime wrapper) so the pid is the stand-in's
+    spawn daylog env TZ=UTC LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+        FAKETIME="@2031-03-04 23:59:58 x20" \
+        "$RELEASE/ai-standin" --standin-port "$(free_port)" --log-dir "$T/daylogs"
+    wait_until 10 test -s "$T/daylogs/2031-03-04.log"
+    sleep 1         # 20 s of faked time: past midnight
+    stop daylog
+    check "the first day's lines go to its file" grep -q "listening on" "$T/daylogs/2031-03-04.log"
+    check "after midnight a new file is started" grep -q "stopped" "$T/daylogs/2031-03-05.log"
+else
+    fail "log rotation test needs build/release/ai-standin"
+fi

@@ -1,0 +1,466 @@
+#!/bin/sh
+# bench/run.sh -- the benchmark behind `make bench` (see README, "Benchmark").
+#
+# Starts the real stack on loopback (Redis, lighttpd + fcgi-api, worker,
+# ws-push, the AI stand-in with no token delay) with the helpers of
+# tests/lib.sh, runs each scenario for a bounded time, stops everything,
+# prints one table (Markdown) and writes it as JSON to
+# bench/results/<date>-<host>.json.
+#
+#   BIN=build/bench sh bench/run.sh       after `make BUILD=build/bench ... all build/bench/wsload`
+#   BENCH_QUICK=1 sh bench/run.sh         one run of everything, smaller: to try it out
+#
+# Exit status: 0 when it ran (whatever the figures), else non-zero: a
+# program or tool is missing or the stack did not start.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+
+BENCH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$BENCH_ROOT/build/bench}
+case $BIN in /*) ;; *) BIN=$BENCH_ROOT/$BIN ;; esac
+export BIN
+BUILD_FLAGS=${BUILD_FLAGS:--O2 -DNDEBUG}
+QUICK=${BENCH_QUICK:-0}
+OUT_DIR=${BENCH_OUT:-$BENCH_ROOT/bench/results}
+
+die() { echo "bench: $*" >&2; exit 2; }
+
+for p in fcgi-api worker ws-push ai-standin wsload; do
+    [ -x "$BIN/$p" ] || die "$BIN/$p is missing: run 'make bench' (or build into $BIN first)"
+done
+for t in redis-server redis-cli redis-benchmark lighttpd wrk curl; do
+    command -v "$t" > /dev/null 2>&1 || die "$t is not installed (make deps installs it)"
+done
+
+# tests/lib.sh: free ports, spawn/stop, start_wspush, start_worker, start_lighttpd.
+# It derives ROOT from $0 as a test script would; ours is one level up.
+. "$BENCH_ROOT/tests/lib.sh"
+ROOT=$BENCH_ROOT
+export LOG_LEVEL=${LOG_LEVEL:-info}
+
+# Our own cleanup: every process by its pid (lighttpd's FastCGI children too).
+bench_cleanup() {
+    trap - EXIT INT TERM
+    [ -n "${LOAD_PID:-}" ] && kill "$LOAD_PID" 2> /dev/null
+    for p in $PIDS; do kill "$p" 2> /dev/null; done
+    if [ -f "$T/run/lighttpd.pid" ]; then
+        lp=$(cat "$T/run/lighttpd.pid")
+        kids=$(pgrep -P "$lp" 2> /dev/null)
+        kill "$lp" 2> /dev/null
+        sleep 0.3
+        [ -n "$kids" ] && kill $kids 2> /dev/null
+    fi
+    wait 2> /dev/null
+    [ -n "${KEEP:-}" ] && echo "bench: kept $T" >&2 || rm -rf "$T"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Redis as `make run` starts it (append-only file, fsync every second), not
+# the fsync-always of the tests; the stand-in without token delay.
+start_redis() {
+    REDIS_PORT=$(free_port)
+    mkdir -p "$T/redis"
+    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
+        --save "" --appendonly yes --appendfsync everysec
+    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    wait_until 10 rcli ping || die "redis does not start: $(tail -3 "$T/redis.out")"
+}
+start_standin() {
+    export STANDIN_PORT=$(free_port)
+    spawn standin "$BIN/ai-standin" --standin-delay-ms 0
+    wait_until 10 port_open "$STANDIN_PORT" || die "the AI stand-in does not start: $(tail -3 "$T/standin.out")"
+}
+
+# ---- small tools -----------------------------------------------------------
+
+# jget KEY JSON: a number or string field of a flat JSON object
+jget() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\{0,1\}\([^,}\"]*\).*/\1/p"; }
+# median V...: the median of the non-empty values, "-" if none
+median() {
+    printf '%s\n' "$@" | grep -E '^-?[0-9.]+$' | sort -g |
+        awk '{a[NR] = $1} END {if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+# calc EXPR: awk arithmetic, printed with %.Nf when a format is given
+calc() { awk "BEGIN {printf \"${2:-%.0f}\", $1}"; }
+# fmt_int N: 1234567 -> 1,234,567
+fmt_int() {
+    case $1 in -|'') echo "-"; return ;; esac
+    printf '%.0f' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
+}
+# ms US: microseconds as milliseconds, 2 decimals
+ms() { case $1 in -|''|-1) echo "-" ;; *) calc "$1 / 1000" "%.2f" ;; esac; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat" 2> /dev/null; }
+now_s() { date +%s.%N; }
+js() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+# jn V: V as a JSON number, or null
+jn() { printf '%s' "$1" | grep -Eq '^-?[0-9]+(\.[0-9]+)?$' && printf '%s' "$1" || printf 'null'; }
+# sum V...: the sum of the numeric values
+sum() { printf '%s\n' "$@" | awk '/^[0-9.]+$/ {s += $1} END {printf "%.0f", s}'; }
+say() { printf '%s\n' "$*"; }
+
+ROWS=$T/table.tsv
+JROWS=$T/rows.json
+: > "$ROWS"
+: > "$JROWS"
+# row SCENARIO PARAMETERS RESULT RUNS METRICS-JSON-MEMBERS
+row() {
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$ROWS"
+    printf '{"scenario":%s,"parameters":%s,"result":%s,"runs":%s,"metrics":{%s}}\n' \
+        "$(js "$1")" "$(js "$2")" "$(js "$3")" "$(js "$4")" "$5" >> "$JROWS"
+    say "   -> $3"
+}
+# runs_label N
+runs_label() { [ "$1" -eq 1 ] && echo "1 run" || echo "median of $1"; }
+
+if [ "$QUICK" = 1 ]; then RUNS=1; else RUNS=3; fi
+
+# ulimit -n up to the hard limit: every connection is a descriptor on both ends
+ulimit -n "$(ulimit -Hn)" 2> /dev/null
+FD_LIMIT=$(ulimit -n)
+
+# ---- the stack -----------------------------------------------------------------
+
+START=$(date +%s)
+say "== starting the stack on loopback (binaries $BIN, built with $BUILD_FLAGS)"
+start_redis
+start_standin
+start_wspush ws1
+export WS_PORT=$WS_PORT_ws1
+start_lighttpd
+WS1="ws://127.0.0.1:$WS_PORT_ws1/ws"
+WSPUSH_PID=$(pid_of ws1)
+FCGI_PROCS=${FCGI_PROCS:-2}
+say "   redis :$REDIS_PORT, stand-in :$STANDIN_PORT (no token delay), ws-push :$WS_PORT_ws1, lighttpd :$PORT ($FCGI_PROCS fcgi-api), fd limit $FD_LIMIT"
+
+# ---- (1) connections held by one ws-push ---------------------------------------
+
+# a ws-push of its own, fresh for each step, so RSS starts from the same place
+scenario_connections() {
+    say "== (1) connections: idle WebSocket connections held by one ws-push"
+    # (not n, p, i, port, name, limit: the lib's functions set those)
+    local cap=$((FD_LIMIT - 100)) prev=0 steps want note line est failed closed rss0 rss1 per held
+    if [ "$QUICK" = 1 ]; then steps="2000 5000"; else steps="10000 20000 50000"; fi
+    MAX_HELD=0
+    for want in $steps; do
+        note=""
+        if [ "$want" -gt "$cap" ]; then
+            [ "$cap" -gt "$prev" ] || break
+            want=$cap
+            note=" (fd limit $FD_LIMIT)"
+        fi
+        say "   $want connections$note from 16 source addresses 127.0.0.1-16, straight to ws-push, held 3 s"
+        start_wspush wsc
+        local pid
+        pid=$(pid_of wsc)
+        sleep 0.5
+        rss0=$(rss_kib "$pid")
+        "$BIN/wsload" --url "ws://127.0.0.1:$WS_PORT_wsc/ws" --connections "$want" --sources 16 \
+            --connect-window 256 --hold 3 --duration 60 > "$T/conn.json" 2> "$T/conn.err" &
+        LOAD_PID=$!
+        rss1=""
+        held=""
+        if wait_until 62 grep -q '^# established' "$T/conn.err"; then
+            sleep 1.5
+            rss1=$(rss_kib "$pid")
+            held=$(rcli GET "${REDIS_PREFIX}wspush:wsc")
+        fi
+        wait "$LOAD_PID"
+        LOAD_PID=
+        line=$(tail -1 "$T/conn.json")
+        stop wsc
+        est=$(jget established "$line")
+        failed=$(jget failed "$line")
+        closed=$(jget closed_early "$line")
+        if [ -z "$est" ] || [ -z "$rss1" ]; then
+            row "(1) connections" "$want clients" "failed: $(tail -2 "$T/conn.err" | tr '\n' ' ')" "1 run" "\"connections\":$want"
+            break
+        fi
+        per=$(calc "($rss1 - $rss0) / ($est > 0 ? $est : 1)" "%.2f")
+        local cs rate
+        cs=$(jget connect_s "$line")
+        rate=$(calc "$est / ($cs > 0 ? $cs : 1)")
+        row "(1) connections held$note" \
+            "$want clients, 16 source addresses, idle, held 3 s" \
+            "$(fmt_int "$est") established in $cs s ($(fmt_int "$rate")/s), $failed failed, $closed dropped; ws-push counted ${held:-?}; RSS $(calc "$rss0 / 1024" "%.1f") → $(calc "$rss1 / 1024" "%.1f") MiB = $per KiB per connection" \
+            "1 run" \
+            "\"connections\":$want,\"established\":$est,\"failed\":$failed,\"dropped\":$closed,\"counted_by_wspush\":$(jn "$held"),\"connect_s\":$(jn "$cs"),\"rss_before_kib\":$rss0,\"rss_held_kib\":$rss1,\"rss_per_conn_kib\":$per"
+        [ "$failed" = 0 ] && [ "$closed" = 0 ] && [ "$est" -gt "$MAX_HELD" ] && MAX_HELD=$est
+        prev=$want
+        [ -n "$note" ] && break
+    done
+}
+
+# ---- (2) fan-out: frames PUBLISHed on the broadcast channel ---------------------
+
+FRAME_BYTES=100
+# fanout CLIENTS FRAMES RATE RUNS  (RATE 0 = burst)
+fanout() {
+    local n=$1 frames=$2 rate=$3 runs=$4 r line fps=() p50=() p99=() wsc=() cli=() ok=() est=() drop=() expected what
+    expected=$((n * (frames + 1)))
+    if [ "$rate" = 0 ]; then what="burst: $frames frames published as fast as Redis takes them"
+    else what="paced: $frames frames at $rate frames/s ($(fmt_int $((n * rate))) deliveries/s asked)"; fi
+    say "   $n clients, $what, $FRAME_BYTES-byte frames, $(runs_label "$runs")"
+    for r in $(seq 1 "$runs"); do
+        line=$("$BIN/wsload" --url "$WS1" --connections "$n" --sources 16 --publish "$REDIS_URL" \
+            --channel "${REDIS_PREFIX}out:all" --frames "$frames" --frame-bytes "$FRAME_BYTES" \
+            --rate "$rate" --expect-done 1 --duration 90 --watch-pid "$WSPUSH_PID" 2>> "$T/fanout.err" | tail -1)
+        [ -n "$line" ] || continue
+        fps+=("$(jget frames_per_s "$line")")
+        p50+=("$(jget lat_p50_us "$line")")
+        p99+=("$(jget lat_p99_us "$line")")
+        wsc+=("$(jget watch_cores "$line")")
+        cli+=("$(jget self_cores "$line")")
+        ok+=("$(jget frames "$line")")
+        est+=("$(jget established "$line")")
+        drop+=("$(jget closed_early "$line")")
+        sleep 1 # ws-push lets the last ones go
+    done
+    if [ ${#fps[@]} -eq 0 ]; then
+        row "(2) fan-out" "$n clients, $what" "failed: $(tail -2 "$T/fanout.err" | tr '\n' ' ')" "$(runs_label "$runs")" "\"clients\":$n"
+        return
+    fi
+    local mf m50 m99 mw mc mo
+    mf=$(median "${fps[@]}"); m50=$(median "${p50[@]}"); m99=$(median "${p99[@]}")
+    mw=$(median "${wsc[@]}"); mc=$(median "${cli[@]}"); mo=$(median "${ok[@]}")
+    local kind="burst"
+    [ "$rate" = 0 ] || kind="paced at $rate frames/s"
+    row "(2) fan-out, $n clients, $kind" \
+        "$n clients, $what, $FRAME_BYTES-byte frames, direct PUBLISH on P out:all with a fresh ts" \
+        "$(fmt_int "$mf") frames/s delivered (sum over clients); latency p50 $(ms "$m50") ms, p99 $(ms "$m99") ms; $(fmt_int "$mo") of $(fmt_int $expected) frames delivered, $(sum "${drop[@]}") connections closed early; ws-push $mw cores, load client $mc cores" \
+        "$(runs_label "$runs")" \
+        "\"clients\":$n,\"frames_per_answer\":$frames,\"rate\":$rate,\"frame_bytes\":$FRAME_BYTES,\"frames_per_s\":$(jn "$mf"),\"latency_p50_us\":$(jn "$m50"),\"latency_p99_us\":$(jn "$m99"),\"delivered\":$(jn "$mo"),\"expected\":$expected,\"closed_as_slow\":$(sum "${drop[@]}"),\"wspush_cores\":$(jn "$mw"),\"client_cores\":$(jn "$mc")"
+}
+
+scenario_fanout() {
+    say "== (2) fan-out: one answer of many chunks broadcast to every client (frames PUBLISHed straight on P out:all, each with a fresh ts)"
+    if [ "$QUICK" = 1 ]; then
+        fanout 1000 200 0 1
+        fanout 1000 200 100 1
+        fanout 5000 100 0 1
+    else
+        fanout 1000 200 0 "$RUNS"
+        fanout 1000 200 100 "$RUNS"
+        fanout 10000 200 0 "$RUNS"
+        fanout 10000 100 10 1
+    fi
+}
+
+# ---- (4) HTTP through lighttpd ---------------------------------------------------
+
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
+        else print "-" }'
+}
+# wrk_runs LABEL PATH [wrk args]
+WRK_THREADS=2 WRK_CONNS=32
+wrk_runs() {
+    local label=$1 path=$2 r rps=() p99=() p50=() bad=() errs=() d=10
+    shift 2
+    [ "$QUICK" = 1 ] && d=5
+    say "   $label: wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency $* $API$path, $(runs_label "$RUNS")"
+    for r in $(seq 1 "$RUNS"); do
+        wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${d}s" --latency "$@" "$API$path" > "$T/wrk.out" 2>&1
+        rps+=("$(awk '/^Requests\/sec:/ {print $2}' "$T/wrk.out")")
+        p50+=("$(to_ms "$(awk '$1 == "50%" {print $2}' "$T/wrk.out")")")
+        p99+=("$(to_ms "$(awk '$1 == "99%" {print $2}' "$T/wrk.out")")")
+        bad+=("$(awk '/Non-2xx/ {print $NF}' "$T/wrk.out")")
+        errs+=("$(sed -n 's/.*Socket errors: //p' "$T/wrk.out")")
+    done
+    local mr m50 m99
+    mr=$(median "${rps[@]}"); m50=$(median "${p50[@]}"); m99=$(median "${p99[@]}")
+    local nb se
+    nb=$(sum "${bad[@]}")
+    se=$(printf '%s\n' "${errs[@]}" | grep . | sort -u | tr '\n' ';' | sed 's/;$//')
+    row "(4) HTTP $label" \
+        "wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency, through lighttpd ($FCGI_PROCS fcgi-api)" \
+        "$(fmt_int "$mr") req/s; latency p50 $m50 ms, p99 $m99 ms; non-2xx answers: $nb${se:+; socket errors: $se}" \
+        "$(runs_label "$RUNS")" \
+        "\"requests_per_s\":$(jn "$mr"),\"latency_p50_ms\":$(jn "$m50"),\"latency_p99_ms\":$(jn "$m99"),\"non_2xx\":$nb,\"threads\":$WRK_THREADS,\"connections\":$WRK_CONNS,\"duration_s\":$d"
+}
+
+scenario_http() {
+    say "== (4) HTTP through lighttpd, no worker running (the POSTed jobs pile up and are deleted afterwards)"
+    wrk_runs "POST /api/message" /api/message -s "$BENCH_ROOT/bench/post.lua"
+    local backlog
+    backlog=$(rcli XLEN "${REDIS_PREFIX}jobs")
+    say "   $backlog jobs queued by the POSTs: deleting the stream"
+    rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
+    wrk_runs "GET /api/status" /api/status
+}
+
+# ---- (3) end to end -----------------------------------------------------------------
+
+scenario_e2e() {
+    local n=200 r line e50=() e99=() h50=() p50=() ok=()
+    [ "$QUICK" = 1 ] && n=50
+    say "== (3) end to end: POST /api/message through lighttpd -> first chunk at a WebSocket client (connected through lighttpd's /ws proxy)"
+    say "   $n sequential requests, each waits for its answer's done frame; content 'bench e2e @@tokens=8', stand-in without delay; $(runs_label "$RUNS")"
+    for r in $(seq 1 "$RUNS"); do
+        line=$("$BIN/wsload" --url "ws://127.0.0.1:$PORT/ws" --post "$API/api/message" --requests "$n" \
+            --content "bench e2e @@tokens=8" --duration 120 2>> "$T/e2e.err" | tail -1)
+        [ -n "$line" ] || continue
+        e50+=("$(jget e2e_p50_us "$line")"); e99+=("$(jget e2e_p99_us "$line")")
+        h50+=("$(jget http_p50_us "$line")"); p50+=("$(jget publish_p50_us "$line")")
+        ok+=("$(jget e2e_samples "$line")")
+    done
+    if [ ${#e50[@]} -eq 0 ]; then
+        row "(3) end to end" "$n sequential POSTs" "failed: $(tail -2 "$T/e2e.err" | tr '\n' ' ')" "$(runs_label "$RUNS")" "\"requests\":$n"
+        return
+    fi
+    local m50 m99 mh mp
+    m50=$(median "${e50[@]}"); m99=$(median "${e99[@]}"); mh=$(median "${h50[@]}"); mp=$(median "${p50[@]}")
+    row "(3) end to end, POST → first chunk" \
+        "$n sequential POST /api/message through lighttpd, client on lighttpd /ws, zero-delay model" \
+        "p50 $(ms "$m50") ms, p99 $(ms "$m99") ms (HTTP answer p50 $(ms "$mh") ms; worker published the chunk at p50 $(ms "$mp") ms); ${ok[*]} of $n answered" \
+        "$(runs_label "$RUNS")" \
+        "\"requests\":$n,\"e2e_p50_us\":$(jn "$m50"),\"e2e_p99_us\":$(jn "$m99"),\"http_p50_us\":$(jn "$mh"),\"published_p50_us\":$(jn "$mp"),\"answered\":$(sum "${ok[@]}")"
+}
+
+# ---- (5) the worker ----------------------------------------------------------------
+
+# worker_run JOBS TOKENS DELAY_MS RUNS LABEL
+worker_runs() {
+    local jobs=$1 tokens=$2 delay=$3 runs=$4 r line wall chunks maxp p c0 c1 s0 s1 t0 t1
+    local walls=() cps=() cores=() scores=() conc=() l50=() l99=() chs=() done_=()
+    say "   $jobs jobs of @@tokens=$tokens @@delay=$delay queued at once (XADD, reply P out:all), worker --worker-concurrency $jobs, one WebSocket client counts; $(runs_label "$runs")"
+    start_worker wb --worker-concurrency "$jobs"
+    local wpid spid
+    wpid=$(pid_of wb)
+    spid=$(pid_of standin)
+    for r in $(seq 1 "$runs"); do
+        "$BIN/wsload" --url "$WS1" --expect-done "$jobs" --duration 120 > "$T/worker.json" 2> "$T/worker.err" &
+        LOAD_PID=$!
+        wait_until 10 grep -q '^# established' "$T/worker.err"
+        rcli CONFIG RESETSTAT > /dev/null
+        c0=$(cpu_s "$wpid"); s0=$(cpu_s "$spid"); t0=$(now_s)
+        for _ in $(seq 1 "$jobs"); do
+            printf 'XADD %sjobs * kind text content "bench @@tokens=%d @@delay=%d" reply %sout:all ts 0\n' \
+                "$REDIS_PREFIX" "$tokens" "$delay" "$REDIS_PREFIX"
+        done | rcli > /dev/null
+        maxp=0
+        while kill -0 "$LOAD_PID" 2> /dev/null; do
+            p=$(rcli XPENDING "${REDIS_PREFIX}jobs" workers | head -1)
+            [ "${p:-0}" -gt "$maxp" ] && maxp=$p
+            sleep 0.1
+        done
+        wait "$LOAD_PID"
+        LOAD_PID=
+        t1=$(now_s); c1=$(cpu_s "$wpid"); s1=$(cpu_s "$spid")
+        line=$(tail -1 "$T/worker.json")
+        chunks=$(rcli INFO commandstats | sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p')
+        chunks=$((${chunks:-0} - jobs)) # minus the done frames
+        wall=$(calc "$t1 - $t0" "%.3f")
+        walls+=("$wall")
+        chs+=("$chunks")
+        cps+=("$(calc "$chunks / $wall")")
+        cores+=("$(calc "($c1 - $c0) / $wall" "%.2f")")
+        scores+=("$(calc "($s1 - $s0) / $wall" "%.2f")")
+        conc+=("$maxp")
+        l50+=("$(jget lat_p50_us "$line")"); l99+=("$(jget lat_p99_us "$line")")
+        done_+=("$(jget done "$line")")
+        wait_until 10 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"
+    done
+    stop wb
+    local mw mc mcps mco msc mcon m50 m99
+    mw=$(median "${walls[@]}"); mc=$(median "${chs[@]}"); mcps=$(median "${cps[@]}")
+    mco=$(median "${cores[@]}"); msc=$(median "${scores[@]}"); mcon=$(median "${conc[@]}")
+    m50=$(median "${l50[@]}"); m99=$(median "${l99[@]}")
+    local tps
+    tps=$(calc "$jobs * $tokens / $mw")
+    local what
+    if [ "$delay" -gt 0 ]; then
+        what="$mcon streams at once; $(fmt_int "$mc") chunks in $mw s = $(fmt_int "$mcps") chunks/s ($(fmt_int "$tps") tokens/s)"
+    else # the worker coalesces what one read brings: chunks/s means little here
+        what="$(fmt_int "$jobs") answers in $mw s = $(fmt_int "$(calc "$jobs / $mw")") answers/s, $(fmt_int "$tps") tokens/s in $(fmt_int "$mc") chunks; up to $mcon streams at once"
+    fi
+    row "(5) worker, $5" \
+        "$jobs jobs × @@tokens=$tokens @@delay=$delay ms, --worker-concurrency $jobs, 1 worker process" \
+        "$what; worker $mco cores, stand-in $msc cores; publish → client p50 $(ms "$m50") ms, p99 $(ms "$m99") ms; answers done: ${done_[*]}" \
+        "$(runs_label "$runs")" \
+        "\"jobs\":$jobs,\"tokens\":$tokens,\"delay_ms\":$delay,\"max_concurrent\":$(jn "$mcon"),\"chunks\":$(jn "$mc"),\"wall_s\":$(jn "$mw"),\"chunks_per_s\":$(jn "$mcps"),\"tokens_per_s\":$(jn "$tps"),\"worker_cores\":$(jn "$mco"),\"standin_cores\":$(jn "$msc"),\"latency_p50_us\":$(jn "$m50"),\"latency_p99_us\":$(jn "$m99")"
+}
+
+scenario_worker() {
+    say "== (5) worker: concurrent streams, chunks/s and CPU of one worker process"
+    if [ "$QUICK" = 1 ]; then
+        worker_runs 500 200 20 1 "500 streams at 50 tokens/s each"
+        worker_runs 500 200 0 1 "no token delay"
+    else
+        worker_runs 2000 200 20 "$RUNS" "2,000 streams at 50 tokens/s each"
+        worker_runs 2000 200 0 "$RUNS" "no token delay"
+    fi
+}
+
+# ---- (6) Redis ceiling ----------------------------------------------------------
+
+scenario_redis() {
+    say "== (6) Redis ceiling: redis-benchmark PUBLISH of a $FRAME_BYTES-byte payload (no subscriber)"
+    local payload r rps1=() rps16=() n=200000
+    [ "$QUICK" = 1 ] && n=50000
+    payload=$(head -c "$FRAME_BYTES" /dev/zero | tr '\0' x)
+    for r in $(seq 1 "$RUNS"); do
+        rps1+=("$(redis-benchmark -p "$REDIS_PORT" -n "$n" -q PUBLISH benchch "$payload" 2>&1 | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)")
+        rps16+=("$(redis-benchmark -p "$REDIS_PORT" -n "$n" -P 16 -q PUBLISH benchch "$payload" 2>&1 | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)")
+    done
+    local m1 m16
+    m1=$(median "${rps1[@]}"); m16=$(median "${rps16[@]}")
+    row "(6) Redis PUBLISH ceiling" \
+        "redis-benchmark -n $n -q PUBLISH ch <$FRAME_BYTES B> (50 clients), without and with -P 16" \
+        "$(fmt_int "$m1") PUBLISH/s; pipelined -P 16: $(fmt_int "$m16") PUBLISH/s" \
+        "$(runs_label "$RUNS")" \
+        "\"publish_per_s\":$(jn "$m1"),\"publish_per_s_pipelined16\":$(jn "$m16"),\"requests\":$n"
+}
+
+# ---- run them ------------------------------------------------------------------------
+
+scenario_connections
+scenario_fanout
+scenario_http
+start_worker w1
+scenario_e2e
+stop w1
+scenario_worker
+scenario_redis
+ELAPSED=$(( $(date +%s) - START ))
+
+# ---- the table -------------------------------------------------------------------------
+
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+HOST=$(hostname -s 2> /dev/null || hostname)
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+CORES=$(nproc)
+MEM=$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+KERNEL=$(uname -r)
+REDIS_V=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+LIGHTTPD_V=$(lighttpd -v 2> /dev/null | head -1 | sed 's/ - .*//')
+LWS_V=$(pkg-config --modversion libwebsockets 2> /dev/null)
+
+echo
+echo "aimsg benchmark: $DATE on $HOST: $CORES × $CPU, $MEM, Linux $KERNEL; fd limit $FD_LIMIT"
+echo "build: $BUILD_FLAGS; redis $REDIS_V (appendonly, fsync everysec), $LIGHTTPD_V, libwebsockets $LWS_V; $ELAPSED s; all traffic on loopback; command: make bench"
+echo
+echo "| Scenario | Parameters | Result | Runs |"
+echo "|---|---|---|---|"
+while IFS="$(printf '\t')" read -r s p r n; do
+    printf '| %s | %s | %s | %s |\n' "$s" "$p" "$r" "$n"
+done < "$ROWS"
+
+mkdir -p "$OUT_DIR"
+FILE=$OUT_DIR/$(date -u +%Y-%m-%dT%H%M%SZ)-$HOST.json
+{
+    printf '{"date":%s,"host":%s,"cpu":%s,"cores":%s,"memory":%s,"kernel":%s,"fd_limit":%s,' \
+        "$(js "$DATE")" "$(js "$HOST")" "$(js "$CPU")" "$CORES" "$(js "$MEM")" "$(js "$KERNEL")" "$FD_LIMIT"
+    printf '"build_flags":%s,"redis":%s,"lighttpd":%s,"libwebsockets":%s,"fcgi_procs":%s,"runs":%s,"quick":%s,"elapsed_s":%s,"command":"make bench",\n"scenarios":[\n' \
+        "$(js "$BUILD_FLAGS")" "$(js "$REDIS_V")" "$(js "$LIGHTTPD_V")" "$(js "$LWS_V")" "$FCGI_PROCS" "$RUNS" \
+        "$([ "$QUICK" = 1 ] && echo true || echo false)" "$ELAPSED"
+    sed '$!s/$/,/' "$JROWS"
+    printf ']}\n'
+} > "$FILE.tmp" && mv "$FILE.tmp" "$FILE"
+echo
+echo "written to ${FILE#$BENCH_ROOT/}"
+exit 0
