@@ -35,7 +35,7 @@ static const struct option_def options[] = {
     STR_OPT(fcgi_listen, "", "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
     STR_OPT(redis_url, "redis://127.0.0.1:6380/0", "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
     STR_OPT(redis_prefix, "aimsg:", "prefix of every Redis key and channel"),
-    STR_OPT(ai_base_url, "", "OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: the built-in stand-in)"),
+    STR_OPT(ai_base_url, "", "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
     STR_OPT(ai_api_key, "", "API key sent as Bearer token (never logged)"),
     STR_OPT(ai_model, "gpt-4o-mini", "model name sent to the endpoint"),
     STR_OPT(ai_system_prompt, "You are a helpful assistant.", "system prompt (empty: none)"),
@@ -432,6 +432,8 @@ const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
 {
     if (cfg->ai_base_url[0])
         return cfg->ai_base_url;
+    if (cfg->ai_api_key[0])
+        return "https://api.openai.com/v1";
     snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
     return buf;
 }

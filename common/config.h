@@ -24,7 +24,7 @@ struct config {
     char *redis_prefix;
 
     /* model */
-    char *ai_base_url;          /* "" = the built-in stand-in */
+    char *ai_base_url;          /* see config_ai_base_url() */
     char *ai_api_key;
     char *ai_model;
     char *ai_system_prompt;
@@ -78,7 +78,8 @@ int config_load_file(struct config *cfg, const char *path);
 
 void config_free(struct config *cfg);
 
-/* The model endpoint actually used: ai_base_url, or the stand-in when empty. */
+/* The model endpoint actually used: ai_base_url; when that is empty, OpenAI
+ * if an API key is set, else the built-in stand-in. */
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len);
 
 #endif

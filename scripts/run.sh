@@ -55,7 +55,7 @@ if [ -z "$ai_api_key" ] && [ -z "$ai_base_url" ]; then
     wait_port 127.0.0.1 "$standin_port" ai-standin
     model="the built-in AI stand-in at http://127.0.0.1:$standin_port/v1 (no ai_api_key set: answers echo the question)"
 else
-    model="the real model $ai_model at ${ai_base_url:-(ai_base_url not set!)}"
+    model="the real model $ai_model at ${ai_base_url:-https://api.openai.com/v1}"
 fi
 
 "$BIN/worker" > "$RUN/worker.out" 2>&1 &
