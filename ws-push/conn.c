@@ -174,8 +174,8 @@ int conn_write_queued(struct conn *c)
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
         msg_unref(m);
-        if (lws_send_pipe_choked(c->wsi))
-            break;
+        if (lws_partial_buffered(c->wsi))
+            break; /* the socket is full: lws holds the rest until writable */
     }
     if (c->qlen) {
         lws_callback_on_writable(c->wsi);
