@@ -19,6 +19,7 @@ struct model_call {
     struct curl_slist *headers;
     char *body;
     model_delta_fn *on_delta;
+    model_ready_fn *on_ready;
     void *ctx;
 
     struct sse sse;
@@ -91,6 +92,8 @@ static int on_event(void *ctx, const char *data, size_t len)
     json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
     int rc = 0;
     if (json_is_string(content) && json_string_length(content) > 0) {
+        if (mc->pending.len == 0)
+            mc->on_ready(mc->ctx);
         rc = buf_append(&mc->pending, json_string_value(content), json_string_length(content));
         mc->tokens++;
     }
@@ -128,12 +131,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-struct model_call *model_call_new(const struct model_request *req, model_delta_fn *fn, void *ctx)
+struct model_call *model_call_new(const struct model_request *req, model_delta_fn *on_delta,
+                                  model_ready_fn *on_ready, void *ctx)
 {
     struct model_call *mc = calloc(1, sizeof(*mc));
     if (!mc)
         return NULL;
-    mc->on_delta = fn;
+    mc->on_delta = on_delta;
+    mc->on_ready = on_ready;
     mc->ctx = ctx;
     sse_init(&mc->sse);
     mc->body = encode_request(req);

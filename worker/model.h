@@ -32,12 +32,14 @@ enum model_result {
 };
 
 typedef void model_delta_fn(void *ctx, const char *text, size_t len);
+/* Called when text starts to wait for model_call_flush(). */
+typedef void model_ready_fn(void *ctx);
 
 struct model_call;
 
 /* NULL when out of memory or the request cannot be encoded. */
-struct model_call *model_call_new(const struct model_request *req, model_delta_fn *fn,
-                                  void *ctx);
+struct model_call *model_call_new(const struct model_request *req, model_delta_fn *on_delta,
+                                  model_ready_fn *on_ready, void *ctx);
 CURL *model_call_easy(struct model_call *mc);
 /* The call behind an easy handle curl reports on, and the ctx it was made for. */
 struct model_call *model_call_of(CURL *easy);

@@ -7,7 +7,9 @@
 #include "worker.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,8 @@ struct task {
     long long started_ms;
     struct model_call *call;
     long seq;
+    int dirty;                  /* on the worker's dirty list */
+    struct task *dirty_next;
 };
 
 struct worker {
@@ -66,6 +70,10 @@ struct worker {
     char consumer[160];
     char base_url[512];
     CURLM *multi;
+    int epfd;                   /* curl's sockets (curl_multi_socket_action) */
+    long long curl_timer_at;    /* -1: curl wants no timeout call */
+    struct task *dirty;         /* tasks with delta text waiting to be published */
+    int nwaiting;               /* tasks in TASK_WAITING */
     struct redis_poll intake, ctl;
     long long reconnect_at;
     int backoff_ms;
@@ -180,6 +188,14 @@ static void acknowledge(struct worker *w, const char *id)
 static void task_free(struct task *t)
 {
     struct worker *w = t->w;
+    if (t->dirty) {
+        struct task **pp = &w->dirty;
+        while (*pp != t)
+            pp = &(*pp)->dirty_next;
+        *pp = t->dirty_next;
+    }
+    if (t->state == TASK_WAITING)
+        w->nwaiting--;
     if (t->call) {
         curl_multi_remove_handle(w->multi, model_call_easy(t->call));
         model_call_free(t->call);
@@ -233,6 +249,16 @@ static void on_delta(void *ctx, const char *text, size_t len)
         t->seq++;
 }
 
+static void on_ready(void *ctx)
+{
+    struct task *t = ctx;
+    if (!t->dirty) {
+        t->dirty = 1;
+        t->dirty_next = t->w->dirty;
+        t->w->dirty = t;
+    }
+}
+
 static void task_call_model(struct task *t)
 {
     struct worker *w = t->w;
@@ -247,7 +273,10 @@ static void task_call_model(struct task *t)
         .connect_timeout = w->cfg->ai_connect_timeout,
         .idle_timeout = w->cfg->ai_timeout,
     };
-    t->call = model_call_new(&req, on_delta, t);
+    if (t->state == TASK_WAITING)
+        w->nwaiting--;
+    t->state = TASK_STREAMING;
+    t->call = model_call_new(&req, on_delta, on_ready, t);
     if (!t->call || curl_multi_add_handle(w->multi, model_call_easy(t->call)) != CURLM_OK) {
         log_error("job %s: cannot start the model call", t->id);
         if (t->call)
@@ -256,7 +285,6 @@ static void task_call_model(struct task *t)
         task_finish(t, MSG_UNAVAILABLE);
         return;
     }
-    t->state = TASK_STREAMING;
 }
 
 static void on_image(redisAsyncContext *ac, void *r, void *privdata)
@@ -372,6 +400,7 @@ static void task_model_done(struct task *t, CURLcode code)
             log_warn("job %s: %s; retry %d/%ld in %ld ms", t->id, why, t->attempt,
                      w->cfg->ai_retries, d);
             t->state = TASK_WAITING;
+            w->nwaiting++;
             t->retry_at = now_ms() + d;
             return;
         }
@@ -621,6 +650,8 @@ static void heartbeat(struct worker *w)
 
 static void start_due_retries(struct worker *w)
 {
+    if (!w->nwaiting)
+        return;
     long long now = now_ms();
     for (struct task *t = w->tasks, *next; t; t = next) {
         next = t->next;
@@ -642,45 +673,100 @@ static void drain_curl_messages(struct worker *w)
     }
 }
 
+/* What arrived in this turn of the loop goes out now, one frame per answer. */
+static void publish_ready(struct worker *w)
+{
+    while (w->dirty) {
+        struct task *t = w->dirty;
+        w->dirty = t->dirty_next;
+        t->dirty = 0;
+        if (t->call)
+            model_call_flush(t->call);
+    }
+}
+
+/* curl says which of its sockets to watch for what... */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    struct worker *w = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+                                       (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                             .data.fd = s};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
+        (errno != ENOENT || epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) != 0)) {
+        log_error("epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ...and when it wants to be called back regardless. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct worker *w = userp;
+    w->curl_timer_at = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    return 0;
+}
+
 static int poll_timeout(const struct worker *w)
 {
     long long now = now_ms(), next = now + 100;
-    for (const struct task *t = w->tasks; t; t = t->next)
+    if (w->curl_timer_at >= 0 && w->curl_timer_at < next)
+        next = w->curl_timer_at;
+    for (const struct task *t = w->nwaiting ? w->tasks : NULL; t; t = t->next)
         if (t->state == TASK_WAITING && t->retry_at < next)
             next = t->retry_at;
     return next > now ? (int)(next - now) : 0;
 }
 
+static void curl_sockets_ready(struct worker *w)
+{
+    struct epoll_event evs[256];
+    int running, n = epoll_wait(w->epfd, evs, 256, 0);
+    for (int i = 0; i < n; i++) {
+        int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                    (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(w->multi, evs[i].data.fd, flags, &running);
+    }
+}
+
+/* One turn: wait on curl's epoll set and the two Redis sockets, then serve
+ * whatever is ready. The cost of a turn does not grow with the number of
+ * answers streaming, only with the number that have something to say. */
 static void poll_once(struct worker *w)
 {
-    struct curl_waitfd fds[2];
-    struct redis_poll *rps[2] = {&w->ctl, &w->intake};
-    unsigned n = 0;
-    struct redis_poll *polled[2];
+    struct pollfd fds[3] = {{.fd = w->epfd, .events = POLLIN}};
+    struct redis_poll *rps[2] = {&w->ctl, &w->intake}, *polled[3] = {NULL};
+    nfds_t n = 1;
     for (int i = 0; i < 2; i++) {
         short ev = redis_poll_events(rps[i]);
         if (!ev)
             continue;
         fds[n].fd = redis_poll_fd(rps[i]);
-        fds[n].events = (short)((ev & POLLIN ? CURL_WAIT_POLLIN : 0) |
-                                (ev & POLLOUT ? CURL_WAIT_POLLOUT : 0));
-        fds[n].revents = 0;
+        fds[n].events = ev;
         polled[n++] = rps[i];
     }
-    int numfds;
-    if (curl_multi_poll(w->multi, fds, n, poll_timeout(w), &numfds) != CURLM_OK)
-        log_error("curl_multi_poll failed");
-    for (unsigned i = 0; i < n; i++) {
-        short rev = (short)((fds[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
-                            (fds[i].revents & CURL_WAIT_POLLOUT ? POLLOUT : 0));
-        if (rev && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
-            redis_poll_handle(polled[i], rev);
+    if (poll(fds, n, poll_timeout(w)) < 0 && errno != EINTR)
+        log_error("poll: %s", strerror(errno));
+    for (nfds_t i = 1; i < n; i++)
+        if (fds[i].revents && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
+            redis_poll_handle(polled[i], fds[i].revents);
+    if (fds[0].revents)
+        curl_sockets_ready(w);
+    if (w->curl_timer_at >= 0 && now_ms() >= w->curl_timer_at) {
+        int running;
+        w->curl_timer_at = -1;
+        curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
-    int running;
-    curl_multi_perform(w->multi, &running);
-    for (struct task *t = w->tasks; t; t = t->next)
-        if (t->call)
-            model_call_flush(t->call);
+    publish_ready(w);
     drain_curl_messages(w);
 }
 
@@ -745,12 +831,22 @@ struct worker *worker_new(const struct config *cfg)
     host[sizeof(host) - 1] = '\0';
     snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
     config_ai_base_url(cfg, w->base_url, sizeof(w->base_url));
+    w->curl_timer_at = -1;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->multi = curl_multi_init();
-    if (!w->multi) {
+    if (w->epfd < 0 || !w->multi ||
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK) {
+        log_error("cannot set up the event loop");
+        if (w->multi)
+            curl_multi_cleanup(w->multi);
+        if (w->epfd >= 0)
+            close(w->epfd);
         free(w);
         return NULL;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     return w;
 }
 
@@ -764,6 +860,7 @@ void worker_free(struct worker *w)
     if (w->intake.ac)
         redisAsyncFree(w->intake.ac);
     curl_multi_cleanup(w->multi);
+    close(w->epfd);
     buf_free(&w->frame);
     free(w);
 }
