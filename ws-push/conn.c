@@ -6,6 +6,7 @@
 
 #define INITIAL_QUEUE 4
 #define WRITES_PER_CALLBACK 32
+#define BATCH_BYTES 65536
 
 struct msg *msg_new(const void *payload, size_t len)
 {
@@ -22,6 +23,13 @@ void msg_unref(struct msg *m)
 {
     if (m && --m->refs == 0)
         free(m);
+}
+
+static void queue_pop(struct conn *c)
+{
+    msg_unref(c->queue[c->qhead]);
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
 }
 
 int conn_table_init(struct conn_table *t, unsigned queue_limit)
@@ -100,11 +108,8 @@ void conn_remove(struct conn_table *t, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     t->count--;
-    while (c->qlen) {
-        msg_unref(c->queue[c->qhead]);
-        c->qhead = (c->qhead + 1) % c->qcap;
-        c->qlen--;
-    }
+    while (c->qlen)
+        queue_pop(c);
     free(c->queue);
     buf_free(&c->rx);
     c->id = 0;
@@ -163,17 +168,60 @@ void conn_broadcast(struct conn_table *t, struct msg *m)
         conn_send(t, c, m);
 }
 
+/* RFC 6455 header of an unmasked final text frame of len bytes. */
+static size_t frame_header(unsigned char *h, size_t len)
+{
+    h[0] = 0x81;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* Several small queued frames go out in one write (one syscall instead of
+ * one each): framed here, written raw. A lone or large frame takes the
+ * ordinary path. Returns the bytes written, or -1. */
+static int write_batch(struct conn *c)
+{
+    static unsigned char batch[LWS_PRE + BATCH_BYTES];
+    unsigned char *p = batch + LWS_PRE;
+    size_t len = 0;
+    while (c->qlen) {
+        struct msg *m = c->queue[c->qhead];
+        if (len + 10 + m->len > BATCH_BYTES)
+            break;
+        len += frame_header(p + len, m->len);
+        memcpy(p + len, msg_payload(m), m->len);
+        len += m->len;
+        queue_pop(c);
+    }
+    return lws_write(c->wsi, p, len, LWS_WRITE_RAW) < (int)len ? -1 : (int)len;
+}
+
 int conn_write_queued(struct conn *c)
 {
     if (c->closing == CONN_TOO_SLOW)
         return -1; /* being closed */
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];
-        if (lws_write(c->wsi, msg_payload(m), m->len, LWS_WRITE_TEXT) < (int)m->len)
-            return -1;
-        c->qhead = (c->qhead + 1) % c->qcap;
-        c->qlen--;
-        msg_unref(m);
+        if (c->qlen > 1 && m->len + 10 <= BATCH_BYTES / 2) {
+            if (write_batch(c) < 0)
+                return -1;
+        } else {
+            if (lws_write(c->wsi, msg_payload(m), m->len, LWS_WRITE_TEXT) < (int)m->len)
+                return -1;
+            queue_pop(c);
+        }
         if (lws_partial_buffered(c->wsi))
             break; /* the socket is full: lws holds the rest until writable */
     }
