@@ -34,6 +34,9 @@ done
 
 # tests/lib.sh: free ports, spawn/stop, start_wspush, start_worker, start_lighttpd.
 # It derives ROOT from $0 as a test script would; ours is one level up.
+# Redis as `make run` starts it (append-only file, fsync every second, not
+# the fsync-always of the tests); the stand-in without token delay.
+export REDIS_FSYNC=everysec STANDIN_DELAY_MS=0
 . "$BENCH_ROOT/tests/lib.sh"
 ROOT=$BENCH_ROOT
 export LOG_LEVEL=${LOG_LEVEL:-info}
@@ -55,22 +58,6 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Redis as `make run` starts it (append-only file, fsync every second), not
-# the fsync-always of the tests; the stand-in without token delay.
-start_redis() {
-    REDIS_PORT=$(free_port)
-    mkdir -p "$T/redis"
-    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save "" --appendonly yes --appendfsync everysec
-    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-    wait_until 10 rcli ping || die "redis does not start: $(tail -3 "$T/redis.out")"
-}
-start_standin() {
-    export STANDIN_PORT=$(free_port)
-    spawn standin "$BIN/ai-standin" --standin-delay-ms 0
-    wait_until 10 port_open "$STANDIN_PORT" || die "the AI stand-in does not start: $(tail -3 "$T/standin.out")"
-}
 
 # ---- small tools -----------------------------------------------------------
 

@@ -431,9 +431,10 @@ void config_free(struct config *cfg)
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
 {
     if (cfg->ai_base_url[0])
-        return cfg->ai_base_url;
-    if (cfg->ai_api_key[0])
-        return "https://api.openai.com/v1";
-    snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
+        snprintf(buf, len, "%s", cfg->ai_base_url);
+    else if (cfg->ai_api_key[0])
+        snprintf(buf, len, "https://api.openai.com/v1");
+    else
+        snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
     return buf;
 }

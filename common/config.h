@@ -78,8 +78,9 @@ int config_load_file(struct config *cfg, const char *path);
 
 void config_free(struct config *cfg);
 
-/* The model endpoint actually used: ai_base_url; when that is empty, OpenAI
- * if an API key is set, else the built-in stand-in. */
+/* Writes the model endpoint actually used into buf and returns buf:
+ * ai_base_url; when that is empty, OpenAI if an API key is set, else the
+ * built-in stand-in. */
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len);
 
 #endif

@@ -103,7 +103,7 @@ start_redis() {
     REDIS_PORT=$(free_port)
     mkdir -p "$T/redis"
     spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save "" --appendonly yes --appendfsync always
+        --save "" --appendonly yes --appendfsync "${REDIS_FSYNC:-always}"
     export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
     wait_until 10 rcli ping || { fail "redis starts"; exit 1; }
 }
@@ -111,7 +111,7 @@ start_redis() {
 restart_redis() {
     stop redis
     spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save "" --appendonly yes --appendfsync always
+        --save "" --appendonly yes --appendfsync "${REDIS_FSYNC:-always}"
     wait_until 10 rcli ping
 }
 

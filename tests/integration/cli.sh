@@ -43,7 +43,7 @@ start_redis
 export STANDIN_REQUIRE_KEY=sk-right-one
 start_standin
 start_wspush ws1
-export AI_API_KEY=sk-wrong-secret-key
+export AI_API_KEY=sk-wrong-secret-key AI_BASE_URL="http://127.0.0.1:$STANDIN_PORT/v1"
 start_worker w1
 out=$(wsclient --url "ws://127.0.0.1:$WS_PORT_ws1/ws" --send '{"type":"text","content":"sk-wrong-secret-key"}' --wait 1 --timeout 20)
 expect_match "a rejected key gives a configuration error" 'rejected our credentials' "$out"

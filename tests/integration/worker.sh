@@ -63,10 +63,12 @@ start_worker w2 --ai-timeout 1 --ai-retries 1
 out=$(ask "silence @@hang")
 expect_match "a silent model times out into an error" "unavailable" "$(printf '%s\n' "$out" | error_of)"
 stop w2
-start_worker w3 --ai-base-url "http://127.0.0.1:$(free_port)/v1" --ai-retries 1
+closed=$(free_port)
+start_worker w3 --ai-base-url "http://127.0.0.1:$closed/v1" --ai-retries 1
+check "the worker uses the configured model URL" wait_until 5 grep -q "at http://127.0.0.1:$closed/v1," "$T/w3.out"
 out=$(ask "nobody home")
 expect_match "an unreachable model gives an error" "unavailable" "$(printf '%s\n' "$out" | error_of)"
-check "connect failures are retried" grep -q "retry 1/1" "$T/w3.out"
+check "connect failures are retried" grep -q "connect to server; retry 1/1" "$T/w3.out"
 stop w3
 
 # SIGTERM: the running answer is finished, then the worker exits

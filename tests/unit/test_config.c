@@ -119,5 +119,18 @@ int main(void)
     fclose(tmp);
     CHECK("unreadable file is an error naming it",
           rc < 0 && strstr(err, "/nonexistent/settings.yaml: cannot read"));
+    char url[128];
+    config_load_file(&c, write_file("ai_base_url: http://m/v1\n"));
+    CHECK_STR("base URL as configured", "http://m/v1", config_ai_base_url(&c, url, sizeof(url)));
+    CHECK_STR("the URL is written into the buffer", "http://m/v1", url);
+    config_free(&c);
+    config_load_file(&c, write_file("ai_api_key: k\n"));
+    CHECK_STR("a key alone means OpenAI", "https://api.openai.com/v1",
+              config_ai_base_url(&c, url, sizeof(url)));
+    config_free(&c);
+    config_load_file(&c, write_file("standin_port: 9999\n"));
+    CHECK_STR("neither means the stand-in", "http://127.0.0.1:9999/v1",
+              config_ai_base_url(&c, url, sizeof(url)));
+    config_free(&c);
     return check_failed ? 1 : 0;
 }
