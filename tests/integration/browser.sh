@@ -3,12 +3,12 @@
 # no browser is ever downloaded): connect, text and image over the socket,
 # HTTP posts answered by broadcast, the connection count, and reconnecting by
 # itself after ws-push is stopped and started again on the same port.
-# Leaves a screenshot in tests/out/browser.png.
+# Leaves a screenshot in tests/out/browser.png (or $TEST_OUT/browser.png).
 . "$(dirname "$0")/../lib.sh"
 
 DRIVER_DIR=$ROOT/tests/browser
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-SHOT=$ROOT/tests/out/browser.png
+SHOT=${TEST_OUT:-$ROOT/tests/out}/browser.png
 
 command -v node > /dev/null || { fail "node is installed"; exit 1; }
 [ -x "$CHROMIUM" ] || { fail "chromium is installed" "no $CHROMIUM"; exit 1; }
@@ -27,7 +27,7 @@ start_worker w1
 start_wspush ws1
 start_lighttpd
 
-mkdir -p "$ROOT/tests/out" "$T/chrome-profile" "$T/browser-work"
+mkdir -p "$(dirname "$SHOT")" "$T/chrome-profile" "$T/browser-work"
 rm -f "$SHOT"
 spawn driver env API="$API" PROFILE_DIR="$T/chrome-profile" WORK_DIR="$T/browser-work" \
     SCREENSHOT="$SHOT" CHROMIUM="$CHROMIUM" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 TOTAL_TIMEOUT_MS=150000 \
