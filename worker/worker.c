@@ -158,13 +158,11 @@ static void ensure_connected(struct worker *w)
 {
     if ((w->ctl.ac && w->intake.ac) || now_ms() < w->reconnect_at)
         return;
-    int failed = 0;
     if (!w->ctl.ac)
-        failed |= connect_one(w, &w->ctl);
+        connect_one(w, &w->ctl);
     if (!w->intake.ac)
-        failed |= connect_one(w, &w->intake);
+        connect_one(w, &w->intake);
     schedule_reconnect(w); /* the next attempt, should this one fail */
-    (void)failed;
 }
 
 /* ---- publishing ------------------------------------------------------- */
@@ -320,6 +318,14 @@ static char *dup_n(const char *s, size_t n)
     return p;
 }
 
+static int is_running(const struct worker *w, const char *id)
+{
+    for (const struct task *t = w->tasks; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return 1;
+    return 0;
+}
+
 static void dead_letter(struct worker *w, const redisReply *entry, const char *reason);
 
 static void task_start(struct worker *w, const redisReply *entry)
@@ -329,9 +335,8 @@ static void task_start(struct worker *w, const redisReply *entry)
         dead_letter(w, entry, "malformed job");
         return;
     }
-    for (struct task *o = w->tasks; o; o = o->next)
-        if (strcmp(o->id, j.id) == 0)
-            return; /* already ours and running */
+    if (is_running(w, j.id))
+        return; /* already ours */
     struct task *t = calloc(1, sizeof(*t));
     if (!t)
         return; /* stays pending */
@@ -549,14 +554,6 @@ static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
             task_start(w, e);
         }
     }
-}
-
-static int is_running(const struct worker *w, const char *id)
-{
-    for (const struct task *t = w->tasks; t; t = t->next)
-        if (strcmp(t->id, id) == 0)
-            return 1;
-    return 0;
 }
 
 static void claim(struct worker *w, const char **ids, size_t n, int to_dead)
