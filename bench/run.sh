@@ -9,6 +9,7 @@
 #
 #   BIN=build/bench sh bench/run.sh       after `make BUILD=build/bench ... all build/bench/wsload`
 #   BENCH_QUICK=1 sh bench/run.sh         one run of everything, smaller: to try it out
+#   BENCH_ONLY="http redis" sh bench/run.sh  only these scenarios (no results file)
 #
 # Exit status: 0 when it ran (whatever the figures), else non-zero: a
 # program or tool is missing or the stack did not start.
@@ -415,14 +416,15 @@ scenario_redis() {
 
 # ---- run them ------------------------------------------------------------------------
 
-scenario_connections
-scenario_fanout
-start_worker w1
-scenario_e2e
-stop w1
-scenario_http
-scenario_worker
-scenario_redis
+# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis)
+ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis}
+wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+wanted connections && scenario_connections
+wanted fanout && scenario_fanout
+if wanted e2e; then start_worker w1; scenario_e2e; stop w1; fi
+wanted http && scenario_http
+wanted worker && scenario_worker
+wanted redis && scenario_redis
 ELAPSED=$(( $(date +%s) - START ))
 
 # did everything we started live through it?
@@ -456,6 +458,7 @@ while IFS="$(printf '\t')" read -r s p r n; do
     printf '| %s | %s | %s | %s |\n' "$s" "$p" "$r" "$n"
 done < "$ROWS"
 
+[ -n "${BENCH_ONLY:-}" ] && exit 0
 mkdir -p "$OUT_DIR"
 FILE=$OUT_DIR/$(date -u +%Y-%m-%dT%H%M%SZ)-$HOST.json
 {

@@ -64,8 +64,8 @@ static int serve(const struct config *cfg)
         request_init(&r, &fcgi);
         api_handle(&api, &r);
         log_debug("%s %s", r.method, r.path);
+        request_finish(&r);
         request_free(&r);
-        FCGX_Finish_r(&fcgi);
     }
     log_info("stopping");
     FCGX_Free(&fcgi, 1);

@@ -23,6 +23,9 @@ void request_free(struct request *r);
  * is missing (411), larger than limit (413) or shorter than announced. */
 int request_read_body(struct request *r, size_t limit, int *status, const char **reason);
 
+/* Ends the request: sends the response and closes the connection. */
+void request_finish(struct request *r);
+
 /* Writes status and a JSON body; extra_headers is "" or "Name: value\r\n"... */
 void respond(struct request *r, int status, const char *extra_headers, const char *json);
 /* {"code":status,"message":reason} */
