@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/build/release}
-RUN=$ROOT/run
+RUN=${RUN:-$ROOT/run}
 mkdir -p "$RUN"
 cd "$ROOT"
 export CONFIG=${CONFIG:-$ROOT/settings.yaml}

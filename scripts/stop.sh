@@ -1,7 +1,8 @@
 #!/bin/sh
-# Stops what scripts/run.sh (make run) started: every pid file under run/.
+# Stops what scripts/run.sh (make run) started: every pid file under run/
+# (or $RUN).
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$ROOT/run
+RUN=${RUN:-$ROOT/run}
 for f in "$RUN"/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")

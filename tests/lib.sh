@@ -99,19 +99,29 @@ trap cleanup EXIT
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+# Redis listens on a free port and on the socket $T/redis/redis.sock; the
+# programs use the port, or the socket when REDIS_VIA=unix (as `make run` does).
+redis_spawn() {
+    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
+        --unixsocket "$T/redis/redis.sock" --unixsocketperm 700 \
+        --save "" --appendonly yes --appendfsync "${REDIS_FSYNC:-always}"
+}
+
 start_redis() {
     REDIS_PORT=$(free_port)
     mkdir -p "$T/redis"
-    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save "" --appendonly yes --appendfsync "${REDIS_FSYNC:-always}"
-    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    redis_spawn
+    if [ "${REDIS_VIA:-tcp}" = unix ]; then
+        export REDIS_URL="unix:$T/redis/redis.sock"
+    else
+        export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    fi
     wait_until 10 rcli ping || { fail "redis starts"; exit 1; }
 }
 
 restart_redis() {
     stop redis
-    spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
-        --save "" --appendonly yes --appendfsync "${REDIS_FSYNC:-always}"
+    redis_spawn
     wait_until 10 rcli ping
 }
 

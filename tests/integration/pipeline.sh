@@ -46,3 +46,12 @@ wait "$(pid_of c)"
 check "other clients do not see a private answer" sh -c "! grep -q private $T/c.out"
 
 check "log file is written by day" test -s "$LOG_DIR/$(date -u +%Y-%m-%d).log"
+
+if [ "${REDIS_VIA:-tcp}" = unix ]; then
+    clients=$(rcli CLIENT LIST)
+    expect_eq "over the socket: the only TCP client is this redis-cli" 1 \
+        "$(printf '%s\n' "$clients" | grep -c 'addr=127\.0\.0\.1:')"
+    # worker (intake, control), ws-push (subscriber, commands), fcgi-api (one per process that served)
+    check "over the socket: worker, ws-push and fcgi-api are connected" \
+        test "$(printf '%s\n' "$clients" | grep -c "addr=$T/redis/redis.sock")" -ge 5
+fi
