@@ -1,4 +1,8 @@
-/* api.c -- GET /api/health, GET /api/status, POST /api/message, POST /api/image. */
+/* api.c -- GET /api/health, GET /api/status, POST /api/message, POST /api/image.
+ *
+ * A handler answers at once (a bad request, Redis unreachable) or sends its
+ * Redis commands and leaves in r->then what answers when the replies are in:
+ * the replies of a whole batch of requests come back in one round trip. */
 #define _POSIX_C_SOURCE 200809L
 #include "api.h"
 
@@ -49,24 +53,38 @@ static int media_type_is(const char *content_type, const char *type)
            (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
 }
 
-static void handle_health(struct api *api, struct request *r)
+static void respond_health_error(struct api *api, struct request *r)
 {
-    if (store_ping(&api->store) != 0) {
-        struct buf b = BUF_INIT;
-        if (buf_puts(&b, "{\"status\":\"error\",\"message\":") == 0 &&
-            buf_json_string(&b, api->store.err, strlen(api->store.err)) == 0 &&
-            buf_puts(&b, "}") == 0)
-            respond(r, 503, "", b.data);
-        buf_free(&b);
-        return;
-    }
-    respond(r, 200, "", "{\"status\":\"ok\",\"message\":\"服务运行正常\"}");
+    struct buf b = BUF_INIT;
+    if (buf_puts(&b, "{\"status\":\"error\",\"message\":") == 0 &&
+        buf_json_string(&b, api->store.err, strlen(api->store.err)) == 0 &&
+        buf_puts(&b, "}") == 0)
+        respond(r, 503, "", b.data);
+    else
+        respond(r, 503, "", "{\"status\":\"error\"}");
+    buf_free(&b);
 }
 
-static void handle_status(struct api *api, struct request *r)
+static void health_replied(struct api *api, struct request *r)
+{
+    if (store_recv_ping(&api->store) != 0)
+        respond_health_error(api, r);
+    else
+        respond(r, 200, "", "{\"status\":\"ok\",\"message\":\"服务运行正常\"}");
+}
+
+static void handle_health(struct api *api, struct request *r)
+{
+    if (store_send_ping(&api->store) != 0)
+        respond_health_error(api, r);
+    else
+        r->then = health_replied;
+}
+
+static void status_replied(struct api *api, struct request *r)
 {
     long long count;
-    if (store_connection_count(&api->store, &count) != 0) {
+    if (store_recv_connection_count(&api->store, &count) != 0) {
         respond_redis_down(api, r);
         return;
     }
@@ -74,6 +92,23 @@ static void handle_status(struct api *api, struct request *r)
     snprintf(json, sizeof(json),
              "{\"status\":\"ok\",\"connectionCount\":%lld,\"message\":\"服务运行正常\"}", count);
     respond(r, 200, "", json);
+}
+
+static void handle_status(struct api *api, struct request *r)
+{
+    if (store_send_connection_count(&api->store) != 0)
+        respond_redis_down(api, r);
+    else
+        r->then = status_replied;
+}
+
+static void message_replied(struct api *api, struct request *r)
+{
+    char id[48];
+    if (store_recv_queue_text(&api->store, id) != 0)
+        respond_redis_down(api, r);
+    else
+        respond_queued(r, "消息发送成功", id);
 }
 
 static void handle_message(struct api *api, struct request *r)
@@ -107,14 +142,22 @@ static void handle_message(struct api *api, struct request *r)
     } else if (json_string_length(content) > (size_t)api->cfg->max_message_bytes) {
         respond_error(r, 400, "消息内容过长 (\"content\" is too long)");
     } else {
-        char id[48];
-        if (store_queue_text(&api->store, json_string_value(content),
-                             json_string_length(content), id) != 0)
+        if (store_send_queue_text(&api->store, json_string_value(content),
+                                  json_string_length(content)) != 0)
             respond_redis_down(api, r);
         else
-            respond_queued(r, "消息发送成功", id);
+            r->then = message_replied;
     }
     json_decref(root);
+}
+
+static void image_replied(struct api *api, struct request *r)
+{
+    char id[48];
+    if (store_recv_queue_image(&api->store, id) != 0)
+        respond_redis_down(api, r);
+    else
+        respond_queued(r, "图片发送成功", id);
 }
 
 static void handle_image(struct api *api, struct request *r)
@@ -163,13 +206,11 @@ static void handle_image(struct api *api, struct request *r)
         respond_error(r, 400, "问题过长 (question is too long)");
         return;
     }
-    char id[48];
-    if (store_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",
-                          q ? q->len : 0, id) != 0) {
+    if (store_send_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",
+                               q ? q->len : 0) != 0)
         respond_redis_down(api, r);
-        return;
-    }
-    respond_queued(r, "图片发送成功", id);
+    else
+        r->then = image_replied;
 }
 
 struct route {
@@ -185,8 +226,9 @@ static const struct route routes[] = {
     {"/api/image", "POST", handle_image},
 };
 
-void api_handle(struct api *api, struct request *r)
+void api_begin(struct api *api, struct request *r)
 {
+    r->then = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(routes[i].path, r->path) != 0)
             continue;
@@ -200,4 +242,11 @@ void api_handle(struct api *api, struct request *r)
         return;
     }
     respond(r, 404, "", "{\"code\":404,\"message\":\"接口不存在 (not found)\"}");
+}
+
+void api_end(struct api *api, struct request *r)
+{
+    if (r->then)
+        r->then(api, r);
+    r->then = NULL;
 }

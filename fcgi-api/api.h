@@ -11,6 +11,11 @@ struct api {
     struct store store;
 };
 
-void api_handle(struct api *api, struct request *r);
+/* Routes the request: answers it, or sends its Redis commands and leaves
+ * r->then set. */
+void api_begin(struct api *api, struct request *r);
+/* Reads the request's Redis replies, if it waits for any, and answers it.
+ * Requests end in the order they began (the order of their replies). */
+void api_end(struct api *api, struct request *r);
 
 #endif

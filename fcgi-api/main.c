@@ -1,13 +1,18 @@
 /* fcgi-api -- the HTTP API as a FastCGI responder.
  *
  * Runs behind any web server: spawned by it (the listening socket is fd 0) or
- * standalone with --fcgi-listen host:port|path. One request at a time per
- * process; run as many processes as needed, they share nothing but Redis. */
+ * standalone with --fcgi-listen host:port|path. Each turn of a process takes
+ * the requests waiting (up to BATCH_MAX) and answers them together; run as
+ * many processes as needed, they share nothing but Redis. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -36,14 +41,65 @@ static int open_listener(const struct config *cfg)
     return fd;
 }
 
+/* How many waiting requests one turn takes: their Redis commands go out
+ * together and their replies come back in one round trip, so a busy process
+ * sleeps once per turn instead of once per request. */
+#define BATCH_MAX 32
+/* a request with a body this large ends its turn: bounds the memory held */
+#define BATCH_BODY_MAX (256 * 1024)
+
+struct slot {
+    FCGX_Request fcgi;
+    struct request req;
+};
+
+/* Accepts the connections waiting, up to BATCH_MAX, and begins their
+ * requests; returns how many. The listening socket does not block. */
+static int begin_turn(struct api *api, struct slot *slots)
+{
+    int n = 0;
+    store_begin(&api->store);
+    while (n < BATCH_MAX && !stopping) {
+        int rc = FCGX_Accept_r(&slots[n].fcgi);
+        if (rc < 0) {
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc > -4096 && !stopping) {
+                log_warn("accept: %s", strerror(-rc));
+                if (n == 0) /* e.g. out of descriptors: do not spin on it */
+                    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+            }
+            break;
+        }
+        struct request *r = &slots[n++].req;
+        request_init(r, &slots[n - 1].fcgi);
+        api_begin(api, r);
+        if (r->body.len > BATCH_BODY_MAX)
+            break;
+    }
+    return n;
+}
+
+static void end_turn(struct api *api, struct slot *slots, int n)
+{
+    if (n > 1)
+        log_debug("turn of %d requests", n);
+    for (int i = 0; i < n; i++) {
+        struct request *r = &slots[i].req;
+        api_end(api, r);
+        log_debug("%s %s", r->method, r->path);
+        request_finish(r);
+        request_free(r);
+    }
+}
+
 static int serve(const struct config *cfg)
 {
+    static struct slot slots[BATCH_MAX];
     struct api api = {.cfg = cfg};
     if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl) != 0) {
         log_error("%s", api.store.err);
         return 2;
     }
-    if (program_on_stop_signals(on_signal) != 0) /* accept() must return on a signal */
+    if (program_on_stop_signals(on_signal) != 0) /* epoll_wait() must return on a signal */
         return 1;
 
     if (FCGX_Init() != 0) {
@@ -53,22 +109,39 @@ static int serve(const struct config *cfg)
     int fd = open_listener(cfg);
     if (fd < 0)
         return 1;
-    FCGX_Request fcgi;
-    if (FCGX_InitRequest(&fcgi, fd, 0) != 0) {
-        log_error("FCGX_InitRequest failed");
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        log_error("listening socket: %s", strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < BATCH_MAX; i++) {
+        if (FCGX_InitRequest(&slots[i].fcgi, fd, 0) != 0) {
+            log_error("FCGX_InitRequest failed");
+            return 1;
+        }
+    }
+    /* EPOLLEXCLUSIVE: a connection wakes one of the processes waiting on
+     * the socket, not all of them */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        log_error("epoll: %s", strerror(errno));
         return 1;
     }
     log_info("started (redis %s, prefix %s)", cfg->redis_url, cfg->redis_prefix);
-    while (!stopping && FCGX_Accept_r(&fcgi) >= 0) {
-        struct request r;
-        request_init(&r, &fcgi);
-        api_handle(&api, &r);
-        log_debug("%s %s", r.method, r.path);
-        request_finish(&r);
-        request_free(&r);
+    while (!stopping) {
+        if (epoll_wait(ep, &ev, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        end_turn(&api, slots, begin_turn(&api, slots));
     }
     log_info("stopping");
-    FCGX_Free(&fcgi, 1);
+    close(ep);
+    for (int i = 0; i < BATCH_MAX; i++)
+        FCGX_Free(&slots[i].fcgi, 1);
     store_close(&api.store);
     return 0;
 }

@@ -95,6 +95,10 @@ void request_finish(struct request *r)
      * shutdown for it); an unread large body still gets the careful close. */
     if (drain_body(r->fcgi->in, 65536))
         FCGX_Detach(r->fcgi);
+    /* A web server that asks to keep the connection (FCGI_KEEP_CONN) would
+     * have its next request read while the other requests of the turn wait:
+     * every connection ends with its request. */
+    r->fcgi->keepConnection = 0;
     FCGX_Finish_r(r->fcgi);
 }
 

@@ -7,6 +7,8 @@
 
 #include "buf.h"
 
+struct api;
+
 struct request {
     FCGX_Request *fcgi;
     const char *method;
@@ -14,6 +16,8 @@ struct request {
     const char *content_type; /* "" when absent */
     long content_length;      /* -1 when absent */
     struct buf body;
+    /* set by a handler that waits for Redis replies: answers with them */
+    void (*then)(struct api *api, struct request *r);
 };
 
 void request_init(struct request *r, FCGX_Request *fcgi);

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "store.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,12 +31,20 @@ void store_close(struct store *s)
     s->c = NULL;
 }
 
+void store_begin(struct store *s)
+{
+    s->down = 0;
+}
+
 static int ensure_connected(struct store *s)
 {
     if (s->c)
         return 0;
+    if (s->down)
+        return -1; /* s->err still says why */
     s->c = redis_connect(&s->addr, REDIS_TIMEOUT_MS, s->err, sizeof(s->err));
     if (!s->c) {
+        s->down = 1;
         log_warn("%s", s->err);
         return -1;
     }
@@ -43,16 +52,56 @@ static int ensure_connected(struct store *s)
     return 0;
 }
 
-/* Takes a reply; NULL means the connection broke and is dropped. */
-static redisReply *checked(struct store *s, redisReply *r)
+/* Drops the connection: the replies still owed are lost with it, so every
+ * later receive of the batch fails, and no later send may connect again
+ * (its receive would read a reply meant for an earlier send). */
+static void broken(struct store *s)
 {
-    if (!r) {
-        snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr);
-        log_warn("%s; will reconnect", s->err);
-        store_close(s);
+    log_warn("%s; will reconnect", s->err);
+    store_close(s);
+    s->down = 1;
+}
+
+static int send_argv(struct store *s, int argc, const char **argv, const size_t *argvlen)
+{
+    if (ensure_connected(s) != 0)
+        return -1;
+    if (redisAppendCommandArgv(s->c, argc, argv, argvlen) != REDIS_OK) {
+        snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "out of memory");
+        broken(s);
+        return -1;
+    }
+    return 0;
+}
+
+static int send_job(struct store *s, struct job_argv *a)
+{
+    return send_argv(s, a->argc, a->argv, a->argvlen);
+}
+
+/* The next reply, errors included; NULL when the connection broke. */
+static redisReply *recv_any(struct store *s)
+{
+    if (!s->c)
+        return NULL;
+    void *r = NULL;
+    errno = 0;
+    if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            snprintf(s->err, sizeof(s->err), "redis: no reply within %d ms", REDIS_TIMEOUT_MS);
+        else
+            snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "no reply");
+        broken(s);
         return NULL;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
+    return r;
+}
+
+/* The next reply when it is not an error (which is logged and freed). */
+static redisReply *recv_ok(struct store *s)
+{
+    redisReply *r = recv_any(s);
+    if (r && r->type == REDIS_REPLY_ERROR) {
         snprintf(s->err, sizeof(s->err), "redis: %s", r->str);
         log_error("%s", s->err);
         freeReplyObject(r);
@@ -61,30 +110,31 @@ static redisReply *checked(struct store *s, redisReply *r)
     return r;
 }
 
-static redisReply *command_argv(struct store *s, struct job_argv *a)
+int store_send_ping(struct store *s)
 {
-    if (ensure_connected(s) != 0)
-        return NULL;
-    return checked(s, redisCommandArgv(s->c, a->argc, a->argv, a->argvlen));
+    const char *argv[] = {"PING"};
+    return send_argv(s, 1, argv, NULL);
 }
 
-int store_ping(struct store *s)
+int store_recv_ping(struct store *s)
 {
-    if (ensure_connected(s) != 0)
-        return -1;
-    redisReply *r = checked(s, redisCommand(s->c, "PING"));
+    redisReply *r = recv_ok(s);
     if (!r)
         return -1;
     freeReplyObject(r);
     return 0;
 }
 
-int store_connection_count(struct store *s, long long *count)
+int store_send_connection_count(struct store *s)
 {
-    if (ensure_connected(s) != 0)
-        return -1;
-    redisReply *r = checked(s, redisCommand(s->c, "EVAL %s 1 %s %s", keys_count_connections_lua,
-                                            s->keys.instances, s->keys.presence_prefix));
+    const char *argv[] = {"EVAL", keys_count_connections_lua, "1", s->keys.instances,
+                          s->keys.presence_prefix};
+    return send_argv(s, 5, argv, NULL);
+}
+
+int store_recv_connection_count(struct store *s, long long *count)
+{
+    redisReply *r = recv_ok(s);
     if (!r)
         return -1;
     *count = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
@@ -92,45 +142,74 @@ int store_connection_count(struct store *s, long long *count)
     return 0;
 }
 
-static int copy_id(struct store *s, redisReply *r, char id[48])
+static int copy_id(struct store *s, const redisReply *r, char id[48])
 {
     if (r->type != REDIS_REPLY_STRING || r->len >= 48) {
         snprintf(s->err, sizeof(s->err), "redis: XADD returned no id");
-        freeReplyObject(r);
         return -1;
     }
     memcpy(id, r->str, r->len + 1);
-    freeReplyObject(r);
     return 0;
 }
 
-int store_queue_text(struct store *s, const char *text, size_t len, char id[48])
+int store_send_queue_text(struct store *s, const char *text, size_t len)
 {
     struct job j = {.kind = JOB_TEXT, .content = text, .content_len = len,
                     .reply = s->keys.broadcast};
     struct job_argv a;
     job_xadd_argv(&a, &s->keys, &j);
-    redisReply *r = command_argv(s, &a);
-    return r ? copy_id(s, r, id) : -1;
+    return send_job(s, &a);
 }
 
-int store_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
-                      const char *question, size_t qlen, char id[48])
+int store_recv_queue_text(struct store *s, char id[48])
+{
+    redisReply *r = recv_ok(s);
+    if (!r)
+        return -1;
+    int rc = copy_id(s, r, id);
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_send_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
+                           const char *question, size_t qlen)
 {
     char token[33], key[160];
     if (job_new_token(token) != 0 || keys_image(&s->keys, token, key, sizeof(key)) != 0) {
         snprintf(s->err, sizeof(s->err), "cannot make an image key");
         return -1;
     }
-    struct job_argv a;
-    job_image_argv(&a, key, bytes, len, s->image_ttl);
-    redisReply *r = command_argv(s, &a);
-    if (!r)
-        return -1;
-    freeReplyObject(r);
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    struct job_argv set, xadd;
+    job_image_argv(&set, key, bytes, len, s->image_ttl);
     struct job j = {.kind = JOB_IMAGE, .content = question, .content_len = qlen,
                     .reply = s->keys.broadcast, .image_key = key, .mime = mime};
-    job_xadd_argv(&a, &s->keys, &j);
-    r = command_argv(s, &a);
-    return r ? copy_id(s, r, id) : -1;
+    job_xadd_argv(&xadd, &s->keys, &j);
+    /* (a failed append drops the connection: no half transaction is sent) */
+    if (send_argv(s, 1, multi, NULL) != 0 || send_job(s, &set) != 0 ||
+        send_job(s, &xadd) != 0 || send_argv(s, 1, exec, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+int store_recv_queue_image(struct store *s, char id[48])
+{
+    /* MULTI's +OK and two +QUEUED (or the error that aborts the EXEC) */
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = recv_any(s);
+        if (!r)
+            return -1;
+        freeReplyObject(r);
+    }
+    redisReply *r = recv_ok(s);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type != REDIS_REPLY_ERROR)
+        rc = copy_id(s, r->element[1], id);
+    else
+        snprintf(s->err, sizeof(s->err), "redis: the image transaction failed");
+    freeReplyObject(r);
+    return rc;
 }

@@ -1,7 +1,12 @@
 /* store.h -- fcgi-api's one Redis connection and the few things it asks of it.
  *
+ * Commands are pipelined: a batch of requests queues its commands with
+ * store_send_*, and then reads the replies, in the same order, with
+ * store_recv_* (the first read sends the whole batch in one write). Each
+ * send that returned 0 is followed by its receive; a failed send has none.
+ *
  * The connection is opened lazily and dropped on any I/O error, so the next
- * request reconnects: a Redis restart costs the requests made while it was
+ * batch reconnects: a Redis restart costs the requests made while it was
  * down (answered 503), nothing more. */
 #ifndef AIMSG_STORE_H
 #define AIMSG_STORE_H
@@ -16,17 +21,29 @@ struct store {
     struct keys keys;
     redisContext *c;
     long image_ttl;
+    int down;               /* a connect failed in this batch: do not retry it */
     char err[256];          /* why the last call failed */
 };
 
 int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl);
 void store_close(struct store *s);
 
-int store_ping(struct store *s);
-int store_connection_count(struct store *s, long long *count);
-/* Queue a job answered to every client; id receives the job id. */
-int store_queue_text(struct store *s, const char *text, size_t len, char id[48]);
-int store_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
-                      const char *question, size_t qlen, char id[48]);
+/* Starts a batch: the next send may connect again. */
+void store_begin(struct store *s);
+
+/* Each returns 0, or -1 with s->err set. */
+int store_send_ping(struct store *s);
+int store_recv_ping(struct store *s);
+
+int store_send_connection_count(struct store *s);
+int store_recv_connection_count(struct store *s, long long *count);
+
+/* A job answered to every client; id receives the job id. */
+int store_send_queue_text(struct store *s, const char *text, size_t len);
+/* The image under its own key (with a TTL) and its job, in one transaction. */
+int store_send_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
+                           const char *question, size_t qlen);
+int store_recv_queue_text(struct store *s, char id[48]);
+int store_recv_queue_image(struct store *s, char id[48]);
 
 #endif

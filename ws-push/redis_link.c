@@ -232,11 +232,21 @@ void redis_link_close(struct wspush *wp)
 
 /* ---- jobs from clients ------------------------------------------------ */
 
+/* The XADD's reply; an image job's comes inside EXEC's [SET, XADD] */
+static const redisReply *xadd_reply(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return r;
+    if (r->elements != 2 || r->element[0]->type == REDIS_REPLY_ERROR)
+        return NULL;
+    return r->element[1];
+}
+
 static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = ac->data;
     struct wspush *wp = l->wp;
-    redisReply *reply = r;
+    const redisReply *reply = xadd_reply(r);
     struct conn *c = conn_find(&wp->conns, (uint64_t)(uintptr_t)privdata);
     if (!c)
         return;
@@ -266,12 +276,19 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
             client_send_error(wp, c, "服务暂时不可用 (service unavailable, try again)");
         return;
     }
+    void *id = (void *)(uintptr_t)conn_id;
     struct job_argv a;
-    if (image) {
-        job_image_argv(&a, j->image_key, image, image_len, wp->cfg->image_ttl);
-        redisAsyncCommandArgv(wp->cmd.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+    if (!image) {
+        job_xadd_argv(&a, &wp->keys, j);
+        redisAsyncCommandArgv(wp->cmd.ac, on_queued, id, a.argc, a.argv, a.argvlen);
+        return;
     }
+    /* the image and its job in one transaction: a job never points at an
+     * image that was not stored */
+    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "MULTI");
+    job_image_argv(&a, j->image_key, image, image_len, wp->cfg->image_ttl);
+    redisAsyncCommandArgv(wp->cmd.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
     job_xadd_argv(&a, &wp->keys, j);
-    redisAsyncCommandArgv(wp->cmd.ac, on_queued, (void *)(uintptr_t)conn_id, a.argc, a.argv,
-                          a.argvlen);
+    redisAsyncCommandArgv(wp->cmd.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+    redisAsyncCommand(wp->cmd.ac, on_queued, id, "EXEC");
 }

@@ -93,6 +93,60 @@ expect_eq "40 parallel posts all succeed" 40 "$(grep -c '^200$' "$T/codes")"
 pids_serving=$(grep 'fcgi-api\[' "$LOG_DIR"/*.log | grep 'POST /api/message' | sed 's/.*fcgi-api\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
 expect_eq "both processes served requests" 2 "$pids_serving"
 
+# -- requests that wait together are taken in one turn (one Redis round trip)
+# With the processes stopped, lighttpd's connections queue on their sockets;
+# woken, a process takes all of its queue in one turn.
+fcgi=$(pgrep -f "fcgi-api --config $CONFIG" | tr '\n' ' ')
+backlog() { ss -xlnH | awk -v d="$T/run/" 'index($5, d) == 1 {n += $3} END {print n + 0}'; }
+backlog_reaches() { [ "$(backlog)" -ge "$1" ]; }
+hold_requests() { kill -STOP $fcgi; TURNS=""; }
+# release_requests N: wakes the processes once N connections wait for them
+release_requests() { wait_until 10 backlog_reaches "$1"; kill -CONT $fcgi; }
+turn() {   # turn NAME METHOD PATH [curl args]: one request in the background -> $T/turn.NAME
+    n=$1; m=$2; p=$3; shift 3
+    curl -s --max-time 20 -o "$T/turn.$n.body" -w '%{http_code}' -X "$m" "$API$p" "$@" > "$T/turn.$n" &
+    TURNS="$TURNS $!"
+}
+hold_requests
+for i in 1 2 3 4 5 6; do turn "m$i" POST /api/message -H "$J" -d "{\"content\":\"turn-$i\"}"; done
+turn bad POST /api/message -H "$J" -d '{"content":'
+turn empty POST /api/message -H "$J" -d '{"content":"  "}'
+turn img POST /api/image -F "image=@$PNG" -F content=turn-image
+turn health GET /api/health
+turn status GET /api/status
+turn nf GET /api/nothing
+release_requests 12
+wait $TURNS
+r() { printf '%s %s' "$(cat "$T/turn.$1")" "$(cat "$T/turn.$1.body")"; }
+ok=0
+for i in 1 2 3 4 5 6; do
+    id=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$T/turn.m$i.body")
+    [ "$(cat "$T/turn.m$i")" = 200 ] && rcli XRANGE "${REDIS_PREFIX}jobs" "$id" "$id" | grep -qx "turn-$i" && ok=$((ok + 1))
+done
+expect_eq "in one turn: each message gets the id of its own job" 6 "$ok"
+expect_match "in one turn: bad JSON is 400" '^400 .*invalid JSON' "$(r bad)"
+expect_match "in one turn: empty content is 400" '^400 .*is empty' "$(r empty)"
+expect_match "in one turn: the image is queued" '^200 .*图片发送成功' "$(r img)"
+id=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$T/turn.img.body")
+check "in one turn: the image job has its question" sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}jobs $id $id | grep -qx turn-image"
+expect_eq "in one turn: health" '200 {"status":"ok","message":"服务运行正常"}' "$(r health)"
+expect_match "in one turn: status" '^200 \{"status":"ok","connectionCount":[0-9]+' "$(r status)"
+expect_match "in one turn: unknown path is 404" '^404 ' "$(r nf)"
+check "the waiting requests were taken in turns of several" \
+    sh -c "grep -h 'turn of' $LOG_DIR/*.log | sed 's/.*turn of \([0-9]*\).*/\1/' | awk '\$1 >= 4 {f = 1} END {exit !f}'"
+
+# Redis stalls (CLIENT PAUSE) while a turn waits for its replies: 503 after
+# the 1 s Redis timeout, not a hang; then the next request reconnects.
+hold_requests
+rcli CLIENT PAUSE 4000 WRITE > /dev/null
+for i in 1 2 3; do turn "p$i" POST /api/message -H "$J" -d '{"content":"paused"}'; done
+release_requests 3
+wait $TURNS
+codes=$(cat "$T/turn.p1" "$T/turn.p2" "$T/turn.p3" | tr -d '\n')
+expect_eq "Redis stalled: the waiting turn is answered 503" 503503503 "$codes"
+expect_match "Redis stalled: the reason says so" '"message":"redis: no reply within 1000 ms"' "$(cat "$T/turn.p1.body")"
+check "after the stall, requests succeed again" wait_until 10 sh -c "curl -s -X POST $API/api/message -H '$J' -d '{\"content\":\"after\"}' | grep -q 消息发送成功"
+
 # -- Redis down: 503 at once, then back to normal
 stop redis
 expect_match "health is 503 when Redis is down" '^503 \{"status":"error","message":".*redis' "$(http GET /api/health)"

@@ -39,6 +39,9 @@ check "no client of another instance sees it" sh -c "! grep -q 'just for me' $T/
 { cat "$ROOT/tests/fixtures/pixel.png"; head -c 3000000 /dev/urandom; } > "$T/big.png"
 out=$("$BIN/wsclient" --url "$WS1" --send-image "$T/big.png" --question "big?" --fragment 65536 --wait 1 --timeout 60)
 expect_eq "3 MB image sent in 64 KiB fragments is answered" "I see a PNG image of $(stat -c %s "$T/big.png") bytes. You asked: big?" "$(printf '%s\n' "$out" | answer_text)"
+qid=$(printf '%s\n' "$out" | sed -n 's/.*"type":"queued","id":"\([0-9-]*\)".*/\1/p')
+expect_match "the image is acknowledged with the id its answer carries" "\"id\":\"$qid\"" \
+    "$(printf '%s\n' "$out" | grep '"type":"done"')"
 out=$("$BIN/wsclient" --url "$WS1" --send '{"type":"text","content":"in pieces"}' --fragment 3 --wait 1 --timeout 20)
 expect_eq "text in 3-byte fragments is answered" "Echo: in pieces" "$(printf '%s\n' "$out" | answer_text)"
 
