@@ -2,7 +2,7 @@
  *
  * Runs behind any web server: spawned by it (the listening socket is fd 0) or
  * standalone with --fcgi-listen host:port|path. Each turn of a process takes
- * the requests waiting (up to BATCH_MAX) and answers them together; run as
+ * the requests waiting (up to TURN_MAX) and answers them together; run as
  * many processes as needed, they share nothing but Redis. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -44,38 +44,37 @@ static int open_listener(const struct config *cfg)
 /* How many waiting requests one turn takes: their Redis commands go out
  * together and their replies come back in one round trip, so a busy process
  * sleeps once per turn instead of once per request. */
-#define BATCH_MAX 32
-/* a request with a body this large ends its turn: bounds the memory held */
-#define BATCH_BODY_MAX (256 * 1024)
+#define TURN_MAX 32
+/* A larger body may be slow to come (Apache streams it as the client sends
+ * it): such a request gets a turn to itself, so no other request waits for
+ * it, and the memory a turn holds stays small. */
+#define TURN_BODY_MAX (16 * 1024)
 
 struct slot {
     FCGX_Request fcgi;
     struct request req;
 };
 
-/* Accepts the connections waiting, up to BATCH_MAX, and begins their
- * requests; returns how many. The listening socket does not block. */
-static int begin_turn(struct api *api, struct slot *slots)
+/* Accepts a waiting connection into slot and reads its request's head;
+ * 0 when there is none (the listening socket does not block). */
+static int accept_one(struct slot *slot, int first)
 {
-    int n = 0;
-    store_begin(&api->store);
-    while (n < BATCH_MAX && !stopping) {
-        int rc = FCGX_Accept_r(&slots[n].fcgi);
-        if (rc < 0) {
-            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc > -4096 && !stopping) {
-                log_warn("accept: %s", strerror(-rc));
-                if (n == 0) /* e.g. out of descriptors: do not spin on it */
-                    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
-            }
-            break;
+    int rc = FCGX_Accept_r(&slot->fcgi);
+    if (rc < 0) {
+        if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc > -4096 && !stopping) {
+            log_warn("accept: %s", strerror(-rc));
+            if (first) /* e.g. out of descriptors: do not spin on it */
+                nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
         }
-        struct request *r = &slots[n++].req;
-        request_init(r, &slots[n - 1].fcgi);
-        api_begin(api, r);
-        if (r->body.len > BATCH_BODY_MAX)
-            break;
+        return 0;
     }
-    return n;
+    request_init(&slot->req, &slot->fcgi);
+    return 1;
+}
+
+static int has_large_body(const struct request *r)
+{
+    return r->content_length > TURN_BODY_MAX;
 }
 
 static void end_turn(struct api *api, struct slot *slots, int n)
@@ -91,9 +90,33 @@ static void end_turn(struct api *api, struct slot *slots, int n)
     }
 }
 
+static void serve_alone(struct api *api, struct slot *slot)
+{
+    store_begin(&api->store);
+    api_begin(api, &slot->req);
+    end_turn(api, slot, 1);
+}
+
+/* One turn: begins the requests waiting, up to TURN_MAX, then ends them. */
+static void serve_turn(struct api *api, struct slot *slots)
+{
+    int n = 0;
+    store_begin(&api->store);
+    while (n < TURN_MAX && !stopping && accept_one(&slots[n], n == 0)) {
+        if (has_large_body(&slots[n].req)) {
+            end_turn(api, slots, n); /* the others do not wait for its body */
+            serve_alone(api, &slots[n]);
+            return;
+        }
+        api_begin(api, &slots[n].req);
+        n++;
+    }
+    end_turn(api, slots, n);
+}
+
 static int serve(const struct config *cfg)
 {
-    static struct slot slots[BATCH_MAX];
+    static struct slot slots[TURN_MAX];
     struct api api = {.cfg = cfg};
     if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl) != 0) {
         log_error("%s", api.store.err);
@@ -114,7 +137,7 @@ static int serve(const struct config *cfg)
         log_error("listening socket: %s", strerror(errno));
         return 1;
     }
-    for (int i = 0; i < BATCH_MAX; i++) {
+    for (int i = 0; i < TURN_MAX; i++) {
         if (FCGX_InitRequest(&slots[i].fcgi, fd, 0) != 0) {
             log_error("FCGX_InitRequest failed");
             return 1;
@@ -136,11 +159,11 @@ static int serve(const struct config *cfg)
             log_error("epoll_wait: %s", strerror(errno));
             break;
         }
-        end_turn(&api, slots, begin_turn(&api, slots));
+        serve_turn(&api, slots);
     }
     log_info("stopping");
     close(ep);
-    for (int i = 0; i < BATCH_MAX; i++)
+    for (int i = 0; i < TURN_MAX; i++)
         FCGX_Free(&slots[i].fcgi, 1);
     store_close(&api.store);
     return 0;

@@ -85,6 +85,7 @@ cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     [ -f "$T/run/lighttpd.pid" ] && kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
     [ -f "$T/run/apache2.pid" ] && kill "$(cat "$T/run/apache2.pid")" 2>/dev/null
+    pkill -CONT -f "fcgi-api --config $CONFIG" 2>/dev/null   # a test may have stopped them
     pkill -f "fcgi-api --config $CONFIG" 2>/dev/null
     wait 2>/dev/null
     reports=$(find "$T" -maxdepth 1 -name 'sanitizer*' -size +0)

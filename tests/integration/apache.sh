@@ -36,3 +36,32 @@ check "text answer streamed through Apache" grep -q '"content":"apache"' "$T/a.o
 check "image answer streamed through Apache" grep -q 'PNG' "$T/a.out"
 out=$(wsclient --url "ws://127.0.0.1:$PORT/" --send '{"type":"text","content":"root path"}' --wait 1 --timeout 20)
 expect_match "WebSocket upgrade on / through Apache" '"content":"path"' "$out"
+
+# -- Apache streams a request body as it comes: a large body still on its way
+# does not hold up the requests taken before it in the same turn
+J='Content-Type: application/json'
+set -- $(pgrep -f "^$BIN/fcgi-api --config")
+kill -STOP "$1" "$2"
+queued() { ss -tlnH "sport = :$FCGI_PORT" | awk '{n += $2} END {print n + 0}'; }
+queued_reaches() { [ "$(queued)" -ge "$1" ]; }
+for i in 1 2 3; do
+    curl -s -o "$T/quick$i" -X POST "$API/api/message" -H "$J" -d "{\"content\":\"quick $i\"}" &
+done
+wait_until 10 queued_reaches 3
+mkfifo "$T/upload"
+curl -s -o "$T/slow.body" -w '%{http_code}' -X POST -T - -H 'Content-Length: 40000' -H 'Transfer-Encoding:' -H 'Expect:' \
+    -H 'Content-Type: multipart/form-data; boundary=zz' "$API/api/image" < "$T/upload" > "$T/slow.code" &
+slow=$!
+exec 7> "$T/upload"
+head -c 20000 /dev/zero >&7
+wait_until 10 queued_reaches 4
+kill -CONT "$1"     # one process takes all four in one turn
+quick_done() { for q in 1 2 3; do grep -q 消息发送成功 "$T/quick$q" 2> /dev/null || return 1; done; }   # (not i: wait_until counts with it)
+check "requests taken before a large body still coming in are answered without waiting for it" \
+    wait_until 10 quick_done
+head -c 20000 /dev/zero >&7
+exec 7>&-
+wait "$slow"
+expect_match "the large body is read when it has come, and answered" '^400' "$(cat "$T/slow.code")"
+kill -CONT "$2"
+expect_match "both processes serve again" '^200 ' "$(http GET /api/health)"
