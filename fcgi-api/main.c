@@ -61,8 +61,9 @@ static int accept_one(struct slot *slot, int first)
 {
     int rc = FCGX_Accept_r(&slot->fcgi);
     if (rc < 0) {
-        if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc > -4096 && !stopping) {
-            log_warn("accept: %s", strerror(-rc));
+        int err = rc > -4096 ? -rc : 0; /* -errno, or libfcgi's -9999: "no errno" */
+        if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR && !stopping) {
+            log_warn("accept: %s", strerror(err));
             if (first) /* e.g. out of descriptors: do not spin on it */
                 nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
         }
@@ -132,6 +133,7 @@ static int serve(const struct config *cfg)
     int fd = open_listener(cfg);
     if (fd < 0)
         return 1;
+    /* (the other processes on this socket share the flag, and set it too) */
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
         log_error("listening socket: %s", strerror(errno));
