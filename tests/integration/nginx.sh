@@ -1,0 +1,62 @@
+# fcgi-api behind nginx (fastcgi_pass to spawn-fcgi's processes) and
+# WebSocket through nginx's proxy: deploy/nginx/aimsg.conf.in as shipped,
+# inside a minimal nginx.conf of the test's own.
+. "$(dirname "$0")/../lib.sh"
+
+start_redis
+start_standin
+start_worker w1
+start_wspush ws1
+
+FCGI_PORT=$(free_port)
+spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi.out" 2>&1
+check "spawn-fcgi starts two fcgi-api processes" wait_until 10 sh -c "[ \$(pgrep -f '^$BIN/fcgi-api --config $CONFIG' | wc -l) = 2 ]"
+
+export PORT=$(free_port)
+N=$T/nginx
+mkdir -p "$N"
+chmod 755 "$T" "$N"
+cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$N/"
+ROOT=$ROOT RUN=$N BIN=$BIN WS_PORT=$WS_PORT_ws1 FCGI_PORT=$FCGI_PORT \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/nginx/aimsg.conf.in" "$N/aimsg.conf"
+cat > "$N/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $N/nginx.pid;
+error_log $N/error.log;
+events { worker_connections 1024; }
+http {
+    include mime.types;
+    access_log off;
+    client_body_temp_path $N/body;
+    fastcgi_temp_path $N/fastcgi;
+    proxy_temp_path $N/proxy;
+    uwsgi_temp_path $N/uwsgi;
+    scgi_temp_path $N/scgi;
+    include aimsg.conf;
+}
+CONF
+check "nginx config is valid" nginx -t -q -p "$N" -c "$N/nginx.conf"
+spawn nginx nginx -p "$N" -c "$N/nginx.conf"
+API="http://127.0.0.1:$PORT"
+check "nginx answers" wait_until 10 curl -fs "$API/api/health"
+
+J='Content-Type: application/json'
+expect_eq "health through nginx" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+expect_match "status through nginx" '^200 \{"status":"ok","connectionCount":0,' "$(http GET /api/status)"
+expect_match "bad JSON through nginx" '^400 \{"code":400' "$(http POST /api/message -H "$J" -d '{')"
+expect_match "405 with Allow through nginx" '^405 ' "$(http GET /api/message)"
+expect_match "404 through nginx" '^404 ' "$(http GET /api/unknown)"
+check "test page served by nginx on /" sh -c "curl -fs $API/ | grep -qi '<html'"
+{ cat "$ROOT/tests/fixtures/pixel.png"; head -c 11000000 /dev/zero; } > "$T/big.png"
+expect_match "image over the limit through nginx is fcgi-api's 413" '^413 \{"code":413' "$(http POST /api/image -F "image=@$T/big.png")"
+
+listen a "ws://127.0.0.1:$PORT/ws" --wait 2 --timeout 30
+expect_match "image through nginx" '^200 .*图片发送成功' "$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F content=nginx)"
+expect_match "message through nginx" '^200 .*消息发送成功' "$(http POST /api/message -H "$J" -d '{"content":"through nginx"}')"
+wait "$(pid_of a)"
+expect_eq "WebSocket through nginx's /ws proxy gets both answers" 0 $?
+check "text answer streamed through nginx" grep -q '"content":"nginx"' "$T/a.out"
+check "image answer streamed through nginx" grep -q 'PNG' "$T/a.out"
+out=$(wsclient --url "ws://127.0.0.1:$PORT/" --send '{"type":"text","content":"root path"}' --wait 1 --timeout 20)
+expect_match "WebSocket upgrade on / through nginx, answered to that socket" '"content":"path"' "$out"
