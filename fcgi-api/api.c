@@ -2,7 +2,7 @@
  *
  * A handler answers at once (a bad request, Redis unreachable) or sends its
  * Redis commands and leaves in r->then what answers when the replies are in:
- * the replies of a whole batch of requests come back in one round trip. */
+ * the replies of a whole turn of requests come back in one round trip. */
 #define _POSIX_C_SOURCE 200809L
 #include "api.h"
 
@@ -248,5 +248,4 @@ void api_end(struct api *api, struct request *r)
 {
     if (r->then)
         r->then(api, r);
-    r->then = NULL;
 }

@@ -53,7 +53,7 @@ static int ensure_connected(struct store *s)
 }
 
 /* Drops the connection: the replies still owed are lost with it, so every
- * later receive of the batch fails, and no later send may connect again
+ * later receive of the turn fails, and no later send may connect again
  * (its receive would read a reply meant for an earlier send). */
 static void broken(struct store *s)
 {

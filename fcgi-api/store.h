@@ -1,12 +1,12 @@
 /* store.h -- fcgi-api's one Redis connection and the few things it asks of it.
  *
- * Commands are pipelined: a batch of requests queues its commands with
- * store_send_*, and then reads the replies, in the same order, with
- * store_recv_* (the first read sends the whole batch in one write). Each
+ * Commands are pipelined: a turn of requests (see main.c) queues its
+ * commands with store_send_*, and then reads the replies, in the same order,
+ * with store_recv_* (the first read sends the whole turn in one write). Each
  * send that returned 0 is followed by its receive; a failed send has none.
  *
  * The connection is opened lazily and dropped on any I/O error, so the next
- * batch reconnects: a Redis restart costs the requests made while it was
+ * turn reconnects: a Redis restart costs the requests made while it was
  * down (answered 503), nothing more. */
 #ifndef AIMSG_STORE_H
 #define AIMSG_STORE_H
@@ -21,14 +21,14 @@ struct store {
     struct keys keys;
     redisContext *c;
     long image_ttl;
-    int down;               /* a connect failed in this batch: do not retry it */
+    int down;               /* the connection failed in this turn: no send reconnects */
     char err[256];          /* why the last call failed */
 };
 
 int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl);
 void store_close(struct store *s);
 
-/* Starts a batch: the next send may connect again. */
+/* Starts a turn: the next send may connect again. */
 void store_begin(struct store *s);
 
 /* Each returns 0, or -1 with s->err set. */

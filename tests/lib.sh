@@ -101,7 +101,7 @@ trap cleanup EXIT
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # Redis listens on a free port and on the socket $T/redis/redis.sock; the
-# programs use the port, or the socket when REDIS_VIA=unix (as `make run` does).
+# programs use the port, or the socket when REDIS_VIA=unix.
 redis_spawn() {
     spawn redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$T/redis" \
         --unixsocket "$T/redis/redis.sock" --unixsocketperm 700 \
@@ -158,6 +158,18 @@ restart_wspush() {
     spawn "$n" "$BIN/ws-push" --ws-port "$port" --instance-id "$n" "$@"
     wait_until 10 port_open "$port" || { fail "ws-push $n restarts on port $port"; return 1; }
     wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1"
+}
+
+# fcgi_pids: the fcgi-api processes of this test (any web server's)
+fcgi_pids() { pgrep -f "fcgi-api --config $CONFIG"; }
+fcgi_count_is() { [ "$(fcgi_pids | wc -l)" = "$1" ]; }
+
+# start_spawn_fcgi: two fcgi-api processes on FCGI_PORT, started by
+# spawn-fcgi, for the web servers that do not spawn them (Apache, nginx)
+start_spawn_fcgi() {
+    FCGI_PORT=$(free_port)
+    spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi.out" 2>&1
+    check "spawn-fcgi starts two fcgi-api processes" wait_until 10 fcgi_count_is 2
 }
 
 start_lighttpd() {

@@ -7,9 +7,7 @@ start_standin
 start_worker w1
 start_wspush ws1
 
-FCGI_PORT=$(free_port)
-spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi.out" 2>&1
-check "spawn-fcgi starts two fcgi-api processes" wait_until 10 sh -c "[ \$(pgrep -f '^$BIN/fcgi-api --config' | wc -l) = 2 ]"
+start_spawn_fcgi
 
 export PORT=$(free_port)
 mkdir -p "$T/run"
@@ -40,7 +38,7 @@ expect_match "WebSocket upgrade on / through Apache" '"content":"path"' "$out"
 # -- Apache streams a request body as it comes: a large body still on its way
 # does not hold up the requests taken before it in the same turn
 J='Content-Type: application/json'
-set -- $(pgrep -f "^$BIN/fcgi-api --config")
+set -- $(fcgi_pids)
 kill -STOP "$1" "$2"
 queued() { ss -tlnH "sport = :$FCGI_PORT" | awk '{n += $2} END {print n + 0}'; }
 queued_reaches() { [ "$(queued)" -ge "$1" ]; }

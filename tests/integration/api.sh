@@ -83,7 +83,7 @@ stop ws2 KILL
 check "a dead instance stops counting within its TTL" wait_until 20 sh -c "curl -s $API/api/status | grep -q '\"connectionCount\":1'"
 
 # -- two fcgi-api processes share the work
-expect_eq "lighttpd runs two fcgi-api processes" 2 "$(pgrep -f "fcgi-api --config $CONFIG" | wc -l)"
+expect_eq "lighttpd runs two fcgi-api processes" 2 "$(fcgi_pids | wc -l)"
 for i in $(seq 1 40); do
     curl -s -o /dev/null -w '%{http_code}\n' -X POST "$API/api/message" -H "$J" -d "{\"content\":\"n$i\"}" &
 done > "$T/codes"
@@ -96,7 +96,7 @@ expect_eq "both processes served requests" 2 "$pids_serving"
 # -- requests that wait together are taken in one turn (one Redis round trip)
 # With the processes stopped, lighttpd's connections queue on their sockets;
 # woken, a process takes all of its queue in one turn.
-fcgi=$(pgrep -f "fcgi-api --config $CONFIG" | tr '\n' ' ')
+fcgi=$(fcgi_pids | tr '\n' ' ')
 backlog() { ss -xlnH | awk -v d="$T/run/" 'index($5, d) == 1 {n += $3} END {print n + 0}'; }
 backlog_reaches() { [ "$(backlog)" -ge "$1" ]; }
 hold_requests() { kill -STOP $fcgi; TURNS=""; }

@@ -33,6 +33,6 @@ stop makerun TERM
 all_gone() { for p in $pids; do kill -0 "$p" 2> /dev/null && return 1; done; return 0; }
 closed() { ! port_open "$1"; }
 check "stopping it stops every program it started" wait_until 10 all_gone
-check "and lighttpd's fcgi-api processes" wait_until 10 sh -c "! pgrep -f '[f]cgi-api --config $CONFIG'"
+check "and lighttpd's fcgi-api processes" wait_until 10 fcgi_count_is 0
 check "nothing listens on its ports any more" closed "$PORT"
 check "nor on Redis's" closed "$rport"

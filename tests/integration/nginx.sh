@@ -8,9 +8,7 @@ start_standin
 start_worker w1
 start_wspush ws1
 
-FCGI_PORT=$(free_port)
-spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi.out" 2>&1
-check "spawn-fcgi starts two fcgi-api processes" wait_until 10 sh -c "[ \$(pgrep -f '^$BIN/fcgi-api --config $CONFIG' | wc -l) = 2 ]"
+start_spawn_fcgi
 
 export PORT=$(free_port)
 N=$T/nginx

@@ -1,4 +1,4 @@
 # The whole path again, every program talking to Redis over its Unix socket
-# (redis_url unix:/path), as `make run` and the benchmark run them.
+# (redis_url unix:/path).
 REDIS_VIA=unix
 . "$(dirname "$0")/pipeline.sh"
