@@ -28,6 +28,7 @@
 
 #include "answer.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -91,13 +92,6 @@ static struct {
 static char listener_tag, signal_tag;
 
 static int conn_run(struct conn *c);
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0 */
-}
 
 /* ========================================================================
  * Connections
@@ -212,7 +206,7 @@ static int conn_linger(struct conn *c)
     c->state = ST_LINGER;
     c->discard = 1;
     buf_free(&c->in);
-    c->due_ms = now_ms() + LINGER_MS;
+    c->due_ms = clock_ms() + LINGER_MS;
     return 0;
 }
 
@@ -456,9 +450,9 @@ static int stream_pump(struct conn *c)
         if (stream_step(c) != 0)
             return -1;
         if (c->state == ST_STREAM && c->delay_ms > 0)
-            c->due_ms = now_ms() + c->delay_ms;
+            c->due_ms = clock_ms() + c->delay_ms;
         else if (c->state == ST_STREAM && c->out.len > budget)
-            c->due_ms = now_ms(); /* let the other connections have a turn */
+            c->due_ms = clock_ms(); /* let the other connections have a turn */
     }
     return 0;
 }
@@ -480,7 +474,7 @@ static int stream_start(struct conn *c)
         queue_delta(c, "{\"role\":\"assistant\",\"content\":\"\"}", 33, "null") != 0)
         return -1;
     c->state = ST_STREAM;
-    c->due_ms = c->delay_ms > 0 ? now_ms() + c->delay_ms : 0;
+    c->due_ms = c->delay_ms > 0 ? clock_ms() + c->delay_ms : 0;
     return 0;
 }
 
@@ -540,7 +534,7 @@ static int answer_whole(struct conn *c)
     }
     c->close_after = !keep;
     c->state = ST_HELD;
-    c->due_ms = now_ms() + (long long)c->delay_ms * (long long)a->ntokens;
+    c->due_ms = clock_ms() + (long long)c->delay_ms * (long long)a->ntokens;
     return 0;
 }
 
@@ -821,7 +815,7 @@ static void on_timer(struct conn *c)
 
 static void run_timers(void)
 {
-    long long now = now_ms();
+    long long now = clock_ms();
     struct conn *next;
     for (struct conn *c = srv.conns; c; c = next) {
         next = c->next;
@@ -839,7 +833,7 @@ static int next_timeout(void)
             nearest = c->due_ms;
     if (!nearest)
         return -1;
-    long long wait = nearest - now_ms();
+    long long wait = nearest - clock_ms();
     return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
 

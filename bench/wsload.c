@@ -440,7 +440,12 @@ static void *publisher(void *arg)
     }
     usleep(200 * 1000); /* let the last upgrades settle in ws-push */
     /* the content that makes a frame frame_bytes long, near enough */
-    long overhead = (long)strlen("{\"type\":\"text\",\"content\":\"\",\"id\":\"bench\",\"seq\":,\"ts\":}") + 3 + 16;
+    /* each run its own answer id: ws-push drops frames of an answer it has
+     * seen end (common/frame.h) */
+    char id[32];
+    snprintf(id, sizeof(id), "bench-%d", (int)getpid());
+    long overhead = (long)strlen("{\"type\":\"text\",\"id\":\"\",\"seq\":,\"content\":\"\",\"ts\":}") +
+                    (long)strlen(id) + 3 + 16;
     long pad = st.frame_bytes - overhead;
     if (pad < 1)
         pad = 1;
@@ -461,10 +466,10 @@ static void *publisher(void *arg)
         for (; n < batch && i <= st.pub_frames; n++, i++) {
             buf_reset(&f);
             if (i < st.pub_frames)
-                buf_printf(&f, "{\"type\":\"text\",\"content\":\"%s\",\"id\":\"bench\",\"seq\":%ld,\"ts\":%lld}",
-                           content, i, real_us());
+                buf_printf(&f, "{\"type\":\"text\",\"id\":\"%s\",\"seq\":%ld,\"content\":\"%s\",\"ts\":%lld}",
+                           id, i, content, real_us());
             else
-                buf_printf(&f, "{\"type\":\"done\",\"id\":\"bench\",\"seq\":%ld,\"ts\":%lld}", i,
+                buf_printf(&f, "{\"type\":\"done\",\"id\":\"%s\",\"seq\":%ld,\"ts\":%lld}", id, i,
                            real_us());
             st.pub_bytes += (long long)f.len;
             redisAppendCommand(rc, "PUBLISH %s %b", st.channel, f.data, f.len);

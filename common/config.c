@@ -48,6 +48,8 @@ static const struct option_def options[] = {
     INT_OPT(max_message_bytes, "65536", 16, 16777216, "largest text message / JSON body in bytes"),
     INT_OPT(max_image_bytes, "10485760", 1024, 268435456, "largest image in bytes (decoded)"),
     INT_OPT(image_ttl, "3600", 10, 604800, "seconds an uploaded image is kept in Redis"),
+    INT_OPT(answer_ttl, "300", 10, 604800, "seconds an answer's frames stay in Redis after its last (for catch-up and resume)"),
+    INT_OPT(answer_max_frames, "10000", 100, 10000000, "frames kept per answer in its Redis stream"),
     INT_OPT(ws_queue_frames, "4096", 16, 1000000, "frames queued per WebSocket before it is closed as too slow"),
     INT_OPT(ws_ping_interval, "30", 1, 3600, "seconds between WebSocket pings"),
     INT_OPT(ws_idle_timeout, "120", 2, 86400, "seconds a silent WebSocket is kept"),

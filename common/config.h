@@ -41,6 +41,8 @@ struct config {
     long max_message_bytes;     /* text content / HTTP JSON body */
     long max_image_bytes;       /* decoded image */
     long image_ttl;             /* seconds an uploaded image is kept in Redis */
+    long answer_ttl;            /* seconds an answer's frames are kept after its last */
+    long answer_max_frames;     /* frames kept per answer */
 
     /* ws-push */
     long ws_queue_frames;       /* per-connection send queue bound */

@@ -1,22 +1,39 @@
 /* frame.h -- the JSON frames a WebSocket client receives (docs/PROTOCOL.md).
  *
- * They are built once by the worker (or ws-push for its own errors) and
- * forwarded byte for byte, so each is encoded here and nowhere else. */
+ * They are built once by the worker (or ws-push for its own replies) and
+ * forwarded byte for byte, so each is encoded here and nowhere else. Every
+ * frame of an answer starts with the same head, {"type":T,"id":I,"seq":N,
+ * so that ws-push can route and de-duplicate it without parsing the JSON. */
 #ifndef AIMSG_FRAME_H
 #define AIMSG_FRAME_H
 
 #include <stddef.h>
 #include "buf.h"
 
-/* {"type":"text","content":…,"id":…,"seq":n,"ts":µs} */
+/* {"type":"text","id":…,"seq":n,"content":…,"ts":µs} */
 int frame_chunk(struct buf *out, const char *id, long seq, const char *text, size_t len);
 /* {"type":"done","id":…,"seq":n,"ts":µs} */
 int frame_done(struct buf *out, const char *id, long seq);
-/* {"type":"error","content":…[,"id":…]} (id may be NULL) */
-int frame_error(struct buf *out, const char *id, const char *message);
+/* {"type":"error","id":…,"seq":n,"content":…}: answer id failed. */
+int frame_error(struct buf *out, const char *id, long seq, const char *message);
+/* {"type":"error","content":…}: about a message the client sent. */
+int frame_reject(struct buf *out, const char *message);
 /* {"type":"queued","id":…}: a client's message became job id */
 int frame_queued(struct buf *out, const char *id);
 
-long long frame_now_us(void);
+/* The head of an answer frame. seq_at..seq_end is where the digits of seq
+ * stand in the frame, so a writer can put another number there. */
+struct frame_head {
+    char type[16];
+    char id[48];
+    long seq;
+    size_t seq_at, seq_end;
+};
+
+/* Reads the head of an answer frame; -1 when data does not start with one
+ * (a frame built elsewhere, or not an answer's). */
+int frame_peek(const char *data, size_t len, struct frame_head *h);
+/* done, error and cancelled end an answer: nothing follows them. */
+int frame_is_final(const struct frame_head *h);
 
 #endif

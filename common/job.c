@@ -6,15 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-long long job_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 static void arg(struct job_argv *a, const char *s, size_t n)
 {
@@ -37,7 +31,7 @@ void job_xadd_argv(struct job_argv *a, const struct keys *k, const struct job *j
     arg(a, j->content ? j->content : "", j->content ? j->content_len : 0);
     ARG(a, "reply");
     ARG(a, j->reply);
-    snprintf(a->ts, sizeof(a->ts), "%lld", j->ts ? j->ts : job_now_ms());
+    snprintf(a->ts, sizeof(a->ts), "%lld", j->ts ? j->ts : clock_wall_ms());
     ARG(a, "ts");
     ARG(a, a->ts);
     if (j->kind == JOB_IMAGE) {

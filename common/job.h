@@ -51,6 +51,4 @@ int job_new_token(char out[33]);
  * point into the reply. Returns -1 when the entry is malformed. */
 int job_from_entry(struct job *j, const redisReply *entry);
 
-long long job_now_ms(void);
-
 #endif

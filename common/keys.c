@@ -17,6 +17,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->prefix, sizeof(k->prefix), "%s", prefix);
     snprintf(k->jobs, sizeof(k->jobs), "%sjobs", prefix);
     snprintf(k->dead, sizeof(k->dead), "%sdead", prefix);
+    snprintf(k->answers, sizeof(k->answers), "%sanswers", prefix);
     snprintf(k->broadcast, sizeof(k->broadcast), "%sout:all", prefix);
     snprintf(k->instances, sizeof(k->instances), "%swspush", prefix);
     snprintf(k->presence_prefix, sizeof(k->presence_prefix), "%swspush:", prefix);
@@ -33,15 +34,37 @@ int keys_presence(const struct keys *k, const char *instance, char *buf, size_t 
     return fits(snprintf(buf, len, "%s%s", k->presence_prefix, instance), len);
 }
 
-int keys_connection(const struct keys *k, const char *instance, unsigned long long conn,
-                    char *buf, size_t len)
+int keys_answer(const struct keys *k, const char *id, char *buf, size_t len)
 {
-    return fits(snprintf(buf, len, "%sout:%s:%llu", k->prefix, instance, conn), len);
+    return fits(snprintf(buf, len, "%sanswer:%s", k->prefix, id), len);
 }
 
-int keys_instance_pattern(const struct keys *k, const char *instance, char *buf, size_t len)
+int keys_connections(const struct keys *k, const char *instance, const char *run, char *buf,
+                     size_t len)
 {
-    return fits(snprintf(buf, len, "%sout:%s:*", k->prefix, instance), len);
+    return fits(snprintf(buf, len, "%sout:%s:%s:", k->prefix, instance, run), len);
+}
+
+int keys_connection(const char *connections, uint64_t conn, char *buf, size_t len)
+{
+    return fits(snprintf(buf, len, "%s%llu", connections, (unsigned long long)conn), len);
+}
+
+uint64_t keys_connection_of(const char *connections, const char *channel)
+{
+    size_t n = strlen(connections);
+    if (strncmp(channel, connections, n) != 0)
+        return 0;
+    const char *p = channel + n;
+    uint64_t id = 0;
+    if (!*p)
+        return 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || id > (UINT64_MAX - 9) / 10)
+            return 0;
+        id = id * 10 + (uint64_t)(*p - '0');
+    }
+    return id;
 }
 
 const char keys_count_connections_lua[] =

@@ -6,6 +6,7 @@
 #define AIMSG_KEYS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define KEYS_GROUP "workers"    /* the consumer group on the jobs stream */
 
@@ -13,6 +14,7 @@ struct keys {
     char prefix[64];
     char jobs[96];          /* stream: jobs waiting or being answered */
     char dead[96];          /* stream: jobs that failed too often */
+    char answers[96];       /* stream: answers begun lately (id, reply) */
     char broadcast[96];     /* channel: answers for every client */
     char instances[96];     /* set: ids of ws-push instances that registered */
     char presence_prefix[96]; /* + instance id: connection count, with TTL */
@@ -21,10 +23,19 @@ struct keys {
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */
 int keys_image(const struct keys *k, const char *token, char *buf, size_t len);
 int keys_presence(const struct keys *k, const char *instance, char *buf, size_t len);
-/* Channel of one connection, and the pattern of all of an instance's. */
-int keys_connection(const struct keys *k, const char *instance, unsigned long long conn,
-                    char *buf, size_t len);
-int keys_instance_pattern(const struct keys *k, const char *instance, char *buf, size_t len);
+/* Stream of the frames of answer id. */
+int keys_answer(const struct keys *k, const char *id, char *buf, size_t len);
+
+/* A connection's reply channel is P out:<instance>:<run>:<conn>. run is
+ * drawn at random when a ws-push process starts, so a restarted instance
+ * (same name, connection ids from 1 again) never reuses a channel that an
+ * answer to one of its former clients may still be published on.
+ * keys_connections is the common part of all of one run's channels. */
+int keys_connections(const struct keys *k, const char *instance, const char *run, char *buf,
+                     size_t len);
+int keys_connection(const char *connections, uint64_t conn, char *buf, size_t len);
+/* The connection a channel names, if it is one of `connections`'; else 0. */
+uint64_t keys_connection_of(const char *connections, const char *channel);
 
 /* Lua: sums the live presence keys listed in the instances set and forgets
  * the dead ones. KEYS[1] = instances set, ARGV[1] = presence prefix. */

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static struct {
     char program[32];
     char dir[512];
@@ -115,15 +117,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (level < lg.min)
         return;
     int saved_errno = errno;
-    struct timespec ts;
+    long long now = clock_wall_ms();
+    time_t sec = (time_t)(now / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
 
     char line[4096];
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s[%ld] ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], lg.program,
+                     tm.tm_sec, (long)(now % 1000), level_names[level], lg.program,
                      (long)getpid());
     va_list ap;
     va_start(ap, fmt);

@@ -1,8 +1,15 @@
 /* worker.c -- see worker.h. A job's life: taken (XREADGROUP or XCLAIM) ->
  * image fetched (image jobs) -> model called, retried with backoff while no
- * token was sent -> each delta PUBLISHed -> done/error PUBLISHed -> XACK+XDEL.
- * A job is acknowledged only after its last frame is published; anything
- * else leaves it pending, to be claimed again (at-least-once). */
+ * token was sent -> each delta written to the answer's history and
+ * published -> done/error written the same way, which acknowledges the job
+ * (common/answer.h: one script does all three, atomically).
+ *
+ * Frames wait in their task's queue until Redis confirms them. When the
+ * control connection is lost the model calls go on; the unconfirmed frames
+ * are sent again once it is back (the script skips the ones it already
+ * has), so a Redis restart costs an answer nothing. A job claimed from a
+ * worker that died is first looked up in the history: an answer that ended
+ * is only acknowledged, one cut short is ended with an error. */
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
@@ -14,10 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "base64.h"
+#include "clock.h"
 #include "frame.h"
 #include "job.h"
 #include "keys.h"
@@ -40,7 +48,21 @@
 #define MSG_IMAGE_GONE "图片已过期 (the image is no longer available)"
 #define MSG_DEAD "消息多次处理失败，已放弃 (this message failed repeatedly and was set aside)"
 
-enum task_state { TASK_FETCHING, TASK_WAITING, TASK_STREAMING };
+enum task_state {
+    TASK_PROBING,       /* claimed: reading what its answer already holds */
+    TASK_FETCHING,      /* image job: reading the image */
+    TASK_WAITING,       /* waiting to retry the model */
+    TASK_STREAMING,     /* the model call runs */
+    TASK_ENDING,        /* last frame queued: waiting for Redis to confirm */
+};
+
+/* A frame waiting for Redis to confirm it was stored and published. */
+struct out_frame {
+    struct out_frame *next;
+    int append;         /* put it after whatever the answer holds */
+    size_t len;
+    char data[];
+};
 
 struct task {
     struct task *prev, *next;
@@ -61,6 +83,10 @@ struct task {
     long seq;
     int dirty;                  /* on the worker's dirty list */
     struct task *dirty_next;
+    struct out_frame *out, *out_tail; /* unconfirmed frames, oldest first */
+    struct out_frame *unsent;   /* the first not yet sent on this connection */
+    int inflight;               /* commands whose callback still has t */
+    int dropped;                /* over: freed once inflight is 0 */
 };
 
 struct worker {
@@ -75,6 +101,10 @@ struct worker {
     struct task *dirty;         /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
     struct redis_poll intake, ctl;
+    char writer[33];            /* this process, in the answers it writes */
+    char script[41];            /* SHA of answer_write_lua, "" until loaded */
+    int closing;                /* callbacks must not touch tasks any more */
+    int script_error_reported;
     long long reconnect_at;
     int backoff_ms;
     int group_ready, creating_group, reading, claiming;
@@ -88,14 +118,26 @@ struct worker {
     struct buf frame;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- Redis connections ------------------------------------------------ */
+
+static void send_frames(struct task *t);
+static void release_unstarted_tasks(struct worker *w);
+
+static void on_script(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    if (!reply || w->closing)
+        return;
+    if (reply->type != REDIS_REPLY_STRING || reply->len >= sizeof(w->script)) {
+        log_error("SCRIPT LOAD: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        return;
+    }
+    memcpy(w->script, reply->str, reply->len + 1);
+    for (struct task *t = w->tasks; t; t = t->next)
+        send_frames(t); /* what waited for Redis goes out now */
+}
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
@@ -110,8 +152,6 @@ static void on_connect(const redisAsyncContext *ac, int status)
     w->backoff_ms = 0;
 }
 
-static void release_all_tasks(struct worker *w);
-
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct worker *w = ac->data;
@@ -120,11 +160,15 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->redis_lost = 1;
     }
     /* hiredis has already run the adapter's cleanup, which cleared rp->ac:
-     * tell the two connections apart by their adapter */
+     * tell the two connections apart by their adapter. Every callback
+     * waiting on this connection has been called (without a reply). */
     if (ac->ev.data == &w->ctl) {
-        w->ctl.ac = NULL; /* answers in flight can no longer be published */
-        release_all_tasks(w);
+        w->ctl.ac = NULL;
+        w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
+        for (struct task *t = w->tasks; t; t = t->next)
+            t->unsent = t->out; /* unconfirmed: sent again on the next connection */
+        release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
         w->reading = 0;
@@ -143,6 +187,8 @@ static int connect_one(struct worker *w, struct redis_poll *rp)
     redis_poll_attach(rp, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    if (rp == &w->ctl)
+        redisAsyncCommand(ac, on_script, NULL, "SCRIPT LOAD %s", answer_write_lua);
     return 0;
 }
 
@@ -151,12 +197,12 @@ static void schedule_reconnect(struct worker *w)
     w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 100;
     if (w->backoff_ms > RECONNECT_MAX_MS)
         w->backoff_ms = RECONNECT_MAX_MS;
-    w->reconnect_at = now_ms() + w->backoff_ms;
+    w->reconnect_at = clock_ms() + w->backoff_ms;
 }
 
 static void ensure_connected(struct worker *w)
 {
-    if ((w->ctl.ac && w->intake.ac) || now_ms() < w->reconnect_at)
+    if ((w->ctl.ac && w->intake.ac) || clock_ms() < w->reconnect_at)
         return;
     if (!w->ctl.ac)
         connect_one(w, &w->ctl);
@@ -165,14 +211,10 @@ static void ensure_connected(struct worker *w)
     schedule_reconnect(w); /* the next attempt, should this one fail */
 }
 
-/* ---- publishing ------------------------------------------------------- */
-
-static int publish(struct worker *w, const char *channel, const struct buf *frame)
+/* Redis takes commands that need the answer script. */
+static int ready(const struct worker *w)
 {
-    if (!w->ctl.ac)
-        return -1;
-    return redisAsyncCommand(w->ctl.ac, NULL, NULL, "PUBLISH %s %b", channel, frame->data,
-                             frame->len) == REDIS_OK ? 0 : -1;
+    return w->ctl.ac && w->script[0];
 }
 
 static void acknowledge(struct worker *w, const char *id)
@@ -205,6 +247,11 @@ static void task_free(struct task *t)
     if (t->next)
         t->next->prev = t->prev;
     w->ntasks--;
+    while (t->out) {
+        struct out_frame *f = t->out;
+        t->out = f->next;
+        free(f);
+    }
     free(t->reply);
     free(t->content);
     free(t->image_key);
@@ -212,7 +259,32 @@ static void task_free(struct task *t)
     free(t);
 }
 
-/* Leaves the job pending: whoever claims it next answers it. */
+/* The task is over; it goes once no callback can reach it any more. */
+static void task_drop(struct task *t)
+{
+    if (t->call) {
+        curl_multi_remove_handle(t->w->multi, model_call_easy(t->call));
+        model_call_free(t->call);
+        t->call = NULL;
+    }
+    t->dropped = 1;
+    if (!t->inflight)
+        task_free(t);
+}
+
+/* Tasks that had not called the model yet are cheap to start again: they
+ * are left pending for whoever claims them next (their Redis replies were
+ * lost with the connection). */
+static void release_unstarted_tasks(struct worker *w)
+{
+    for (struct task *t = w->tasks, *next; t; t = next) {
+        next = t->next;
+        if (t->state == TASK_PROBING || t->state == TASK_FETCHING)
+            task_free(t);
+    }
+}
+
+/* Leaves the jobs pending: whoever claims them next answers them. */
 static void release_all_tasks(struct worker *w)
 {
     if (w->tasks)
@@ -222,28 +294,120 @@ static void release_all_tasks(struct worker *w)
         task_free(w->tasks);
 }
 
-/* Publishes the last frame (done, or error when message is set), then acks. */
+static void on_written(redisAsyncContext *ac, void *r, void *privdata);
+
+static void send_frames(struct task *t)
+{
+    struct worker *w = t->w;
+    while (t->unsent && !t->dropped && ready(w)) {
+        struct out_frame *f = t->unsent;
+        struct answer_write a;
+        if (answer_write_argv(&a, w->script, &w->keys, t->reply, f->data, f->len, f->append,
+                              w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
+            redisAsyncCommandArgv(w->ctl.ac, on_written, t, a.argc, a.argv, a.argvlen) != REDIS_OK)
+            return;
+        t->inflight++;
+        t->unsent = f->next;
+    }
+}
+
+/* Queues the frame in w->frame and sends it when Redis can take it. */
+static int emit(struct task *t, int append)
+{
+    struct buf *b = &t->w->frame;
+    struct out_frame *f = malloc(sizeof(*f) + b->len + 1);
+    if (!f)
+        return -1;
+    f->next = NULL;
+    f->append = append;
+    f->len = b->len;
+    memcpy(f->data, b->data, b->len + 1);
+    if (t->out_tail)
+        t->out_tail->next = f;
+    else
+        t->out = f;
+    t->out_tail = f;
+    if (!t->unsent)
+        t->unsent = f;
+    send_frames(t);
+    return 0;
+}
+
+static void task_ended(struct task *t, const struct frame_head *last, long result)
+{
+    struct worker *w = t->w;
+    if (t->image_key)
+        redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
+    if (result == ANSWER_ENDED)
+        log_info("job %s: its answer had already ended; acknowledged", t->id);
+    else
+        log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
+                  strcmp(last->type, "done") == 0 ? "answered" : "failed", last->seq,
+                  clock_ms() - t->started_ms);
+    task_drop(t);
+}
+
+/* The script's verdict on the oldest frame in flight. */
+static void on_written(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    struct task *t = privdata;
+    redisReply *reply = r;
+    if (w->closing)
+        return;
+    t->inflight--;
+    if (!reply || t->dropped) {
+        if (t->dropped && !t->inflight)
+            task_free(t);
+        return; /* lost with the connection: unsent again, see on_disconnect */
+    }
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        /* not stored (no script after a SCRIPT FLUSH, out of memory, a
+         * replica): start over on a new connection, which sends it again */
+        if (!w->script_error_reported++)
+            log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    w->script_error_reported = 0;
+    struct out_frame *f = t->out;
+    t->out = f->next;
+    if (!t->out)
+        t->out_tail = NULL;
+    struct frame_head h;
+    int final = frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
+    long result = (long)reply->integer;
+    if (final && (result >= 0 || result == ANSWER_ENDED)) {
+        task_ended(t, &h, result);
+    } else if (result == ANSWER_ENDED || result == ANSWER_FOREIGN) {
+        log_warn("job %s: %s; this copy stops", t->id,
+                 result == ANSWER_ENDED ? "its answer was ended elsewhere"
+                                        : "another worker answers it");
+        task_drop(t);
+    }
+    free(f);
+}
+
+/* Ends the answer: done, or an error frame when message is set. */
 static void task_finish(struct task *t, const char *message)
 {
     struct worker *w = t->w;
-    int rc = message ? frame_error(&w->frame, t->id, message) : frame_done(&w->frame, t->id, t->seq);
-    if (rc != 0 || publish(w, t->reply, &w->frame) != 0) {
-        log_warn("job %s: cannot publish its end; left pending", t->id);
-    } else {
-        acknowledge(w, t->id);
-        if (t->image_key)
-            redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
-        log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
-                  message ? "failed" : "answered", t->seq, now_ms() - t->started_ms);
+    if (t->state == TASK_WAITING)
+        w->nwaiting--;
+    t->state = TASK_ENDING;
+    int rc = message ? frame_error(&w->frame, t->id, t->seq, message)
+                     : frame_done(&w->frame, t->id, t->seq);
+    if (rc != 0 || emit(t, 0) != 0) {
+        log_error("job %s: out of memory ending its answer; left pending", t->id);
+        task_drop(t);
     }
-    task_free(t);
 }
 
 static void on_delta(void *ctx, const char *text, size_t len)
 {
     struct task *t = ctx;
-    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 &&
-        publish(t->w, t->reply, &t->w->frame) == 0)
+    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0)
         t->seq++;
 }
 
@@ -255,6 +419,157 @@ static void on_ready(void *ctx)
         t->dirty_next = t->w->dirty;
         t->w->dirty = t;
     }
+}
+
+static void task_call_model(struct task *t);
+
+static void on_image(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    struct task *t = privdata;
+    redisReply *reply = r;
+    if (w->closing)
+        return;
+    t->inflight--;
+    if (!reply)
+        return; /* disconnected: the task is released */
+    if (reply->type != REDIS_REPLY_STRING) {
+        log_warn("job %s: image %s is gone", t->id, t->image_key);
+        task_finish(t, MSG_IMAGE_GONE);
+        return;
+    }
+    struct buf url = BUF_INIT;
+    if (buf_printf(&url, "data:%s;base64,", t->mime) != 0 ||
+        base64_encode(&url, (const unsigned char *)reply->str, reply->len) != 0) {
+        buf_free(&url);
+        task_finish(t, MSG_UNAVAILABLE);
+        return;
+    }
+    t->image_url = url.data;
+    task_call_model(t);
+}
+
+static void task_fetch_image(struct task *t)
+{
+    t->state = TASK_FETCHING;
+    if (redisAsyncCommand(t->w->ctl.ac, on_image, t, "GET %s", t->image_key) != REDIS_OK) {
+        task_free(t);
+        return;
+    }
+    t->inflight++;
+}
+
+static void task_begin(struct task *t)
+{
+    if (t->kind == JOB_IMAGE)
+        task_fetch_image(t);
+    else
+        task_call_model(t);
+}
+
+/* XREVRANGE of a claimed job's answer: what the worker that had it wrote. */
+static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    struct task *t = privdata;
+    redisReply *reply = r;
+    if (w->closing)
+        return;
+    t->inflight--;
+    if (!reply)
+        return; /* disconnected: the task is released */
+    long seq;
+    const char *frame;
+    size_t len;
+    struct frame_head h;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+        answer_entry(reply->element[0], &seq, &frame, &len) != 0 ||
+        frame_peek(frame, len, &h) != 0) {
+        task_begin(t); /* nothing written yet: answer it from the start */
+        return;
+    }
+    if (frame_is_final(&h)) {
+        log_info("job %s: its answer had already ended; acknowledged", t->id);
+        acknowledge(w, t->id);
+        if (t->image_key)
+            redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
+        task_free(t);
+        return;
+    }
+    /* a model call cannot be resumed mid-answer: end what was sent */
+    log_warn("job %s: its worker died after %ld chunk(s); ending the answer", t->id, seq + 1);
+    t->state = TASK_ENDING;
+    if (frame_error(&w->frame, t->id, seq + 1, MSG_INTERRUPTED) != 0 || emit(t, 1) != 0)
+        task_drop(t);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int is_running(const struct worker *w, const char *id)
+{
+    for (const struct task *t = w->tasks; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void dead_letter(struct worker *w, const redisReply *entry, const char *reason);
+
+/* claimed: the job was another worker's, which may have begun its answer */
+static void task_start(struct worker *w, const redisReply *entry, int claimed)
+{
+    struct job j;
+    if (job_from_entry(&j, entry) != 0) {
+        dead_letter(w, entry, "malformed job");
+        return;
+    }
+    if (is_running(w, j.id))
+        return; /* already ours */
+    struct task *t = calloc(1, sizeof(*t));
+    if (!t)
+        return; /* stays pending */
+    t->w = w;
+    t->kind = j.kind;
+    t->started_ms = clock_ms();
+    memcpy(t->id, j.id, sizeof(t->id));
+    t->reply = strdup(j.reply);
+    t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
+    t->content_len = j.content ? j.content_len : 0;
+    t->next = w->tasks;
+    if (w->tasks)
+        w->tasks->prev = t;
+    w->tasks = t;
+    w->ntasks++;
+    if (j.kind == JOB_IMAGE) {
+        snprintf(t->mime, sizeof(t->mime), "%s", j.mime);
+        t->image_key = strdup(j.image_key);
+    }
+    if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key)) {
+        task_free(t);
+        return;
+    }
+    log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
+              t->content_len);
+    if (!claimed) {
+        task_begin(t);
+        return;
+    }
+    char key[160];
+    t->state = TASK_PROBING;
+    if (keys_answer(&w->keys, t->id, key, sizeof(key)) != 0 ||
+        redisAsyncCommand(w->ctl.ac, on_probe, t, "XREVRANGE %s + - COUNT 1", key) != REDIS_OK) {
+        task_free(t);
+        return;
+    }
+    t->inflight++;
 }
 
 static void task_call_model(struct task *t)
@@ -283,91 +598,6 @@ static void task_call_model(struct task *t)
         task_finish(t, MSG_UNAVAILABLE);
         return;
     }
-}
-
-static void on_image(redisAsyncContext *ac, void *r, void *privdata)
-{
-    (void)ac;
-    struct task *t = privdata;
-    redisReply *reply = r;
-    if (!reply)
-        return; /* disconnected: the task was released */
-    if (reply->type != REDIS_REPLY_STRING) {
-        log_warn("job %s: image %s is gone", t->id, t->image_key);
-        task_finish(t, MSG_IMAGE_GONE);
-        return;
-    }
-    struct buf url = BUF_INIT;
-    if (buf_printf(&url, "data:%s;base64,", t->mime) != 0 ||
-        base64_encode(&url, (const unsigned char *)reply->str, reply->len) != 0) {
-        buf_free(&url);
-        task_finish(t, MSG_UNAVAILABLE);
-        return;
-    }
-    t->image_url = url.data;
-    task_call_model(t);
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
-static int is_running(const struct worker *w, const char *id)
-{
-    for (const struct task *t = w->tasks; t; t = t->next)
-        if (strcmp(t->id, id) == 0)
-            return 1;
-    return 0;
-}
-
-static void dead_letter(struct worker *w, const redisReply *entry, const char *reason);
-
-static void task_start(struct worker *w, const redisReply *entry)
-{
-    struct job j;
-    if (job_from_entry(&j, entry) != 0) {
-        dead_letter(w, entry, "malformed job");
-        return;
-    }
-    if (is_running(w, j.id))
-        return; /* already ours */
-    struct task *t = calloc(1, sizeof(*t));
-    if (!t)
-        return; /* stays pending */
-    t->w = w;
-    t->kind = j.kind;
-    t->started_ms = now_ms();
-    memcpy(t->id, j.id, sizeof(t->id));
-    t->reply = strdup(j.reply);
-    t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
-    t->content_len = j.content ? j.content_len : 0;
-    t->next = w->tasks;
-    if (w->tasks)
-        w->tasks->prev = t;
-    w->tasks = t;
-    w->ntasks++;
-    if (!t->reply || !t->content) {
-        task_free(t);
-        return;
-    }
-    log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
-              t->content_len);
-    if (j.kind == JOB_IMAGE) {
-        snprintf(t->mime, sizeof(t->mime), "%s", j.mime);
-        t->image_key = strdup(j.image_key);
-        t->state = TASK_FETCHING;
-        if (!t->image_key ||
-            redisAsyncCommand(w->ctl.ac, on_image, t, "GET %s", t->image_key) != REDIS_OK)
-            task_free(t);
-        return;
-    }
-    task_call_model(t);
 }
 
 static long retry_delay_ms(int attempt, long retry_after)
@@ -406,7 +636,7 @@ static void task_model_done(struct task *t, CURLcode code)
                      w->cfg->ai_retries, d);
             t->state = TASK_WAITING;
             w->nwaiting++;
-            t->retry_at = now_ms() + d;
+            t->retry_at = clock_ms() + d;
             return;
         }
         log_warn("job %s: %s; giving up after %d retries", t->id, why, t->attempt);
@@ -450,7 +680,7 @@ static void start_entries(struct worker *w, const redisReply *entries)
 {
     for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
         if (entries->element[i]->type == REDIS_REPLY_ARRAY)
-            task_start(w, entries->element[i]);
+            task_start(w, entries->element[i], 0);
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *privdata)
@@ -468,7 +698,7 @@ static void on_read(redisAsyncContext *ac, void *r, void *privdata)
             log_error("XREADGROUP: %s", reply->str);
         return;
     }
-    if (reply->type != REDIS_REPLY_ARRAY || !w->ctl.ac)
+    if (reply->type != REDIS_REPLY_ARRAY || !ready(w))
         return;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *stream = reply->element[i];
@@ -485,7 +715,7 @@ static int free_slots(const struct worker *w)
 static void read_jobs(struct worker *w)
 {
     int free = free_slots(w);
-    if (w->reading || !w->intake.ac || !w->ctl.ac || !w->group_ready || w->stop_requested ||
+    if (w->reading || !w->intake.ac || !ready(w) || !w->group_ready || w->stop_requested ||
         free <= 0)
         return;
     if (redisAsyncCommand(w->intake.ac, on_read, NULL,
@@ -494,9 +724,24 @@ static void read_jobs(struct worker *w)
         w->reading = 1;
 }
 
+/* Ends a job's answer (after whatever it holds) with an error frame: the
+ * script acknowledges the job; without a reply channel it is just acked. */
+static void end_answer_elsewhere(struct worker *w, const char *id, const char *reply_to,
+                                 const char *message)
+{
+    struct answer_write a;
+    if (!reply_to || frame_error(&w->frame, id, 0, message) != 0 ||
+        answer_write_argv(&a, w->script, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
+                          w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0) {
+        acknowledge(w, id);
+        return;
+    }
+    redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+}
+
 static void dead_letter(struct worker *w, const redisReply *entry, const char *reason)
 {
-    if (!w->ctl.ac || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+    if (!ready(w) || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         entry->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *id = entry->element[0]->str;
@@ -526,9 +771,7 @@ static void dead_letter(struct worker *w, const redisReply *entry, const char *r
         c--; /* keep field/value pairs whole */
     redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, lens);
     log_warn("job %s moved to %s: %s", id, w->keys.dead, reason);
-    if (reply_to && frame_error(&w->frame, id, MSG_DEAD) == 0)
-        publish(w, reply_to, &w->frame);
-    acknowledge(w, id);
+    end_answer_elsewhere(w, id, reply_to, MSG_DEAD);
     free(argv);
     free(lens);
 }
@@ -551,7 +794,7 @@ static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
             dead_letter(w, e, reason);
         } else {
             log_info("job %s claimed from a silent worker", e->element[0]->str);
-            task_start(w, e);
+            task_start(w, e, 1);
         }
     }
 }
@@ -606,8 +849,8 @@ static void on_pending(redisAsyncContext *ac, void *r, void *privdata)
 
 static void claim_stale_jobs(struct worker *w)
 {
-    long long now = now_ms();
-    if (now < w->next_claim || w->claiming || !w->ctl.ac || !w->group_ready || w->stop_requested)
+    long long now = clock_ms();
+    if (now < w->next_claim || w->claiming || !ready(w) || !w->group_ready || w->stop_requested)
         return;
     long period = w->cfg->worker_claim_idle_ms / 2;
     w->next_claim = now + (period < 1000 ? period : 1000);
@@ -623,7 +866,7 @@ static void claim_stale_jobs(struct worker *w)
  * delivery count stays) so that no other worker thinks they were abandoned. */
 static void heartbeat(struct worker *w)
 {
-    long long now = now_ms();
+    long long now = clock_ms();
     if (now < w->next_heartbeat || !w->ctl.ac || !w->tasks)
         return;
     w->next_heartbeat = now + w->cfg->worker_claim_idle_ms / 3;
@@ -649,7 +892,7 @@ static void start_due_retries(struct worker *w)
 {
     if (!w->nwaiting)
         return;
-    long long now = now_ms();
+    long long now = clock_ms();
     for (struct task *t = w->tasks, *next; t; t = next) {
         next = t->next;
         if (t->state == TASK_WAITING && t->retry_at <= now)
@@ -708,13 +951,13 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     struct worker *w = userp;
-    w->curl_timer_at = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    w->curl_timer_at = timeout_ms < 0 ? -1 : clock_ms() + timeout_ms;
     return 0;
 }
 
 static int poll_timeout(const struct worker *w)
 {
-    long long now = now_ms(), next = now + 100;
+    long long now = clock_ms(), next = now + 100;
     if (w->curl_timer_at >= 0 && w->curl_timer_at < next)
         next = w->curl_timer_at;
     for (const struct task *t = w->nwaiting ? w->tasks : NULL; t; t = t->next)
@@ -758,7 +1001,7 @@ static void poll_once(struct worker *w)
             redis_poll_handle(polled[i], fds[i].revents);
     if (fds[0].revents)
         curl_sockets_ready(w);
-    if (w->curl_timer_at >= 0 && now_ms() >= w->curl_timer_at) {
+    if (w->curl_timer_at >= 0 && clock_ms() >= w->curl_timer_at) {
         int running;
         w->curl_timer_at = -1;
         curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -774,8 +1017,8 @@ static void flush_and_disconnect(struct worker *w)
         redisAsyncFree(w->intake.ac); /* a blocked XREADGROUP need not finish */
     if (w->ctl.ac)
         redisAsyncDisconnect(w->ctl.ac);
-    long long deadline = now_ms() + 2000;
-    while (w->ctl.ac && now_ms() < deadline)
+    long long deadline = clock_ms() + 2000;
+    while (w->ctl.ac && clock_ms() < deadline)
         poll_once(w);
 }
 
@@ -787,9 +1030,9 @@ int worker_run(struct worker *w)
         if (w->stop_requested) {
             if (!w->stop_deadline) {
                 log_info("stopping: finishing %d running answer(s)", w->ntasks);
-                w->stop_deadline = now_ms() + STOP_GRACE_MS;
+                w->stop_deadline = clock_ms() + STOP_GRACE_MS;
             }
-            if (!w->tasks || now_ms() >= w->stop_deadline)
+            if (!w->tasks || clock_ms() >= w->stop_deadline)
                 break;
         }
         ensure_connected(w);
@@ -800,6 +1043,7 @@ int worker_run(struct worker *w)
         start_due_retries(w);
         poll_once(w);
     }
+    w->closing = 1;
     release_all_tasks(w);
     flush_and_disconnect(w);
     return 0;
@@ -827,6 +1071,11 @@ struct worker *worker_new(const struct config *cfg)
         snprintf(host, sizeof(host), "worker");
     host[sizeof(host) - 1] = '\0';
     snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
+    if (job_new_token(w->writer) != 0) {
+        log_error("cannot draw a random writer id");
+        free(w);
+        return NULL;
+    }
     config_ai_base_url(cfg, w->base_url, sizeof(w->base_url));
     w->curl_timer_at = -1;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -851,6 +1100,7 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    w->closing = 1;
     release_all_tasks(w);
     if (w->ctl.ac)
         redisAsyncFree(w->ctl.ac);

@@ -12,21 +12,12 @@
 #include <string.h>
 
 #include "base64.h"
-#include "frame.h"
 #include "image.h"
 #include "log.h"
 
-void client_send_error(struct wspush *wp, struct conn *c, const char *message)
+static void client_send_error(struct wspush *wp, struct conn *c, const char *message)
 {
-    struct buf b = BUF_INIT;
-    if (frame_error(&b, NULL, message) == 0) {
-        struct msg *m = msg_new(b.data, b.len);
-        if (m) {
-            conn_send(&wp->conns, c, m);
-            msg_unref(m);
-        }
-    }
-    buf_free(&b);
+    conn_reject(&wp->conns, c, message);
 }
 
 static int accepted_path(struct lws *wsi)
@@ -53,7 +44,7 @@ static void submit_text(struct wspush *wp, struct conn *c, const char *text, siz
         client_send_error(wp, c, "消息内容过长 (message too long)");
         return;
     }
-    keys_connection(&wp->keys, wp->instance, c->id, reply, sizeof(reply));
+    keys_connection(wp->connections, c->id, reply, sizeof(reply));
     struct job j = {.kind = JOB_TEXT, .content = text, .content_len = len, .reply = reply};
     redis_link_submit(wp, c->id, &j, NULL, 0);
 }
@@ -84,7 +75,7 @@ static void submit_image(struct wspush *wp, struct conn *c, const char *b64, siz
         client_send_error(wp, c, "问题过长 (question too long)");
     } else {
         char reply[256], token[33], key[256];
-        keys_connection(&wp->keys, wp->instance, c->id, reply, sizeof(reply));
+        keys_connection(wp->connections, c->id, reply, sizeof(reply));
         if (job_new_token(token) != 0 || keys_image(&wp->keys, token, key, sizeof(key)) != 0) {
             client_send_error(wp, c, "服务内部错误 (internal error)");
         } else {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
+
 #define INITIAL_QUEUE 4
 #define WRITES_PER_CALLBACK 32
 #define BATCH_BYTES 65536
@@ -160,6 +162,24 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
     if (c->qlen == 1)
         lws_callback_on_writable(c->wsi);
     return 0;
+}
+
+int conn_send_copy(struct conn_table *t, struct conn *c, const void *data, size_t len)
+{
+    struct msg *m = msg_new(data, len);
+    if (!m)
+        return -1;
+    int rc = conn_send(t, c, m);
+    msg_unref(m);
+    return rc;
+}
+
+void conn_reject(struct conn_table *t, struct conn *c, const char *message)
+{
+    struct buf b = BUF_INIT;
+    if (frame_reject(&b, message) == 0)
+        conn_send_copy(t, c, b.data, b.len);
+    buf_free(&b);
 }
 
 void conn_broadcast(struct conn_table *t, struct msg *m)

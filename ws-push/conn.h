@@ -61,6 +61,10 @@ struct conn *conn_find(const struct conn_table *t, uint64_t id);
 /* Queues m on c and asks for a writable callback. When the queue is full the
  * connection is marked too slow and will be closed. Returns 0 or -1. */
 int conn_send(struct conn_table *t, struct conn *c, struct msg *m);
+/* conn_send of a copy of data; conn_reject sends an error frame about a
+ * message the client sent. */
+int conn_send_copy(struct conn_table *t, struct conn *c, const void *data, size_t len);
+void conn_reject(struct conn_table *t, struct conn *c, const char *message);
 void conn_broadcast(struct conn_table *t, struct msg *m);
 /* Writes queued frames while the socket takes them. Returns -1 to close. */
 int conn_write_queued(struct conn *c);

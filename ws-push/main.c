@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "program.h"
 #include "wspush.h"
@@ -32,6 +33,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct wspush *wp = lws_container_of(sul, struct wspush, tick);
     redis_link_tick(wp);
+    answers_tick(wp);
     lws_sul_schedule(wp->ctx, 0, &wp->tick, on_tick, TICK_US);
 }
 
@@ -52,9 +54,10 @@ static int setup(struct wspush *wp, const struct config *cfg)
         log_error("%s", err);
         return -1;
     }
-    if (keys_init(&wp->keys, cfg->redis_prefix) != 0 ||
-        conn_table_init(&wp->conns, (unsigned)cfg->ws_queue_frames) != 0)
+    if (keys_init(&wp->keys, cfg->redis_prefix) != 0) {
+        log_error("redis_prefix is too long");
         return -1;
+    }
     if (cfg->instance_id[0]) {
         snprintf(wp->instance, sizeof(wp->instance), "%s", cfg->instance_id);
     } else {
@@ -63,6 +66,24 @@ static int setup(struct wspush *wp, const struct config *cfg)
             snprintf(host, sizeof(host), "ws");
         host[sizeof(host) - 1] = '\0';
         snprintf(wp->instance, sizeof(wp->instance), "%s-%ld", host, (long)getpid());
+    }
+    char token[33];
+    if (job_new_token(token) != 0) {
+        log_error("cannot draw a random run id");
+        return -1;
+    }
+    memcpy(wp->run, token, sizeof(wp->run) - 1);
+    if (keys_connections(&wp->keys, wp->instance, wp->run, wp->connections,
+                         sizeof(wp->connections)) != 0) {
+        log_error("redis_prefix and instance_id are too long together");
+        return -1;
+    }
+    snprintf(wp->ping_channel, sizeof(wp->ping_channel), "%sping", wp->connections);
+    if (conn_table_init(&wp->conns, (unsigned)cfg->ws_queue_frames) != 0 ||
+        follow_table_init(&wp->follows) != 0) {
+        log_error("out of memory");
+        conn_table_free(&wp->conns);
+        return -1;
     }
     /* a base64 image, its JSON envelope and a question */
     wp->max_client_message = (size_t)cfg->max_image_bytes / 3 * 4 + 4 +
@@ -102,11 +123,12 @@ static int serve(const struct config *cfg)
     if (!context) {
         log_error("cannot listen on %s:%ld", cfg->bind, cfg->ws_port);
         conn_table_free(&wp.conns);
+        follow_table_free(&wp.follows);
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
-    log_info("instance %s listening on ws://%s:%ld/ws (redis %s)", wp.instance, cfg->bind,
-             cfg->ws_port, cfg->redis_url);
+    log_info("instance %s (run %s) listening on ws://%s:%ld/ws (redis %s)", wp.instance, wp.run,
+             cfg->bind, cfg->ws_port, cfg->redis_url);
     redis_link_tick(&wp);
     lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
 
@@ -123,15 +145,12 @@ static int serve(const struct config *cfg)
         lws_callback_on_writable(c->wsi);
     }
     /* the tick (every TICK_US) keeps lws_service from sleeping longer */
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    long long deadline = clock_ms() + SHUTDOWN_GRACE_MS;
     do {
         if (!wp.conns.count && (!wp.cmd.ac || !wp.cmd.ac->replies.head))
             break;
         lws_service(context, 0);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
-             SHUTDOWN_GRACE_MS);
+    } while (clock_ms() < deadline);
     lws_sul_cancel(&wp.tick);
     if (wp.sub.ac)
         redisAsyncFree(wp.sub.ac);
@@ -139,6 +158,7 @@ static int serve(const struct config *cfg)
         redisAsyncFree(wp.cmd.ac);
     lws_context_destroy(context);
     conn_table_free(&wp.conns);
+    follow_table_free(&wp.follows); /* after the links: their callbacks may hold entries */
     log_info("stopped");
     return 0;
 }

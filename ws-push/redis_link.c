@@ -3,8 +3,9 @@
  * answers and serving sockets share one loop and nothing polls.
  *
  * Two links: "sub" (SUBSCRIBE to the broadcast channel, PSUBSCRIBE to this
- * instance's connection channels) and "cmd" (jobs, presence). Either one
- * reconnects with backoff when Redis goes away; clients stay connected. */
+ * instance's connection channels) and "cmd" (jobs, presence, history
+ * reads). Either one reconnects with backoff when Redis goes away; clients
+ * stay connected, and answers.c catches up on what was missed meanwhile. */
 #define _GNU_SOURCE
 #include "wspush.h"
 
@@ -12,20 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "log.h"
 
 #define RECONNECT_MAX_MS 5000
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- hiredis adapter -------------------------------------------------- */
 
@@ -95,6 +89,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         log_warn("redis %s link lost: %s", l->is_subscriber ? "subscriber" : "command",
                  ac->errstr);
     l->ac = NULL;
+    if (l->is_subscriber)
+        l->wp->subscribed = l->wp->confirmations = 0;
 }
 
 static int link_connect(struct redis_link *l)
@@ -143,27 +139,28 @@ static void deliver(struct wspush *wp, const redisReply *channel, const redisRep
 {
     if (channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
         return;
-    int is_broadcast = strcmp(channel->str, wp->keys.broadcast) == 0;
-    struct conn *target = NULL;
-    if (!is_broadcast) {
-        const char *colon = strrchr(channel->str, ':');
-        target = colon ? conn_find(&wp->conns, strtoull(colon + 1, NULL, 10)) : NULL;
-        if (!target)
-            return; /* that client has gone */
-    }
-    struct msg *m = msg_new(payload->str, payload->len);
-    if (!m) {
-        log_error("out of memory delivering a frame");
+    uint64_t conn = 0;
+    if (strcmp(channel->str, wp->ping_channel) == 0) {
+        answers_pong(wp, payload->str);
         return;
     }
-    if (is_broadcast)
-        conn_broadcast(&wp->conns, m);
-    else
-        conn_send(&wp->conns, target, m);
-    msg_unref(m);
+    if (strcmp(channel->str, wp->keys.broadcast) != 0 &&
+        !(conn = keys_connection_of(wp->connections, channel->str)))
+        return; /* not a channel of ours */
+    answers_deliver(wp, conn, payload->str, payload->len);
 }
 
-/* ["message", channel, payload] or ["pmessage", pattern, channel, payload] */
+/* Both subscriptions confirmed: what was missed before can be read now. */
+static void confirmed(struct wspush *wp)
+{
+    if (++wp->confirmations < 2)
+        return;
+    wp->subscribed = 1;
+    answers_catch_up(wp);
+}
+
+/* ["message", channel, payload] or ["pmessage", pattern, channel, payload],
+ * and ["subscribe"|"psubscribe", channel, count] confirmations */
 static void on_pubsub(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)privdata;
@@ -177,15 +174,16 @@ static void on_pubsub(redisAsyncContext *ac, void *r, void *privdata)
         deliver(l->wp, reply->element[1], reply->element[2]);
     else if (strcmp(kind, "pmessage") == 0 && reply->elements == 4)
         deliver(l->wp, reply->element[2], reply->element[3]);
+    else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0)
+        confirmed(l->wp);
 }
 
 static void subscribe(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
-    char pattern[256];
-    keys_instance_pattern(&wp->keys, wp->instance, pattern, sizeof(pattern));
+    wp->subscribed = wp->confirmations = 0;
     redisAsyncCommand(l->ac, on_pubsub, NULL, "SUBSCRIBE %s", wp->keys.broadcast);
-    redisAsyncCommand(l->ac, on_pubsub, NULL, "PSUBSCRIBE %s", pattern);
+    redisAsyncCommand(l->ac, on_pubsub, NULL, "PSUBSCRIBE %s*", wp->connections);
 }
 
 /* ---- presence and housekeeping ---------------------------------------- */
@@ -199,12 +197,12 @@ static void publish_presence(struct wspush *wp)
     redisAsyncCommand(wp->cmd.ac, NULL, NULL, "SET %s %s EX %s", key, count, ttl);
     redisAsyncCommand(wp->cmd.ac, NULL, NULL, "SADD %s %s", wp->keys.instances, wp->instance);
     wp->published_count = (long long)wp->conns.count;
-    wp->next_presence = now_ms() + wp->cfg->presence_ttl * 1000 / 3;
+    wp->next_presence = clock_ms() + wp->cfg->presence_ttl * 1000 / 3;
 }
 
 void redis_link_tick(struct wspush *wp)
 {
-    long long now = now_ms();
+    long long now = clock_ms();
     if ((!wp->sub.ac || !wp->cmd.ac) && now >= wp->reconnect_at && !wp->stopping) {
         if (!wp->sub.ac && !wp->sub.wsi)
             link_connect(&wp->sub);
@@ -253,17 +251,13 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     if (!reply || reply->type != REDIS_REPLY_STRING) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_error("XADD: %s", reply->str);
-        client_send_error(wp, c, "服务暂时不可用 (could not queue the message, try again)");
+        conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
         return;
     }
+    answers_queued(wp, c->id, reply->str);
     struct buf b = BUF_INIT;
-    if (frame_queued(&b, reply->str) == 0) {
-        struct msg *m = msg_new(b.data, b.len);
-        if (m) {
-            conn_send(&wp->conns, c, m);
-            msg_unref(m);
-        }
-    }
+    if (frame_queued(&b, reply->str) == 0)
+        conn_send_copy(&wp->conns, c, b.data, b.len);
     buf_free(&b);
 }
 
@@ -273,7 +267,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
     struct conn *c = conn_find(&wp->conns, conn_id);
     if (!wp->cmd.ac) {
         if (c)
-            client_send_error(wp, c, "服务暂时不可用 (service unavailable, try again)");
+            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
         return;
     }
     void *id = (void *)(uintptr_t)conn_id;

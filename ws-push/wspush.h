@@ -1,6 +1,8 @@
 /* wspush.h -- the state of one ws-push instance, shared by its parts:
  * client.c (the WebSocket protocol), redis_link.c (Redis on the same loop),
- * conn.c (connections and their queues), main.c (start and stop). */
+ * answers.c (answer frames once and in order, caught up from the history),
+ * follow.c (the answers being delivered), conn.c (connections and their
+ * queues), main.c (start and stop). */
 #ifndef AIMSG_WSPUSH_H
 #define AIMSG_WSPUSH_H
 
@@ -8,6 +10,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "follow.h"
 #include "job.h"
 #include "keys.h"
 #include "redis_conn.h"
@@ -27,10 +30,20 @@ struct wspush {
     struct keys keys;
     struct redis_addr addr;
     char instance[128];
+    char run[13];               /* random, new at every start */
+    char connections[256];      /* common part of our connections' channels */
+    char ping_channel[272];     /* ours, to prove the subscription alive */
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     struct conn_table conns;
     struct redis_link sub, cmd;
+    int confirmations, subscribed;  /* of the two subscriptions */
+    struct follow_table follows;
+    char mark[48];              /* P answers entry all of whose elders were heard */
+    char mark_candidate[48];
+    unsigned long mark_nonce, pong_nonce;
+    long long mark_ms, mark_round_ms; /* when the mark's read was sent */
+    long long next_mark_ms, next_sweep_ms;
     lws_sorted_usec_list_t tick;
     long long reconnect_at, next_presence;
     int backoff_ms;
@@ -41,7 +54,13 @@ struct wspush {
 
 /* client.c */
 extern const struct lws_protocols client_protocol;
-void client_send_error(struct wspush *wp, struct conn *c, const char *message);
+
+/* answers.c */
+void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len);
+void answers_queued(struct wspush *wp, uint64_t conn, const char *id);
+void answers_catch_up(struct wspush *wp);   /* subscriptions (re)confirmed */
+void answers_pong(struct wspush *wp, const char *payload);
+void answers_tick(struct wspush *wp);
 
 /* redis_link.c */
 extern const struct lws_protocols redis_link_protocol;

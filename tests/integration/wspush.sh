@@ -78,15 +78,15 @@ flood() {
     body=$(head -c 10000 /dev/zero | tr '\0' x)
     ch="${REDIS_PREFIX}out:all"
     for i in $(seq 1 4000); do
-        f="{\"type\":\"text\",\"content\":\"$body\",\"id\":\"flood\",\"seq\":$i}"
+        f="{\"type\":\"text\",\"id\":\"flood\",\"seq\":$((i - 1)),\"content\":\"$body\"}"
         printf '*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' ${#ch} "$ch" ${#f} "$f"
     done
-    f='{"type":"done","id":"flood","seq":4001}'
+    f='{"type":"done","id":"flood","seq":4000}'
     printf '*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' ${#ch} "$ch" ${#f} "$f"
 }
 in_order() {    # prints "N frames in order" or where the order broke
     grep '"id":"flood"' "$1" | sed 's/.*"seq":\([0-9]*\).*/\1/' |
-        awk '$1 != NR { print "frame " NR " has seq " $1; bad = 1; exit } END { if (!bad) print NR " frames in order" }'
+        awk '$1 + 1 != NR { print "frame " NR " has seq " $1; bad = 1; exit } END { if (!bad) print NR " frames in order" }'
 }
 start_wspush ws4 --ws-queue-frames 1000
 listen slow "ws://127.0.0.1:$WS_PORT_ws4/ws" --no-read --timeout 60

@@ -1,6 +1,7 @@
 /* test_codec.c -- base64, image recognition, JSON frames, the job schema. */
 #define TEST_NAME "codec"
 #include "check.h"
+#include "answer.h"
 #include "base64.h"
 #include "frame.h"
 #include "image.h"
@@ -44,19 +45,59 @@ int main(void)
     buf_reset(&b);
     frame_chunk(&b, "1-0", 3, "a \"quoted\"\nline\x01", 16);
     CHECK("chunk frame escapes JSON",
-          strstr(b.data, "{\"type\":\"text\",\"content\":\"a \\\"quoted\\\"\\nline\\u0001\",\"id\":\"1-0\",\"seq\":3,\"ts\":") == b.data);
-    frame_error(&b, NULL, "bad");
-    CHECK_STR("error frame without id", "{\"type\":\"error\",\"content\":\"bad\"}", b.data);
+          strstr(b.data, "{\"type\":\"text\",\"id\":\"1-0\",\"seq\":3,\"content\":\"a \\\"quoted\\\"\\nline\\u0001\",\"ts\":") == b.data);
+    struct frame_head h;
+    CHECK("chunk head is read", frame_peek(b.data, b.len, &h) == 0 && !strcmp(h.type, "text") &&
+                                    !strcmp(h.id, "1-0") && h.seq == 3 && !frame_is_final(&h));
+    CHECK("seq stands where the head says", h.seq_end == h.seq_at + 1 && b.data[h.seq_at] == '3');
+    frame_reject(&b, "bad");
+    CHECK_STR("error frame about a client's message", "{\"type\":\"error\",\"content\":\"bad\"}", b.data);
+    CHECK("it is no answer frame", frame_peek(b.data, b.len, &h) != 0);
+    frame_error(&b, "7-1", 12, "failed");
+    CHECK_STR("error frame of an answer", "{\"type\":\"error\",\"id\":\"7-1\",\"seq\":12,\"content\":\"failed\"}", b.data);
+    CHECK("it ends the answer", frame_peek(b.data, b.len, &h) == 0 && frame_is_final(&h) && h.seq == 12);
     frame_done(&b, "7-1", 4);
     CHECK("done frame", strstr(b.data, "{\"type\":\"done\",\"id\":\"7-1\",\"seq\":4,") == b.data);
-    buf_free(&b);
+    CHECK("done ends the answer", frame_peek(b.data, b.len, &h) == 0 && frame_is_final(&h));
+    CHECK("a truncated head is not read", frame_peek(b.data, 22, &h) != 0);
+    CHECK("an id with an escape is not read",
+          frame_peek("{\"type\":\"text\",\"id\":\"a\\\"\",\"seq\":1}", 33, &h) != 0);
+    CHECK("a frame in another order is not read",
+          frame_peek("{\"type\":\"text\",\"content\":\"x\",\"id\":\"f\",\"seq\":1}", 44, &h) != 0);
 
     struct keys k;
     keys_init(&k, "p:");
     CHECK_STR("jobs key", "p:jobs", k.jobs);
-    char ch[128];
-    keys_connection(&k, "host-1", 42, ch, sizeof(ch));
-    CHECK_STR("connection channel", "p:out:host-1:42", ch);
+    char ch[128], conns[128];
+    keys_connections(&k, "host-1", "ab12", conns, sizeof(conns));
+    keys_connection(conns, 42, ch, sizeof(ch));
+    CHECK_STR("connection channel names instance, run and connection", "p:out:host-1:ab12:42", ch);
+    CHECK("connection of a channel", keys_connection_of(conns, ch) == 42);
+    CHECK("another run's channel is not ours", keys_connection_of(conns, "p:out:host-1:ab13:42") == 0);
+    CHECK("a channel without a number is not a connection", keys_connection_of(conns, "p:out:host-1:ab12:ping") == 0);
+    keys_answer(&k, "5-1", ch, sizeof(ch));
+    CHECK_STR("answer history key", "p:answer:5-1", ch);
+    CHECK_STR("answers index key", "p:answers", k.answers);
+
+    frame_chunk(&b, "5-1", 17, "hi", 2);
+    struct answer_write w;
+    CHECK("answer write argv", answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 0,
+                                                 "wr", 60, 100) == 0 && w.argc == 17);
+    CHECK("it names the keys", !strcmp(w.argv[3], "p:answer:5-1") && !strcmp(w.argv[4], "p:out:all") &&
+                                  !strcmp(w.argv[5], "p:answers") && !strcmp(w.argv[6], "p:jobs"));
+    CHECK("the frame is split around its seq",
+          !strcmp(w.argv[7], "17") && w.argvlen[8] + 2 + w.argvlen[9] == b.len &&
+          !memcmp(w.argv[8], b.data, w.argvlen[8]) && !memcmp(w.argv[9], b.data + w.argvlen[8] + 2, w.argvlen[9]));
+    CHECK("job id, ttl and finality", w.argvlen[13] == 3 && !memcmp(w.argv[13], "5-1", 3) &&
+                                          !strcmp(w.argv[12], "60000") && !strcmp(w.argv[11], "0"));
+    answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 1, "wr", 60, 100);
+    CHECK("appending leaves the seq to the script", w.argvlen[7] == 0);
+    CHECK("a frame without a head is refused",
+          answer_write_argv(&w, "sha", &k, "c", "{\"type\":\"error\"}", 16, 0, "wr", 60, 100) != 0);
+    char start[32];
+    answer_range_start(-1, start, sizeof(start));
+    CHECK_STR("history read after seq -1 starts at seq 0", "0-1", start);
+    buf_free(&b);
 
     struct job j = {.kind = JOB_IMAGE, .content = "q", .content_len = 1, .reply = "p:out:all",
                     .image_key = "p:image:x", .mime = "image/png", .ts = 5};

@@ -1,0 +1,266 @@
+/* answers.c -- answer frames to clients, each once and in order.
+ *
+ * Frames come live over pub/sub. Pub/sub forgets what nobody heard: while
+ * the subscriber link is down (Redis restarted, the link was killed) the
+ * worker goes on publishing. So every answer frame is also in the answer's
+ * history (common/answer.h), and this file reads it when
+ *  - a live frame skips a seq (some were missed): from the next seq;
+ *  - the subscription is back: every answer still open, and every answer
+ *    begun since a moment the subscription was known to be alive (found in
+ *    the P answers index).
+ * That moment, the "mark", is the newest index entry read on the command
+ * link and then proven by our own ping coming back on the subscriber link:
+ * every answer begun up to the mark was heard while subscribed. */
+#define _POSIX_C_SOURCE 200809L
+#include "wspush.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "answer.h"
+#include "clock.h"
+#include "frame.h"
+#include "log.h"
+
+#define MARK_EVERY_MS 1000
+#define SWEEP_EVERY_MS 1000
+#define KEEP_ENDED_MS 30000     /* late duplicates of an ended answer are dropped */
+#define FILL_COUNT 1000
+#define INDEX_COUNT 500
+
+static void forward(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+{
+    struct conn *c = conn ? conn_find(&wp->conns, conn) : NULL;
+    if (conn && !c)
+        return; /* that client has gone */
+    struct msg *m = msg_new(data, len);
+    if (!m) {
+        log_error("out of memory delivering a frame");
+        return;
+    }
+    if (c)
+        conn_send(&wp->conns, c, m);
+    else
+        conn_broadcast(&wp->conns, m);
+    msg_unref(m);
+}
+
+static void fill(struct wspush *wp, struct follow *f);
+
+/* Delivers the frame if it is the next of its answer. */
+static void take(struct wspush *wp, struct follow *f, const struct frame_head *h,
+                 const char *data, size_t len, int live)
+{
+    f->touched_ms = clock_ms();
+    if (h->seq < f->next_seq)
+        return; /* had it */
+    if (h->seq > f->next_seq) {
+        if (live) {
+            if (h->seq > f->heard_seq)
+                f->heard_seq = h->seq;
+            fill(wp, f);
+            return;
+        }
+        log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
+                 f->next_seq, h->seq - 1);
+    }
+    forward(wp, f->conn, data, len);
+    f->next_seq = h->seq + 1;
+    if (frame_is_final(h))
+        f->ended = 1;
+}
+
+void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+{
+    struct frame_head h;
+    struct follow *f;
+    if (frame_peek(data, len, &h) != 0 || !(f = follow_get(&wp->follows, h.id, conn))) {
+        forward(wp, conn, data, len); /* not an answer frame of ours: as it is */
+        return;
+    }
+    take(wp, f, &h, data, len, 1);
+}
+
+void answers_queued(struct wspush *wp, uint64_t conn, const char *id)
+{
+    if (!follow_get(&wp->follows, id, conn))
+        log_warn("answer %s: out of memory; it will not be caught up", id);
+}
+
+/* ---- reading the history ---------------------------------------------- */
+
+static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    struct follow *f = privdata;
+    redisReply *reply = r;
+    f->filling = 0;
+    if (!reply || wp->stopping)
+        return; /* the catch-up after the reconnect reads it again */
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("answer %s: cannot read its history: %s", f->id,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        return;
+    }
+    long before = f->next_seq;
+    for (size_t i = 0; i < reply->elements; i++) {
+        long seq;
+        const char *frame;
+        size_t len;
+        struct frame_head h;
+        if (answer_entry(reply->element[i], &seq, &frame, &len) == 0 &&
+            frame_peek(frame, len, &h) == 0)
+            take(wp, f, &h, frame, len, 0);
+    }
+    if (f->ended)
+        return;
+    if (reply->elements == FILL_COUNT)
+        fill(wp, f);
+    else if (f->heard_seq >= f->next_seq && f->next_seq > before)
+        fill(wp, f); /* live frames heard while this read was on its way */
+    else if (f->heard_seq >= f->next_seq) {
+        log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
+                 f->next_seq, f->heard_seq);
+        f->next_seq = f->heard_seq + 1; /* those are lost: go on live */
+    }
+}
+
+static void fill(struct wspush *wp, struct follow *f)
+{
+    if (f->filling || f->ended || !wp->cmd.ac)
+        return;
+    char key[160], start[32];
+    if (keys_answer(&wp->keys, f->id, key, sizeof(key)) != 0)
+        return;
+    answer_range_start(f->next_seq - 1, start, sizeof(start));
+    if (redisAsyncCommand(wp->cmd.ac, on_fill, f, "XRANGE %s %s + COUNT %d", key, start,
+                          FILL_COUNT) == REDIS_OK)
+        f->filling = 1;
+}
+
+static void fill_open(struct follow *f, void *ctx)
+{
+    fill(ctx, f);
+}
+
+static void read_index(struct wspush *wp, const char *after);
+
+/* P answers entries: [id, [id, <job id>, reply, <channel>]] */
+static void on_index(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    redisReply *reply = r;
+    if (!reply || wp->stopping || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4)
+            continue;
+        const redisReply *id = e->element[1]->element[1], *ch = e->element[1]->element[3];
+        if (id->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING)
+            continue;
+        uint64_t conn = 0;
+        if (strcmp(ch->str, wp->keys.broadcast) != 0 &&
+            (!(conn = keys_connection_of(wp->connections, ch->str)) ||
+             !conn_find(&wp->conns, conn)))
+            continue; /* another instance's client, or one that left */
+        struct follow *f = follow_get(&wp->follows, id->str, conn);
+        if (f)
+            fill(wp, f);
+    }
+    const redisReply *last = reply->elements ? reply->element[reply->elements - 1] : NULL;
+    if (reply->elements == INDEX_COUNT && last->type == REDIS_REPLY_ARRAY && last->elements &&
+        last->element[0]->type == REDIS_REPLY_STRING)
+        read_index(wp, last->element[0]->str); /* there may be more */
+}
+
+static void read_index(struct wspush *wp, const char *after)
+{
+    if (wp->cmd.ac)
+        redisAsyncCommand(wp->cmd.ac, on_index, NULL, "XRANGE %s (%s + COUNT %d",
+                          wp->keys.answers, after, INDEX_COUNT);
+}
+
+void answers_catch_up(struct wspush *wp)
+{
+    wp->mark_nonce++; /* a ping sent before this subscription proves nothing */
+    follow_each(&wp->follows, fill_open, wp);
+    if (wp->mark[0]) {
+        log_info("catching up on answers begun since %s", wp->mark);
+        read_index(wp, wp->mark);
+    }
+}
+
+/* ---- the mark ---------------------------------------------------------- */
+
+/* The read and the ping travel on two sockets: either may be handled
+ * first. The mark moves when both of the same round are in. */
+static void commit_mark(struct wspush *wp)
+{
+    if (wp->mark_candidate[0] && wp->pong_nonce == wp->mark_nonce) {
+        memcpy(wp->mark, wp->mark_candidate, sizeof(wp->mark));
+        wp->mark_candidate[0] = '\0';
+        wp->mark_ms = wp->mark_round_ms;
+    }
+}
+
+static void on_mark(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    redisReply *reply = r;
+    if (!reply || (unsigned long)(uintptr_t)privdata != wp->mark_nonce)
+        return;
+    const char *id = "0-0";
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0 &&
+        reply->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        id = reply->element[0]->element[0]->str;
+    snprintf(wp->mark_candidate, sizeof(wp->mark_candidate), "%s", id);
+    commit_mark(wp);
+}
+
+void answers_pong(struct wspush *wp, const char *payload)
+{
+    char expect[24];
+    snprintf(expect, sizeof(expect), "%lu", wp->mark_nonce);
+    if (strcmp(payload, expect) == 0) {
+        wp->pong_nonce = wp->mark_nonce;
+        commit_mark(wp);
+    }
+}
+
+static int conn_gone(void *ctx, uint64_t conn)
+{
+    return !conn_find(ctx, conn);
+}
+
+void answers_tick(struct wspush *wp)
+{
+    long long now = clock_ms();
+    if (wp->subscribed && wp->cmd.ac && now >= wp->next_mark_ms) {
+        /* the newest index entry, then (on the same link, so after it) a
+         * ping published to our own subscription: its coming back proves
+         * the subscription was alive after the read */
+        char nonce[24];
+        wp->next_mark_ms = now + MARK_EVERY_MS;
+        wp->mark_round_ms = now;
+        wp->mark_nonce++;
+        wp->mark_candidate[0] = '\0';
+        snprintf(nonce, sizeof(nonce), "%lu", wp->mark_nonce);
+        redisAsyncCommand(wp->cmd.ac, on_mark, (void *)(uintptr_t)wp->mark_nonce,
+                          "XREVRANGE %s + - COUNT 1", wp->keys.answers);
+        redisAsyncCommand(wp->cmd.ac, NULL, NULL, "PUBLISH %s %s", wp->ping_channel, nonce);
+    }
+    if (now >= wp->next_sweep_ms) {
+        wp->next_sweep_ms = now + SWEEP_EVERY_MS;
+        /* an ended answer is forgotten only once a mark is past it, so that
+         * a catch-up cannot deliver it a second time */
+        follow_sweep(&wp->follows, now, KEEP_ENDED_MS, wp->mark_ms, wp->cfg->answer_ttl * 1000LL,
+                     conn_gone, &wp->conns);
+    }
+}
