@@ -35,6 +35,7 @@ static const struct option_def options[] = {
     STR_OPT(fcgi_listen, "", "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
     STR_OPT(redis_url, "redis://127.0.0.1:6380/0", "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
     STR_OPT(redis_prefix, "aimsg:", "prefix of every Redis key and channel"),
+    INT_OPT(redis_timeout_ms, "3000", 100, 600000, "a Redis command unanswered this long counts as a lost connection"),
     STR_OPT(ai_base_url, "", "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
     STR_OPT(ai_api_key, "", "API key sent as Bearer token (never logged)"),
     STR_OPT(ai_model, "gpt-4o-mini", "model name sent to the endpoint"),

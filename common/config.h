@@ -22,6 +22,7 @@ struct config {
     /* redis */
     char *redis_url;
     char *redis_prefix;
+    long redis_timeout_ms;      /* a command unanswered this long: connection lost */
 
     /* model */
     char *ai_base_url;          /* see config_ai_base_url() */

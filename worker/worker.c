@@ -32,11 +32,10 @@
 #include "log.h"
 #include "model.h"
 #include "redis_conn.h"
-#include "redis_poll.h"
+#include "redis_async.h"
 
 #define READ_BLOCK_MS 2000
 #define STOP_GRACE_MS 10000
-#define RECONNECT_MAX_MS 5000
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
 
@@ -100,13 +99,12 @@ struct worker {
     long long curl_timer_at;    /* -1: curl wants no timeout call */
     struct task *dirty;         /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
-    struct redis_poll intake, ctl;
+    struct redis_async intake, ctl;
     char writer[33];            /* this process, in the answers it writes */
     char script[41];            /* SHA of answer_write_lua, "" until loaded */
     int closing;                /* callbacks must not touch tasks any more */
     int script_error_reported;
-    long long reconnect_at;
-    int backoff_ms;
+    struct redis_backoff backoff;
     int group_ready, creating_group, reading, claiming;
     long long next_claim, next_heartbeat;
     struct task *tasks;
@@ -149,7 +147,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (w->redis_lost)
         log_info("redis connection back");
     w->redis_lost = 0;
-    w->backoff_ms = 0;
+    redis_backoff_reset(&w->backoff);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -175,40 +173,33 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
-static int connect_one(struct worker *w, struct redis_poll *rp)
+static int connect_one(struct worker *w, struct redis_async *ra)
 {
     char err[256];
-    redisAsyncContext *ac = redis_connect_async(&w->addr, err, sizeof(err));
+    long long timeout = w->cfg->redis_timeout_ms;
+    if (ra == &w->intake)
+        timeout += READ_BLOCK_MS; /* XREADGROUP BLOCK waits that long by design */
+    redisAsyncContext *ac = redis_async_connect(ra, &w->addr, timeout, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
         return -1;
     }
     ac->data = w;
-    redis_poll_attach(rp, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (rp == &w->ctl)
+    if (ra == &w->ctl)
         redisAsyncCommand(ac, on_script, NULL, "SCRIPT LOAD %s", answer_write_lua);
     return 0;
 }
 
-static void schedule_reconnect(struct worker *w)
-{
-    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 100;
-    if (w->backoff_ms > RECONNECT_MAX_MS)
-        w->backoff_ms = RECONNECT_MAX_MS;
-    w->reconnect_at = clock_ms() + w->backoff_ms;
-}
-
 static void ensure_connected(struct worker *w)
 {
-    if ((w->ctl.ac && w->intake.ac) || clock_ms() < w->reconnect_at)
+    if ((w->ctl.ac && w->intake.ac) || !redis_backoff_due(&w->backoff, clock_ms()))
         return;
     if (!w->ctl.ac)
         connect_one(w, &w->ctl);
     if (!w->intake.ac)
         connect_one(w, &w->intake);
-    schedule_reconnect(w); /* the next attempt, should this one fail */
 }
 
 /* Redis takes commands that need the answer script. */
@@ -984,21 +975,25 @@ static void curl_sockets_ready(struct worker *w)
 static void poll_once(struct worker *w)
 {
     struct pollfd fds[3] = {{.fd = w->epfd, .events = POLLIN}};
-    struct redis_poll *rps[2] = {&w->ctl, &w->intake}, *polled[3] = {NULL};
+    struct redis_async *ras[2] = {&w->ctl, &w->intake}, *polled[3] = {NULL};
     nfds_t n = 1;
     for (int i = 0; i < 2; i++) {
-        short ev = redis_poll_events(rps[i]);
+        short ev = redis_async_events(ras[i]);
         if (!ev)
             continue;
-        fds[n].fd = redis_poll_fd(rps[i]);
+        fds[n].fd = redis_async_fd(ras[i]);
         fds[n].events = ev;
-        polled[n++] = rps[i];
+        polled[n++] = ras[i];
     }
     if (poll(fds, n, poll_timeout(w)) < 0 && errno != EINTR)
         log_error("poll: %s", strerror(errno));
     for (nfds_t i = 1; i < n; i++)
         if (fds[i].revents && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
-            redis_poll_handle(polled[i], fds[i].revents);
+            redis_async_handle(polled[i], fds[i].revents & (POLLIN | POLLERR | POLLHUP),
+                               fds[i].revents & (POLLOUT | POLLERR));
+    for (int i = 0; i < 2; i++)
+        if (redis_async_expire(ras[i], clock_ms()))
+            log_warn("redis did not answer within %lld ms; reconnecting", ras[i]->timeout_ms);
     if (fds[0].revents)
         curl_sockets_ready(w);
     if (w->curl_timer_at >= 0 && clock_ms() >= w->curl_timer_at) {

@@ -128,13 +128,13 @@ static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
 
 static void fill(struct wspush *wp, struct follow *f)
 {
-    if (f->filling || f->ended || !wp->cmd.ac)
+    if (f->filling || f->ended || !wp->cmd.ra.ac)
         return;
     char key[160], start[32];
     if (keys_answer(&wp->keys, f->id, key, sizeof(key)) != 0)
         return;
     answer_range_start(f->next_seq - 1, start, sizeof(start));
-    if (redisAsyncCommand(wp->cmd.ac, on_fill, f, "XRANGE %s %s + COUNT %d", key, start,
+    if (redisAsyncCommand(wp->cmd.ra.ac, on_fill, f, "XRANGE %s %s + COUNT %d", key, start,
                           FILL_COUNT) == REDIS_OK)
         f->filling = 1;
 }
@@ -180,13 +180,14 @@ static void on_index(redisAsyncContext *ac, void *r, void *privdata)
 
 static void read_index(struct wspush *wp, const char *after)
 {
-    if (wp->cmd.ac)
-        redisAsyncCommand(wp->cmd.ac, on_index, NULL, "XRANGE %s (%s + COUNT %d",
+    if (wp->cmd.ra.ac)
+        redisAsyncCommand(wp->cmd.ra.ac, on_index, NULL, "XRANGE %s (%s + COUNT %d",
                           wp->keys.answers, after, INDEX_COUNT);
 }
 
 void answers_catch_up(struct wspush *wp)
 {
+    wp->ping_sent_ms = 0;
     wp->mark_nonce++; /* a ping sent before this subscription proves nothing */
     follow_each(&wp->follows, fill_open, wp);
     if (wp->mark[0]) {
@@ -226,6 +227,7 @@ static void on_mark(redisAsyncContext *ac, void *r, void *privdata)
 
 void answers_pong(struct wspush *wp, const char *payload)
 {
+    wp->ping_sent_ms = 0;
     char expect[24];
     snprintf(expect, sizeof(expect), "%lu", wp->mark_nonce);
     if (strcmp(payload, expect) == 0) {
@@ -242,7 +244,18 @@ static int conn_gone(void *ctx, uint64_t conn)
 void answers_tick(struct wspush *wp)
 {
     long long now = clock_ms();
-    if (wp->subscribed && wp->cmd.ac && now >= wp->next_mark_ms) {
+    if (!wp->cmd.ra.ac)
+        wp->ping_sent_ms = 0; /* a ping it carried may never have been sent */
+    if (wp->subscribed && wp->ping_sent_ms &&
+        now - wp->ping_sent_ms > wp->cfg->redis_timeout_ms) {
+        /* our ping did not come back: a subscription that looks open but
+         * hears nothing (a half-open connection) */
+        log_warn("redis subscriber link silent for %lld ms; reconnecting", now - wp->ping_sent_ms);
+        wp->ping_sent_ms = 0;
+        redis_async_abort(&wp->sub.ra);
+        return;
+    }
+    if (wp->subscribed && wp->cmd.ra.ac && now >= wp->next_mark_ms) {
         /* the newest index entry, then (on the same link, so after it) a
          * ping published to our own subscription: its coming back proves
          * the subscription was alive after the read */
@@ -252,9 +265,11 @@ void answers_tick(struct wspush *wp)
         wp->mark_nonce++;
         wp->mark_candidate[0] = '\0';
         snprintf(nonce, sizeof(nonce), "%lu", wp->mark_nonce);
-        redisAsyncCommand(wp->cmd.ac, on_mark, (void *)(uintptr_t)wp->mark_nonce,
+        redisAsyncCommand(wp->cmd.ra.ac, on_mark, (void *)(uintptr_t)wp->mark_nonce,
                           "XREVRANGE %s + - COUNT 1", wp->keys.answers);
-        redisAsyncCommand(wp->cmd.ac, NULL, NULL, "PUBLISH %s %s", wp->ping_channel, nonce);
+        redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "PUBLISH %s %s", wp->ping_channel, nonce);
+        if (!wp->ping_sent_ms)
+            wp->ping_sent_ms = now;
     }
     if (now >= wp->next_sweep_ms) {
         wp->next_sweep_ms = now + SWEEP_EVERY_MS;

@@ -147,15 +147,15 @@ static int serve(const struct config *cfg)
     /* the tick (every TICK_US) keeps lws_service from sleeping longer */
     long long deadline = clock_ms() + SHUTDOWN_GRACE_MS;
     do {
-        if (!wp.conns.count && (!wp.cmd.ac || !wp.cmd.ac->replies.head))
+        if (!wp.conns.count && (!wp.cmd.ra.ac || !wp.cmd.ra.ac->replies.head))
             break;
         lws_service(context, 0);
     } while (clock_ms() < deadline);
     lws_sul_cancel(&wp.tick);
-    if (wp.sub.ac)
-        redisAsyncFree(wp.sub.ac);
-    if (wp.cmd.ac)
-        redisAsyncFree(wp.cmd.ac);
+    if (wp.sub.ra.ac)
+        redisAsyncFree(wp.sub.ra.ac);
+    if (wp.cmd.ra.ac)
+        redisAsyncFree(wp.cmd.ra.ac);
     lws_context_destroy(context);
     conn_table_free(&wp.conns);
     follow_table_free(&wp.follows); /* after the links: their callbacks may hold entries */

@@ -19,23 +19,16 @@
 #include "frame.h"
 #include "log.h"
 
-#define RECONNECT_MAX_MS 5000
-
 /* ---- hiredis adapter -------------------------------------------------- */
 
+/* lws watches the socket (a dup of hiredis' own) and says when it can be
+ * read or written; common/redis_async.c does the rest. When the connection
+ * ends, the wsi is closed by returning -1 from its callback. */
 static void want_write(void *p)
 {
     struct redis_link *l = p;
     if (l->wsi)
         lws_callback_on_writable(l->wsi);
-}
-
-static void nothing(void *p) { (void)p; }
-
-static void on_cleanup(void *p)
-{
-    struct redis_link *l = p;
-    l->ac = NULL; /* the wsi is closed by returning -1 from its callback */
 }
 
 static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -47,15 +40,15 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     struct redis_link *l = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_RAW_RX_FILE:
-        if (!l || !l->ac)
+        if (!l || !l->ra.ac)
             return -1;
-        redisAsyncHandleRead(l->ac);
-        return l->ac ? 0 : -1;
+        redis_async_handle(&l->ra, 1, 0);
+        return l->ra.ac ? 0 : -1;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-        if (!l || !l->ac)
+        if (!l || !l->ra.ac)
             return -1;
-        redisAsyncHandleWrite(l->ac);
-        return l->ac ? 0 : -1;
+        redis_async_handle(&l->ra, 0, 1);
+        return l->ra.ac ? 0 : -1;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         if (l && l->wsi == wsi)
             l->wsi = NULL;
@@ -79,7 +72,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     log_info("redis %s link connected", l->is_subscriber ? "subscriber" : "command");
-    l->wp->backoff_ms = 0;
+    redis_backoff_reset(&l->wp->backoff);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -88,7 +81,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK && !l->wp->stopping)
         log_warn("redis %s link lost: %s", l->is_subscriber ? "subscriber" : "command",
                  ac->errstr);
-    l->ac = NULL;
+    l->ra.ac = NULL;
     if (l->is_subscriber)
         l->wp->subscribed = l->wp->confirmations = 0;
 }
@@ -97,7 +90,8 @@ static int link_connect(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
     char err[256];
-    redisAsyncContext *ac = redis_connect_async(&wp->addr, err, sizeof(err));
+    redisAsyncContext *ac =
+        redis_async_connect(&l->ra, &wp->addr, wp->cfg->redis_timeout_ms, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
         return -1;
@@ -116,15 +110,11 @@ static int link_connect(struct redis_link *l)
         return -1;
     }
     lws_set_opaque_user_data(wsi, l);
-    l->ac = ac;
+    l->ra.ac = ac;
     l->wsi = wsi;
+    l->ra.wake = want_write;
+    l->ra.wake_arg = l;
     ac->data = l;
-    ac->ev.data = l;
-    ac->ev.addRead = nothing;
-    ac->ev.delRead = nothing;
-    ac->ev.addWrite = want_write;
-    ac->ev.delWrite = nothing;
-    ac->ev.cleanup = on_cleanup;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     lws_callback_on_writable(wsi); /* completes the non-blocking connect */
@@ -182,8 +172,8 @@ static void subscribe(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
     wp->subscribed = wp->confirmations = 0;
-    redisAsyncCommand(l->ac, on_pubsub, NULL, "SUBSCRIBE %s", wp->keys.broadcast);
-    redisAsyncCommand(l->ac, on_pubsub, NULL, "PSUBSCRIBE %s*", wp->connections);
+    redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", wp->keys.broadcast);
+    redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "PSUBSCRIBE %s*", wp->connections);
 }
 
 /* ---- presence and housekeeping ---------------------------------------- */
@@ -194,8 +184,8 @@ static void publish_presence(struct wspush *wp)
     keys_presence(&wp->keys, wp->instance, key, sizeof(key));
     snprintf(ttl, sizeof(ttl), "%ld", wp->cfg->presence_ttl);
     snprintf(count, sizeof(count), "%zu", wp->conns.count);
-    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "SET %s %s EX %s", key, count, ttl);
-    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "SADD %s %s", wp->keys.instances, wp->instance);
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "SET %s %s EX %s", key, count, ttl);
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "SADD %s %s", wp->keys.instances, wp->instance);
     wp->published_count = (long long)wp->conns.count;
     wp->next_presence = clock_ms() + wp->cfg->presence_ttl * 1000 / 3;
 }
@@ -203,29 +193,30 @@ static void publish_presence(struct wspush *wp)
 void redis_link_tick(struct wspush *wp)
 {
     long long now = clock_ms();
-    if ((!wp->sub.ac || !wp->cmd.ac) && now >= wp->reconnect_at && !wp->stopping) {
-        if (!wp->sub.ac && !wp->sub.wsi)
+    if ((!wp->sub.ra.ac || !wp->cmd.ra.ac) && !wp->stopping &&
+        redis_backoff_due(&wp->backoff, now)) {
+        if (!wp->sub.ra.ac && !wp->sub.wsi)
             link_connect(&wp->sub);
-        if (!wp->cmd.ac && !wp->cmd.wsi)
+        if (!wp->cmd.ra.ac && !wp->cmd.wsi)
             link_connect(&wp->cmd);
-        wp->backoff_ms = wp->backoff_ms ? wp->backoff_ms * 2 : 100;
-        if (wp->backoff_ms > RECONNECT_MAX_MS)
-            wp->backoff_ms = RECONNECT_MAX_MS;
-        wp->reconnect_at = now + wp->backoff_ms;
     }
-    if (wp->cmd.ac && !wp->stopping &&
+    struct redis_link *links[2] = {&wp->sub, &wp->cmd};
+    for (int i = 0; i < 2; i++)
+        if (redis_async_expire(&links[i]->ra, now))
+            log_warn("redis did not answer within %ld ms; reconnecting", wp->cfg->redis_timeout_ms);
+    if (wp->cmd.ra.ac && !wp->stopping &&
         (now >= wp->next_presence || wp->published_count != (long long)wp->conns.count))
         publish_presence(wp);
 }
 
 void redis_link_close(struct wspush *wp)
 {
-    if (!wp->cmd.ac)
+    if (!wp->cmd.ra.ac)
         return;
     char key[256];
     keys_presence(&wp->keys, wp->instance, key, sizeof(key));
-    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "DEL %s", key);
-    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "SREM %s %s", wp->keys.instances, wp->instance);
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "DEL %s", key);
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "SREM %s %s", wp->keys.instances, wp->instance);
 }
 
 /* ---- jobs from clients ------------------------------------------------ */
@@ -265,7 +256,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
                        const void *image, size_t image_len)
 {
     struct conn *c = conn_find(&wp->conns, conn_id);
-    if (!wp->cmd.ac) {
+    if (!wp->cmd.ra.ac) {
         if (c)
             conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
         return;
@@ -274,15 +265,15 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
     struct job_argv a;
     if (!image) {
         job_xadd_argv(&a, &wp->keys, j);
-        redisAsyncCommandArgv(wp->cmd.ac, on_queued, id, a.argc, a.argv, a.argvlen);
+        redisAsyncCommandArgv(wp->cmd.ra.ac, on_queued, id, a.argc, a.argv, a.argvlen);
         return;
     }
     /* the image and its job in one transaction: a job never points at an
      * image that was not stored */
-    redisAsyncCommand(wp->cmd.ac, NULL, NULL, "MULTI");
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "MULTI");
     job_image_argv(&a, j->image_key, image, image_len, wp->cfg->image_ttl);
-    redisAsyncCommandArgv(wp->cmd.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+    redisAsyncCommandArgv(wp->cmd.ra.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
     job_xadd_argv(&a, &wp->keys, j);
-    redisAsyncCommandArgv(wp->cmd.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
-    redisAsyncCommand(wp->cmd.ac, on_queued, id, "EXEC");
+    redisAsyncCommandArgv(wp->cmd.ra.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+    redisAsyncCommand(wp->cmd.ra.ac, on_queued, id, "EXEC");
 }

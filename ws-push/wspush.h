@@ -13,6 +13,7 @@
 #include "follow.h"
 #include "job.h"
 #include "keys.h"
+#include "redis_async.h"
 #include "redis_conn.h"
 
 struct wspush;
@@ -20,7 +21,7 @@ struct wspush;
 /* One hiredis async connection whose socket lives in the lws loop. */
 struct redis_link {
     struct wspush *wp;
-    redisAsyncContext *ac;  /* NULL while disconnected */
+    struct redis_async ra;  /* ra.ac is NULL while disconnected */
     struct lws *wsi;        /* the adopted (dup'ed) socket */
     int is_subscriber;
 };
@@ -42,11 +43,12 @@ struct wspush {
     char mark[48];              /* P answers entry all of whose elders were heard */
     char mark_candidate[48];
     unsigned long mark_nonce, pong_nonce;
+    long long ping_sent_ms;     /* oldest ping not heard back; 0: none */
     long long mark_ms, mark_round_ms; /* when the mark's read was sent */
     long long next_mark_ms, next_sweep_ms;
     lws_sorted_usec_list_t tick;
-    long long reconnect_at, next_presence;
-    int backoff_ms;
+    struct redis_backoff backoff;
+    long long next_presence;
     long long published_count;
     size_t max_client_message;
     int stopping;

@@ -1,10 +1,12 @@
 # Nothing accepted is lost: a steady stream of posted messages while Redis is
-# killed (kill -9, append-only file fsynced always) and restarted, and while
-# Redis drops every subscriber (CLIENT KILL TYPE pubsub). Every message that
+# killed (kill -9, append-only file fsynced always) and restarted, while
+# Redis drops every subscriber (CLIENT KILL TYPE pubsub), and while it stalls
+# (SIGSTOP: connections open, nothing answered). Every message that
 # got a 200 must reach done or error, complete and once, at clients of two
 # ws-push instances that stayed connected throughout.
 . "$(dirname "$0")/../lib.sh"
 
+export REDIS_TIMEOUT_MS=1000
 start_redis
 STANDIN_DELAY_MS=15 start_standin
 start_worker w1
@@ -52,6 +54,14 @@ before_kill=$(accepted_now)
 killed=$(rcli CLIENT KILL TYPE pubsub)
 check "CLIENT KILL dropped both subscribers" test "$killed" -ge 2
 check "posting goes on after CLIENT KILL" wait_until 20 more_accepted_than $((before_kill + 60))
+
+before_kill=$(accepted_now)
+kill -STOP "$(pid_of redis)"
+sleep 3
+kill -CONT "$(pid_of redis)"
+check "the worker gave up on the stalled Redis" grep -q "redis did not answer within 1000 ms" "$T/w1.out"
+check "ws-push gave up on the stalled Redis" grep -q "redis did not answer within 1000 ms\|subscriber link silent" "$T/ws1.out"
+check "posting goes on after the stall" wait_until 20 more_accepted_than $((before_kill + 60))
 touch "$T/stop-posting"
 wait "$POSTER"
 

@@ -1,0 +1,129 @@
+/* redis_async.c -- see redis_async.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "redis_async.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static void add_read(void *p) { ((struct redis_async *)p)->want_read = 1; }
+static void del_read(void *p) { ((struct redis_async *)p)->want_read = 0; }
+static void del_write(void *p) { ((struct redis_async *)p)->want_write = 0; }
+
+static void add_write(void *p)
+{
+    struct redis_async *ra = p;
+    ra->want_write = 1;
+    if (ra->wake)
+        ra->wake(ra->wake_arg);
+}
+
+static void cleanup(void *p)
+{
+    struct redis_async *ra = p;
+    ra->want_read = ra->want_write = 0;
+    ra->waiting_since = 0;
+    ra->ac = NULL;
+}
+
+redisAsyncContext *redis_async_connect(struct redis_async *ra, const struct redis_addr *a,
+                                       long long timeout_ms, char *err, size_t errlen)
+{
+    redisAsyncContext *ac = redis_connect_async(a, err, errlen);
+    if (!ac)
+        return NULL;
+    ra->ac = ac;
+    ra->want_read = 0;
+    ra->want_write = 1; /* the connect completes when the socket turns writable */
+    ra->timeout_ms = timeout_ms;
+    ra->waiting_since = clock_ms();
+    ra->timed_out = 0;
+    ac->ev.data = ra;
+    ac->ev.addRead = add_read;
+    ac->ev.delRead = del_read;
+    ac->ev.addWrite = add_write;
+    ac->ev.delWrite = del_write;
+    ac->ev.cleanup = cleanup;
+    return ac;
+}
+
+short redis_async_events(const struct redis_async *ra)
+{
+    if (!ra->ac)
+        return 0;
+    return (short)((ra->want_read ? POLLIN : 0) | (ra->want_write ? POLLOUT : 0));
+}
+
+int redis_async_fd(const struct redis_async *ra)
+{
+    return ra->ac ? ra->ac->c.fd : -1;
+}
+
+/* Something is owed to us: the connect, a reply, or bytes still to send. */
+static int awaiting(const struct redis_async *ra)
+{
+    const redisAsyncContext *ac = ra->ac;
+    return !(ac->c.flags & REDIS_CONNECTED) || ac->replies.head || ra->want_write;
+}
+
+void redis_async_handle(struct redis_async *ra, int readable, int writable)
+{
+    /* each call may free the context (disconnect), so look again after it */
+    if (ra->ac && readable)
+        redisAsyncHandleRead(ra->ac);
+    if (ra->ac && writable)
+        redisAsyncHandleWrite(ra->ac);
+    if (ra->ac && (readable || writable))
+        ra->waiting_since = awaiting(ra) ? clock_ms() : 0; /* progress */
+}
+
+int redis_async_expire(struct redis_async *ra, long long now_ms)
+{
+    if (!ra->ac || ra->timeout_ms <= 0)
+        return 0;
+    if (!awaiting(ra)) {
+        ra->waiting_since = 0;
+        return 0;
+    }
+    if (!ra->waiting_since) {
+        ra->waiting_since = now_ms;
+        return 0;
+    }
+    if (now_ms - ra->waiting_since < ra->timeout_ms)
+        return 0;
+    redis_async_abort(ra);
+    return 1;
+}
+
+void redis_async_abort(struct redis_async *ra)
+{
+    if (!ra->ac)
+        return;
+    /* hiredis reads end of file and fails everything pending, as for a
+     * connection the server closed */
+    ra->timed_out = 1;
+    ra->waiting_since = 0;
+    shutdown(ra->ac->c.fd, SHUT_RDWR);
+    redis_async_handle(ra, 1, 0);
+}
+
+int redis_backoff_due(struct redis_backoff *b, long long now_ms)
+{
+    if (now_ms < b->next_ms)
+        return 0;
+    b->delay_ms = b->delay_ms ? b->delay_ms * 2 : BACKOFF_FIRST_MS;
+    if (b->delay_ms > BACKOFF_MAX_MS)
+        b->delay_ms = BACKOFF_MAX_MS;
+    b->next_ms = now_ms + b->delay_ms;
+    return 1;
+}
+
+void redis_backoff_reset(struct redis_backoff *b)
+{
+    b->delay_ms = 0;
+    b->next_ms = 0;
+}
