@@ -1,9 +1,12 @@
 /* program.c -- see program.h. */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "program.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -39,4 +42,17 @@ int program_on_stop_signals(void (*handler)(int))
         return -1;
     sa.sa_handler = SIG_IGN;
     return sigaction(SIGPIPE, &sa, NULL);
+}
+
+void program_instance_name(const char *configured, char *buf, size_t len)
+{
+    if (configured && configured[0]) {
+        snprintf(buf, len, "%s", configured);
+        return;
+    }
+    char host[64];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, len, "%s-%ld", host, (long)getpid());
 }

@@ -31,8 +31,9 @@
 #include "keys.h"
 #include "log.h"
 #include "model.h"
-#include "redis_conn.h"
+#include "program.h"
 #include "redis_async.h"
+#include "redis_conn.h"
 
 #define READ_BLOCK_MS 2000
 #define STOP_GRACE_MS 10000
@@ -1055,17 +1056,14 @@ struct worker *worker_new(const struct config *cfg)
     if (!w)
         return NULL;
     w->cfg = cfg;
-    char err[256], host[128];
+    char err[256];
     if (redis_addr_parse(&w->addr, cfg->redis_url, err, sizeof(err)) != 0 ||
         keys_init(&w->keys, cfg->redis_prefix) != 0) {
         log_error("%s", err);
         free(w);
         return NULL;
     }
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "worker");
-    host[sizeof(host) - 1] = '\0';
-    snprintf(w->consumer, sizeof(w->consumer), "%s-%ld", host, (long)getpid());
+    program_instance_name(NULL, w->consumer, sizeof(w->consumer));
     if (job_new_token(w->writer) != 0) {
         log_error("cannot draw a random writer id");
         free(w);

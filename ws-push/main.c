@@ -58,15 +58,7 @@ static int setup(struct wspush *wp, const struct config *cfg)
         log_error("redis_prefix is too long");
         return -1;
     }
-    if (cfg->instance_id[0]) {
-        snprintf(wp->instance, sizeof(wp->instance), "%s", cfg->instance_id);
-    } else {
-        char host[64];
-        if (gethostname(host, sizeof(host)) != 0)
-            snprintf(host, sizeof(host), "ws");
-        host[sizeof(host) - 1] = '\0';
-        snprintf(wp->instance, sizeof(wp->instance), "%s-%ld", host, (long)getpid());
-    }
+    program_instance_name(cfg->instance_id, wp->instance, sizeof(wp->instance));
     char token[33];
     if (job_new_token(token) != 0) {
         log_error("cannot draw a random run id");
