@@ -8,11 +8,13 @@
 
 #include "clock.h"
 
-/* KEYS: answer stream, reply channel, answers index, jobs stream
+/* KEYS: answer stream, reply channel ('' = the job's own), answers index,
+ *       jobs stream
  * ARGV: seq ('' = after the last), frame before seq, frame after seq,
  *       writer, final (1/0), ttl ms, job id, index min id, group, max frames */
 const char answer_write_lua[] =
     "local final = ARGV[5] == '1'\n"
+    "local reply = KEYS[2]\n"
     "local function ack()\n"
     "  redis.pcall('XACK', KEYS[4], ARGV[9], ARGV[7])\n"
     "  redis.pcall('XDEL', KEYS[4], ARGV[7])\n"
@@ -36,19 +38,49 @@ const char answer_write_lua[] =
     "elseif seq == nil then\n"
     "  seq = 0\n"
     "end\n"
+    "if reply == '' then\n"
+    "  local job = redis.call('XRANGE', KEYS[4], ARGV[7], ARGV[7])[1]\n"
+    "  if not job then return -4 end\n"
+    "  local f = job[2]\n"
+    "  for i = 1, #f, 2 do\n"
+    "    if f[i] == 'reply' then reply = f[i + 1]\n"
+    "    elseif f[i] == 'image' and final then redis.call('UNLINK', f[i + 1]) end\n"
+    "  end\n"
+    "  if reply == '' then return -4 end\n"
+    "end\n"
     "local frame = ARGV[2] .. string.format('%d', seq) .. ARGV[3]\n"
     "local add = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[10], '0-' .. string.format('%d', seq + 1),\n"
     "             'f', frame, 'w', ARGV[4]}\n"
     "if final then add[#add + 1] = 'e'; add[#add + 1] = '1' end\n"
+    "if seq == 0 then add[#add + 1] = 'r'; add[#add + 1] = reply end\n"
     "local ok = redis.pcall(unpack(add))\n"
     "if type(ok) == 'table' and ok.err then return -3 end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
     "if seq == 0 then\n"
-    "  redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[8], '*', 'id', ARGV[7], 'reply', KEYS[2])\n"
+    "  redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[8], '*', 'id', ARGV[7], 'reply', reply)\n"
     "end\n"
-    "redis.call('PUBLISH', KEYS[2], frame)\n"
+    "redis.call('PUBLISH', reply, frame)\n"
     "if final then ack() end\n"
     "return seq\n";
+
+/* KEYS: answer stream, jobs stream
+ * ARGV: job id, first entry id to read, count */
+const char answer_read_lua[] =
+    "local reply = false\n"
+    "local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]\n"
+    "if first then\n"
+    "  local f = first[2]\n"
+    "  for i = 1, #f, 2 do if f[i] == 'r' then reply = f[i + 1] end end\n"
+    "end\n"
+    "if not reply then\n"
+    "  local job = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])[1]\n"
+    "  if job then\n"
+    "    local f = job[2]\n"
+    "    for i = 1, #f, 2 do if f[i] == 'reply' then reply = f[i + 1] end end\n"
+    "  end\n"
+    "end\n"
+    "if not reply then return 0 end\n"
+    "return {reply, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])}\n";
 
 static void arg(struct answer_write *a, const char *s, size_t n)
 {
@@ -66,8 +98,13 @@ int answer_write_argv(struct answer_write *a, const char *sha, const struct keys
     if (frame_peek(frame, len, &h) != 0 || keys_answer(k, h.id, a->key, sizeof(a->key)) != 0)
         return -1;
     a->argc = 0;
-    ARG(a, "EVALSHA");
-    ARG(a, sha);
+    if (sha) {
+        ARG(a, "EVALSHA");
+        ARG(a, sha);
+    } else {
+        ARG(a, "EVAL");
+        arg(a, answer_write_lua, sizeof(answer_write_lua) - 1);
+    }
     ARG(a, "4");
     ARG(a, a->key);
     ARG(a, reply);
@@ -89,6 +126,68 @@ int answer_write_argv(struct answer_write *a, const char *sha, const struct keys
     ARG(a, KEYS_GROUP);
     snprintf(a->maxlen, sizeof(a->maxlen), "%ld", max_frames);
     ARG(a, a->maxlen);
+    return 0;
+}
+
+int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char *id,
+                       struct buf *frame, long ttl_seconds, long max_frames)
+{
+    if (!answer_id_valid(id) || frame_cancelled(frame, id, 0) != 0)
+        return -1;
+    return answer_write_argv(a, NULL, k, "", frame->data, frame->len, 1, "cancel", ttl_seconds,
+                             max_frames);
+}
+
+const char *answer_refusal_message(long result)
+{
+    switch (result) {
+    case ANSWER_ENDED:
+        return "回答已结束 (that answer has already ended)";
+    case ANSWER_UNKNOWN:
+        return "没有这个回答 (no such answer, or it has expired)";
+    default:
+        return "操作失败，请重试 (that did not work, try again)";
+    }
+}
+
+int answer_id_valid(const char *id)
+{
+    size_t i = 0, digits = 0;
+    while (id[i] >= '0' && id[i] <= '9')
+        i++, digits++;
+    if (!digits || digits > 20 || id[i++] != '-')
+        return 0;
+    for (digits = 0; id[i] >= '0' && id[i] <= '9'; i++)
+        digits++;
+    return digits && digits <= 20 && id[i] == '\0';
+}
+
+int answer_read_argv(struct answer_read *a, const struct keys *k, const char *id,
+                     long after_seq, long count)
+{
+    if (!answer_id_valid(id) || keys_answer(k, id, a->key, sizeof(a->key)) != 0)
+        return -1;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    answer_range_start(after_seq, a->start, sizeof(a->start));
+    snprintf(a->count, sizeof(a->count), "%ld", count);
+    const char *argv[] = {"EVAL", answer_read_lua, "2", a->key, k->jobs, a->id, a->start, a->count};
+    a->argc = 0;
+    for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++) {
+        a->argv[a->argc] = argv[i];
+        a->argvlen[a->argc++] = strlen(argv[i]);
+    }
+    return 0;
+}
+
+int answer_read_reply(const redisReply *r, const char **channel, const redisReply **entries)
+{
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        return ANSWER_UNKNOWN;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    *channel = r->element[0]->str;
+    *entries = r->element[1];
     return 0;
 }
 

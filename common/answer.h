@@ -2,7 +2,8 @@
  * (the only writer) and whoever reads it (ws-push catching up, fcgi-api).
  *
  *   P answer:<id>  stream, one entry per frame: id 0-<seq+1>,
- *                  fields f <frame JSON>, w <writer>, and e 1 on the last
+ *                  fields f <frame JSON>, w <writer>, e 1 on the last,
+ *                  r <reply channel> on the first
  *   P answers      stream, one entry per answer begun: id <job id>,
  *                  reply <channel>; trimmed to the last answer_ttl seconds
  *
@@ -28,6 +29,7 @@ enum answer_refusal {
     ANSWER_ENDED = -1,      /* the answer already has its last frame */
     ANSWER_FOREIGN = -2,    /* another writer owns it */
     ANSWER_DUPLICATE = -3,  /* that seq is stored already: a resend */
+    ANSWER_UNKNOWN = -4,    /* (a canceller's write) no such job, or gone */
 };
 
 /* EVALSHA arguments storing one frame. */
@@ -40,11 +42,42 @@ struct answer_write {
 
 /* frame is an answer frame (it must frame_peek); with append, the script
  * puts it after whatever the answer holds (taking over an answer whose
- * writer died) instead of at its own seq. The strings must outlive the
- * call that sends the arguments. */
+ * writer died, or cancelling it) instead of at its own seq. reply "" means
+ * the channel the job names (a canceller does not know it). sha NULL: EVAL
+ * with the script's text. The strings must outlive the call that sends the
+ * arguments. */
 int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames);
+
+/* Reading an answer (resume, GET /api/answer): the channel its frames go
+ * to and its frames after after_seq, at most count; for a job not begun
+ * yet, its channel and no frames. One EVAL, so the two agree. */
+extern const char answer_read_lua[];
+struct answer_read {
+    int argc;
+    const char *argv[8];
+    size_t argvlen[8];
+    char key[160], id[48], start[32], count[24];
+};
+int answer_read_argv(struct answer_read *a, const struct keys *k, const char *id,
+                     long after_seq, long count);
+/* 0 with channel and entries pointing into r; ANSWER_UNKNOWN (no such
+ * job, or expired); -1 for a reply of another shape. */
+int answer_read_reply(const redisReply *r, const char **channel, const redisReply **entries);
+
+/* The final "cancelled" frame of answer id (built in frame, which must
+ * outlive the call), as an EVAL appending it; afterwards PUBLISH k->cancels
+ * id tells the worker running it to stop. */
+int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char *id,
+                       struct buf *frame, long ttl_seconds, long max_frames);
+
+/* What a client is told when its cancel or resume is refused (the script's
+ * result, or ANSWER_UNKNOWN for an id that is not a job id). */
+const char *answer_refusal_message(long result);
+
+/* A job id: a stream entry id, <ms>-<n>. */
+int answer_id_valid(const char *id);
 
 /* An entry of XRANGE P answer:<id>: its seq and frame (pointing into e). */
 int answer_entry(const redisReply *e, long *seq, const char **frame, size_t *len);

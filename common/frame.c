@@ -24,6 +24,11 @@ int frame_done(struct buf *out, const char *id, long seq)
     return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
 }
 
+int frame_cancelled(struct buf *out, const char *id, long seq)
+{
+    return head(out, "cancelled", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
+}
+
 int frame_error(struct buf *out, const char *id, long seq, const char *message)
 {
     return head(out, "error", id, seq) | buf_puts(out, ",\"content\":") |

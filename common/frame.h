@@ -14,6 +14,8 @@
 int frame_chunk(struct buf *out, const char *id, long seq, const char *text, size_t len);
 /* {"type":"done","id":…,"seq":n,"ts":µs} */
 int frame_done(struct buf *out, const char *id, long seq);
+/* {"type":"cancelled","id":…,"seq":n,"ts":µs}: its asker stopped it. */
+int frame_cancelled(struct buf *out, const char *id, long seq);
 /* {"type":"error","id":…,"seq":n,"content":…}: answer id failed. */
 int frame_error(struct buf *out, const char *id, long seq, const char *message);
 /* {"type":"error","content":…}: about a message the client sent. */

@@ -20,6 +20,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->answers, sizeof(k->answers), "%sanswers", prefix);
     snprintf(k->broadcast, sizeof(k->broadcast), "%sout:all", prefix);
     snprintf(k->instances, sizeof(k->instances), "%swspush", prefix);
+    snprintf(k->cancels, sizeof(k->cancels), "%scancels", prefix);
     snprintf(k->presence_prefix, sizeof(k->presence_prefix), "%swspush:", prefix);
     return 0;
 }

@@ -16,6 +16,7 @@ struct keys {
     char dead[96];          /* stream: jobs that failed too often */
     char answers[96];       /* stream: answers begun lately (id, reply) */
     char broadcast[96];     /* channel: answers for every client */
+    char cancels[96];       /* channel: ids of answers cancelled (workers stop them) */
     char instances[96];     /* set: ids of ws-push instances that registered */
     char presence_prefix[96]; /* + instance id: connection count, with TTL */
 };

@@ -1,4 +1,5 @@
-/* api.c -- GET /api/health, GET /api/status, POST /api/message, POST /api/image.
+/* api.c -- the routes; GET /api/health, GET /api/status, POST /api/message,
+ * POST /api/image (the answer routes are in answer_api.c).
  *
  * A handler answers at once (a bad request, Redis unreachable) or sends its
  * Redis commands and leaves in r->then what answers when the replies are in:
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "answer_api.h"
 #include "image.h"
 #include "log.h"
 #include "multipart.h"
@@ -26,7 +28,7 @@ static void respond_queued(struct request *r, const char *message, const char *i
     respond(r, 200, "", json);
 }
 
-static void respond_redis_down(struct api *api, struct request *r)
+void api_respond_redis_down(struct api *api, struct request *r)
 {
     struct buf b = BUF_INIT;
     const char *why = api->store.err[0] ? api->store.err : "redis unavailable";
@@ -85,7 +87,7 @@ static void status_replied(struct api *api, struct request *r)
 {
     long long count;
     if (store_recv_connection_count(&api->store, &count) != 0) {
-        respond_redis_down(api, r);
+        api_respond_redis_down(api, r);
         return;
     }
     char json[128];
@@ -97,7 +99,7 @@ static void status_replied(struct api *api, struct request *r)
 static void handle_status(struct api *api, struct request *r)
 {
     if (store_send_connection_count(&api->store) != 0)
-        respond_redis_down(api, r);
+        api_respond_redis_down(api, r);
     else
         r->then = status_replied;
 }
@@ -106,7 +108,7 @@ static void message_replied(struct api *api, struct request *r)
 {
     char id[48];
     if (store_recv_queue_text(&api->store, id) != 0)
-        respond_redis_down(api, r);
+        api_respond_redis_down(api, r);
     else
         respond_queued(r, "消息发送成功", id);
 }
@@ -144,7 +146,7 @@ static void handle_message(struct api *api, struct request *r)
     } else {
         if (store_send_queue_text(&api->store, json_string_value(content),
                                   json_string_length(content)) != 0)
-            respond_redis_down(api, r);
+            api_respond_redis_down(api, r);
         else
             r->then = message_replied;
     }
@@ -155,7 +157,7 @@ static void image_replied(struct api *api, struct request *r)
 {
     char id[48];
     if (store_recv_queue_image(&api->store, id) != 0)
-        respond_redis_down(api, r);
+        api_respond_redis_down(api, r);
     else
         respond_queued(r, "图片发送成功", id);
 }
@@ -208,7 +210,7 @@ static void handle_image(struct api *api, struct request *r)
     }
     if (store_send_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",
                                q ? q->len : 0) != 0)
-        respond_redis_down(api, r);
+        api_respond_redis_down(api, r);
     else
         r->then = image_replied;
 }
@@ -224,13 +226,22 @@ static const struct route routes[] = {
     {"/api/status", "GET", handle_status},
     {"/api/message", "POST", handle_message},
     {"/api/image", "POST", handle_image},
+    {"/api/cancel", "POST", answer_api_cancel},
+    {"/api/answer/", "GET", answer_api_get}, /* + <id> */
 };
+
+static int path_is(const struct route *route, const char *path)
+{
+    size_t n = strlen(route->path);
+    return route->path[n - 1] == '/' ? strncmp(route->path, path, n) == 0 && path[n]
+                                     : strcmp(route->path, path) == 0;
+}
 
 void api_begin(struct api *api, struct request *r)
 {
     r->then = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(routes[i].path, r->path) != 0)
+        if (!path_is(&routes[i], r->path))
             continue;
         if (strcmp(routes[i].method, r->method) != 0) {
             char allow[32];

@@ -18,4 +18,7 @@ void api_begin(struct api *api, struct request *r);
  * Requests end in the order they began (the order of their replies). */
 void api_end(struct api *api, struct request *r);
 
+/* 503 naming why Redis could not be used. */
+void api_respond_redis_down(struct api *api, struct request *r);
+
 #endif

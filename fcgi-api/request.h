@@ -18,6 +18,7 @@ struct request {
     struct buf body;
     /* set by a handler that waits for Redis replies: answers with them */
     void (*then)(struct api *api, struct request *r);
+    char cancel_id[48];       /* POST /api/cancel: the id, for its reply */
 };
 
 void request_init(struct request *r, FCGX_Request *fcgi);

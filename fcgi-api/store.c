@@ -213,3 +213,13 @@ int store_recv_queue_image(struct store *s, char id[48])
     freeReplyObject(r);
     return rc;
 }
+
+int store_send_command(struct store *s, int argc, const char **argv, const size_t *argvlen)
+{
+    return send_argv(s, argc, argv, argvlen);
+}
+
+redisReply *store_recv_reply(struct store *s)
+{
+    return recv_ok(s);
+}

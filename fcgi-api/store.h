@@ -46,4 +46,9 @@ int store_send_queue_image(struct store *s, const void *bytes, size_t len, const
 int store_recv_queue_text(struct store *s, char id[48]);
 int store_recv_queue_image(struct store *s, char id[48]);
 
+/* Any other command, and its reply (an error reply counts as a failure);
+ * the caller frees the reply. */
+int store_send_command(struct store *s, int argc, const char **argv, const size_t *argvlen);
+redisReply *store_recv_reply(struct store *s);
+
 #endif

@@ -87,6 +87,7 @@ struct task {
     struct out_frame *unsent;   /* the first not yet sent on this connection */
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
+    int claimed;                /* it was another worker's */
 };
 
 struct worker {
@@ -101,6 +102,7 @@ struct worker {
     struct task *dirty;         /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
     struct redis_async intake, ctl;
+    struct redis_async cancels;     /* subscribed to P cancels */
     char writer[33];            /* this process, in the answers it writes */
     char script[41];            /* SHA of answer_write_lua, "" until loaded */
     int closing;                /* callbacks must not touch tasks any more */
@@ -158,10 +160,12 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         log_warn("redis connection lost: %s", ac->errstr);
         w->redis_lost = 1;
     }
-    /* hiredis has already run the adapter's cleanup, which cleared rp->ac:
-     * tell the two connections apart by their adapter. Every callback
+    /* hiredis has already run the adapter's cleanup, which cleared ra->ac:
+     * tell the connections apart by their adapter. Every callback
      * waiting on this connection has been called (without a reply). */
-    if (ac->ev.data == &w->ctl) {
+    if (ac->ev.data == &w->cancels) {
+        w->cancels.ac = NULL;
+    } else if (ac->ev.data == &w->ctl) {
         w->ctl.ac = NULL;
         w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
@@ -173,6 +177,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->reading = 0;
     }
 }
+
+static void on_cancel(redisAsyncContext *ac, void *r, void *privdata);
 
 static int connect_one(struct worker *w, struct redis_async *ra)
 {
@@ -190,13 +196,18 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (ra == &w->ctl)
         redisAsyncCommand(ac, on_script, NULL, "SCRIPT LOAD %s", answer_write_lua);
+    if (ra == &w->cancels)
+        redisAsyncCommand(ac, on_cancel, NULL, "SUBSCRIBE %s", w->keys.cancels);
     return 0;
 }
 
 static void ensure_connected(struct worker *w)
 {
-    if ((w->ctl.ac && w->intake.ac) || !redis_backoff_due(&w->backoff, clock_ms()))
+    if ((w->ctl.ac && w->intake.ac && w->cancels.ac) ||
+        !redis_backoff_due(&w->backoff, clock_ms()))
         return;
+    if (!w->cancels.ac)
+        connect_one(w, &w->cancels);
     if (!w->ctl.ac)
         connect_one(w, &w->ctl);
     if (!w->intake.ac)
@@ -423,6 +434,11 @@ static void on_image(redisAsyncContext *ac, void *r, void *privdata)
     if (w->closing)
         return;
     t->inflight--;
+    if (t->dropped) {
+        if (!t->inflight)
+            task_free(t);
+        return;
+    }
     if (!reply)
         return; /* disconnected: the task is released */
     if (reply->type != REDIS_REPLY_STRING) {
@@ -468,6 +484,11 @@ static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
     if (w->closing)
         return;
     t->inflight--;
+    if (t->dropped) {
+        if (!t->inflight)
+            task_free(t);
+        return;
+    }
     if (!reply)
         return; /* disconnected: the task is released */
     long seq;
@@ -481,7 +502,7 @@ static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     if (frame_is_final(&h)) {
-        log_info("job %s: its answer had already ended; acknowledged", t->id);
+        log_info("job %s: its answer had already ended (%s); acknowledged", t->id, h.type);
         acknowledge(w, t->id);
         if (t->image_key)
             redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
@@ -489,7 +510,8 @@ static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     /* a model call cannot be resumed mid-answer: end what was sent */
-    log_warn("job %s: its worker died after %ld chunk(s); ending the answer", t->id, seq + 1);
+    log_warn("job %s: %s after %ld chunk(s); ending the answer", t->id,
+             t->claimed ? "its worker died" : "it was begun already", seq + 1);
     t->state = TASK_ENDING;
     if (frame_error(&w->frame, t->id, seq + 1, MSG_INTERRUPTED) != 0 || emit(t, 1) != 0)
         task_drop(t);
@@ -550,10 +572,9 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     }
     log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
               t->content_len);
-    if (!claimed) {
-        task_begin(t);
-        return;
-    }
+    /* every job: it may have been cancelled while it waited, or (claimed)
+     * begun by a worker that died */
+    t->claimed = claimed;
     char key[160];
     t->state = TASK_PROBING;
     if (keys_answer(&w->keys, t->id, key, sizeof(key)) != 0 ||
@@ -639,6 +660,42 @@ static void task_model_done(struct task *t, CURLcode code)
         task_finish(t, tokens ? MSG_INTERRUPTED : MSG_INVALID);
         return;
     }
+}
+
+/* ---- cancels ------------------------------------------------------------ */
+
+/* Someone cancelled answer id: its "cancelled" frame is written already (so
+ * nothing this worker writes for it would be taken); stop paying for it. */
+static void task_cancel(struct worker *w, const char *id)
+{
+    for (struct task *t = w->tasks; t; t = t->next) {
+        if (strcmp(t->id, id) != 0 || t->dropped || t->state == TASK_ENDING)
+            continue;
+        log_info("job %s: cancelled; %s", t->id,
+                 t->call ? "model call stopped" : "the model was not called");
+        if (t->image_key && w->ctl.ac)
+            redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
+        if (t->state == TASK_WAITING) {
+            w->nwaiting--;
+            t->state = TASK_ENDING; /* no retry; and task_free must not count it again */
+        }
+        task_drop(t);
+        return;
+    }
+}
+
+/* ["message", channel, id], and the subscription's confirmation */
+static void on_cancel(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    if (!reply || w->closing || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "message") != 0 ||
+        reply->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    task_cancel(w, reply->element[2]->str);
 }
 
 /* ---- intake, claims, dead letters ------------------------------------ */
@@ -970,15 +1027,15 @@ static void curl_sockets_ready(struct worker *w)
     }
 }
 
-/* One turn: wait on curl's epoll set and the two Redis sockets, then serve
+/* One turn: wait on curl's epoll set and the three Redis sockets, then serve
  * whatever is ready. The cost of a turn does not grow with the number of
  * answers streaming, only with the number that have something to say. */
 static void poll_once(struct worker *w)
 {
-    struct pollfd fds[3] = {{.fd = w->epfd, .events = POLLIN}};
-    struct redis_async *ras[2] = {&w->ctl, &w->intake}, *polled[3] = {NULL};
+    struct pollfd fds[4] = {{.fd = w->epfd, .events = POLLIN}};
+    struct redis_async *ras[3] = {&w->ctl, &w->intake, &w->cancels}, *polled[4] = {NULL};
     nfds_t n = 1;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         short ev = redis_async_events(ras[i]);
         if (!ev)
             continue;
@@ -992,7 +1049,7 @@ static void poll_once(struct worker *w)
         if (fds[i].revents && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
             redis_async_handle(polled[i], fds[i].revents & (POLLIN | POLLERR | POLLHUP),
                                fds[i].revents & (POLLOUT | POLLERR));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (redis_async_expire(ras[i], clock_ms()))
             log_warn("redis did not answer within %lld ms; reconnecting", ras[i]->timeout_ms);
     if (fds[0].revents)
@@ -1011,6 +1068,8 @@ static void flush_and_disconnect(struct worker *w)
 {
     if (w->intake.ac)
         redisAsyncFree(w->intake.ac); /* a blocked XREADGROUP need not finish */
+    if (w->cancels.ac)
+        redisAsyncFree(w->cancels.ac);
     if (w->ctl.ac)
         redisAsyncDisconnect(w->ctl.ac);
     long long deadline = clock_ms() + 2000;
@@ -1099,6 +1158,8 @@ void worker_free(struct worker *w)
         redisAsyncFree(w->ctl.ac);
     if (w->intake.ac)
         redisAsyncFree(w->intake.ac);
+    if (w->cancels.ac)
+        redisAsyncFree(w->cancels.ac);
     curl_multi_cleanup(w->multi);
     close(w->epfd);
     buf_free(&w->frame);

@@ -25,13 +25,19 @@
 #define MARK_EVERY_MS 1000
 #define SWEEP_EVERY_MS 1000
 #define KEEP_ENDED_MS 30000     /* late duplicates of an ended answer are dropped */
-#define FILL_COUNT 1000
 #define INDEX_COUNT 500
 
-static void forward(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+static int resumed_by(struct wspush *wp, const char *id, uint64_t conn)
 {
-    struct conn *c = conn ? conn_find(&wp->conns, conn) : NULL;
-    if (conn && !c)
+    return follow_find(&wp->follows, id, FOLLOW_RESUME, conn) != NULL;
+}
+
+/* To the entry's connection, or to every client but those resuming the
+ * answer on their own. */
+static void forward(struct wspush *wp, const struct follow *f, const char *data, size_t len)
+{
+    struct conn *c = f->conn ? conn_find(&wp->conns, f->conn) : NULL;
+    if (f->conn && !c)
         return; /* that client has gone */
     struct msg *m = msg_new(data, len);
     if (!m) {
@@ -40,9 +46,19 @@ static void forward(struct wspush *wp, uint64_t conn, const char *data, size_t l
     }
     if (c)
         conn_send(&wp->conns, c, m);
-    else
+    else if (!follow_has_resume(&wp->follows, f->id))
         conn_broadcast(&wp->conns, m);
+    else
+        for (c = wp->conns.all; c; c = c->next)
+            if (!resumed_by(wp, f->id, c->id))
+                conn_send(&wp->conns, c, m);
     msg_unref(m);
+}
+
+static void forward_raw(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+{
+    struct follow f = {.conn = conn};
+    forward(wp, &f, data, len);
 }
 
 static void fill(struct wspush *wp, struct follow *f);
@@ -52,70 +68,91 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
                  const char *data, size_t len, int live)
 {
     f->touched_ms = clock_ms();
-    if (h->seq < f->next_seq)
-        return; /* had it */
+    if (live && h->seq > f->heard_seq)
+        f->heard_seq = h->seq;
+    if (f->resolving || h->seq < f->next_seq)
+        return; /* its first read brings it; or had it */
     if (h->seq > f->next_seq) {
         if (live) {
-            if (h->seq > f->heard_seq)
-                f->heard_seq = h->seq;
             fill(wp, f);
             return;
         }
         log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, h->seq - 1);
     }
-    forward(wp, f->conn, data, len);
+    forward(wp, f, data, len);
     f->next_seq = h->seq + 1;
     if (frame_is_final(h))
         f->ended = 1;
 }
 
+/* A resuming connection that has what everyone has takes the answer with
+ * everyone again. */
+static void rejoin(struct wspush *wp, struct follow *r)
+{
+    struct follow *f = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
+    if (!r->resolving && !r->filling && f && f->conn == 0 && r->next_seq == f->next_seq)
+        follow_remove(&wp->follows, r);
+}
+
+struct live_frame {
+    struct wspush *wp;
+    const struct frame_head *h;
+    const char *data;
+    size_t len;
+};
+
+static void take_resume(struct follow *r, void *ctx)
+{
+    struct live_frame *lf = ctx;
+    take(lf->wp, r, lf->h, lf->data, lf->len, 1);
+    rejoin(lf->wp, r);
+}
+
 void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len)
 {
     struct frame_head h;
-    struct follow *f;
-    if (frame_peek(data, len, &h) != 0 || !(f = follow_get(&wp->follows, h.id, conn))) {
-        forward(wp, conn, data, len); /* not an answer frame of ours: as it is */
+    if (frame_peek(data, len, &h) != 0) {
+        if (conn != ANSWERS_FOREIGN)
+            forward_raw(wp, conn, data, len); /* not an answer frame of ours: as it is */
         return;
     }
-    take(wp, f, &h, data, len, 1);
+    struct follow *f = conn == ANSWERS_FOREIGN
+                           ? follow_find(&wp->follows, h.id, FOLLOW_CHANNEL, 0)
+                           : follow_get(&wp->follows, h.id, FOLLOW_CHANNEL, conn);
+    if (f)
+        take(wp, f, &h, data, len, 1);
+    else if (conn != ANSWERS_FOREIGN)
+        forward_raw(wp, conn, data, len); /* no memory to follow it */
+    struct live_frame lf = {wp, &h, data, len};
+    follow_each_resume(&wp->follows, h.id, take_resume, &lf);
 }
 
 void answers_queued(struct wspush *wp, uint64_t conn, const char *id)
 {
-    if (!follow_get(&wp->follows, id, conn))
+    if (!follow_get(&wp->follows, id, FOLLOW_CHANNEL, conn))
         log_warn("answer %s: out of memory; it will not be caught up", id);
 }
 
 /* ---- reading the history ---------------------------------------------- */
 
-static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
+void answers_absorb(struct wspush *wp, struct follow *f, const redisReply *entries)
 {
-    struct redis_link *l = ac->data;
-    struct wspush *wp = l->wp;
-    struct follow *f = privdata;
-    redisReply *reply = r;
-    f->filling = 0;
-    if (!reply || wp->stopping)
-        return; /* the catch-up after the reconnect reads it again */
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        log_warn("answer %s: cannot read its history: %s", f->id,
-                 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
-        return;
-    }
     long before = f->next_seq;
-    for (size_t i = 0; i < reply->elements; i++) {
+    for (size_t i = 0; i < entries->elements; i++) {
         long seq;
         const char *frame;
         size_t len;
         struct frame_head h;
-        if (answer_entry(reply->element[i], &seq, &frame, &len) == 0 &&
+        if (answer_entry(entries->element[i], &seq, &frame, &len) == 0 &&
             frame_peek(frame, len, &h) == 0)
             take(wp, f, &h, frame, len, 0);
     }
-    if (f->ended)
+    if (f->kind == FOLLOW_RESUME)
+        rejoin(wp, f);
+    if (f->ended || f->gone)
         return;
-    if (reply->elements == FILL_COUNT)
+    if (entries->elements == ANSWERS_FILL_COUNT)
         fill(wp, f);
     else if (f->heard_seq >= f->next_seq && f->next_seq > before)
         fill(wp, f); /* live frames heard while this read was on its way */
@@ -126,17 +163,39 @@ static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    struct follow *f = privdata;
+    redisReply *reply = r;
+    f->filling = 0;
+    if (!reply || wp->stopping || f->gone)
+        return; /* the catch-up after the reconnect reads it again */
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("answer %s: cannot read its history: %s", f->id,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        return;
+    }
+    answers_absorb(wp, f, reply);
+}
+
 static void fill(struct wspush *wp, struct follow *f)
 {
-    if (f->filling || f->ended || !wp->cmd.ra.ac)
+    if (f->filling || f->resolving || f->ended || f->gone || !wp->cmd.ra.ac)
         return;
     char key[160], start[32];
     if (keys_answer(&wp->keys, f->id, key, sizeof(key)) != 0)
         return;
     answer_range_start(f->next_seq - 1, start, sizeof(start));
     if (redisAsyncCommand(wp->cmd.ra.ac, on_fill, f, "XRANGE %s %s + COUNT %d", key, start,
-                          FILL_COUNT) == REDIS_OK)
+                          ANSWERS_FILL_COUNT) == REDIS_OK)
         f->filling = 1;
+}
+
+void answers_fill(struct wspush *wp, struct follow *f)
+{
+    fill(wp, f);
 }
 
 static void fill_open(struct follow *f, void *ctx)
@@ -168,7 +227,7 @@ static void on_index(redisAsyncContext *ac, void *r, void *privdata)
             (!(conn = keys_connection_of(wp->connections, ch->str)) ||
              !conn_find(&wp->conns, conn)))
             continue; /* another instance's client, or one that left */
-        struct follow *f = follow_get(&wp->follows, id->str, conn);
+        struct follow *f = follow_get(&wp->follows, id->str, FOLLOW_CHANNEL, conn);
         if (f)
             fill(wp, f);
     }
@@ -238,7 +297,32 @@ void answers_pong(struct wspush *wp, const char *payload)
 
 static int conn_gone(void *ctx, uint64_t conn)
 {
-    return !conn_find(ctx, conn);
+    struct wspush *wp = ctx;
+    return !conn_find(&wp->conns, conn);
+}
+
+struct channel_use {
+    const char *channel;
+    int used;
+};
+
+static void uses_channel(struct follow *f, void *ctx)
+{
+    struct channel_use *u = ctx;
+    if (f->channel && strcmp(f->channel, u->channel) == 0)
+        u->used = 1;
+}
+
+/* An entry goes: so does the foreign subscription no other entry needs. */
+static void forget(void *ctx, struct follow *f)
+{
+    struct wspush *wp = ctx;
+    struct channel_use u = {f->channel, 0};
+    if (!f->channel)
+        return;
+    follow_each(&wp->follows, uses_channel, &u);
+    if (!u.used)
+        redis_link_unsubscribe(wp, f->channel);
 }
 
 void answers_tick(struct wspush *wp)
@@ -276,6 +360,6 @@ void answers_tick(struct wspush *wp)
         /* an ended answer is forgotten only once a mark is past it, so that
          * a catch-up cannot deliver it a second time */
         follow_sweep(&wp->follows, now, KEEP_ENDED_MS, wp->mark_ms, wp->cfg->answer_ttl * 1000LL,
-                     conn_gone, &wp->conns);
+                     conn_gone, forget, wp);
     }
 }

@@ -100,8 +100,14 @@ static void handle_message(struct wspush *wp, struct conn *c, const char *data, 
     }
     const char *type = json_string_value(json_object_get(root, "type"));
     json_t *content = json_object_get(root, "content");
-    if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0)) {
-        client_send_error(wp, c, "未知的消息类型，应为 text 或 image (unknown \"type\")");
+    const char *id = json_string_value(json_object_get(root, "id"));
+    json_t *after = json_object_get(root, "after");
+    if (type && strcmp(type, "cancel") == 0) {
+        control_cancel(wp, c, id ? id : "");
+    } else if (type && strcmp(type, "resume") == 0) {
+        control_resume(wp, c, id ? id : "", json_is_integer(after) ? (long)json_integer_value(after) : -2);
+    } else if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0)) {
+        client_send_error(wp, c, "未知的消息类型，应为 text、image、cancel 或 resume (unknown \"type\")");
     } else if (!json_is_string(content)) {
         client_send_error(wp, c, "content 必须是字符串 (\"content\" must be a string)");
     } else if (is_blank(json_string_value(content), json_string_length(content))) {

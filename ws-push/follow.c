@@ -19,6 +19,7 @@ void follow_table_free(struct follow_table *t)
     for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
         for (struct follow *f = t->buckets[i], *next; f; f = next) {
             next = f->hnext;
+            free(f->channel);
             free(f);
         }
     }
@@ -34,12 +35,27 @@ static size_t bucket(const struct follow_table *t, const char *id)
     return (size_t)h & (t->nbuckets - 1);
 }
 
-struct follow *follow_find(const struct follow_table *t, const char *id)
+static int matches(const struct follow *f, const char *id, enum follow_kind kind, uint64_t conn)
+{
+    return !f->gone && f->kind == kind && (kind == FOLLOW_CHANNEL || f->conn == conn) &&
+           strcmp(f->id, id) == 0;
+}
+
+struct follow *follow_find(const struct follow_table *t, const char *id, enum follow_kind kind,
+                           uint64_t conn)
 {
     for (struct follow *f = t->buckets[bucket(t, id)]; f; f = f->hnext)
-        if (strcmp(f->id, id) == 0)
+        if (matches(f, id, kind, conn))
             return f;
     return NULL;
+}
+
+int follow_has_resume(const struct follow_table *t, const char *id)
+{
+    for (struct follow *f = t->buckets[bucket(t, id)]; f; f = f->hnext)
+        if (!f->gone && f->kind == FOLLOW_RESUME && strcmp(f->id, id) == 0)
+            return 1;
+    return 0;
 }
 
 static void grow(struct follow_table *t)
@@ -61,9 +77,10 @@ static void grow(struct follow_table *t)
     free(old);
 }
 
-struct follow *follow_get(struct follow_table *t, const char *id, uint64_t conn)
+struct follow *follow_get(struct follow_table *t, const char *id, enum follow_kind kind,
+                          uint64_t conn)
 {
-    struct follow *f = follow_find(t, id);
+    struct follow *f = follow_find(t, id, kind, conn);
     if (f || strlen(id) >= sizeof(f->id))
         return f;
     if (t->count >= t->nbuckets)
@@ -72,6 +89,7 @@ struct follow *follow_get(struct follow_table *t, const char *id, uint64_t conn)
     if (!f)
         return NULL;
     strcpy(f->id, id);
+    f->kind = kind;
     f->conn = conn;
     f->heard_seq = -1;
     f->touched_ms = clock_ms();
@@ -82,17 +100,36 @@ struct follow *follow_get(struct follow_table *t, const char *id, uint64_t conn)
     return f;
 }
 
+void follow_remove(struct follow_table *t, struct follow *f)
+{
+    (void)t;
+    f->gone = 1;
+}
+
+static int expired(const struct follow *f, long long now_ms, long long keep_ms,
+                   long long covered_ms, long long idle_ms)
+{
+    long long quiet = now_ms - f->touched_ms;
+    if (f->gone || (f->kind == FOLLOW_RESUME && f->ended))
+        return 1;
+    if (f->ended)
+        return quiet > keep_ms && f->touched_ms < covered_ms;
+    return quiet > idle_ms;
+}
+
 void follow_sweep(struct follow_table *t, long long now_ms, long long keep_ms,
                   long long covered_ms, long long idle_ms,
-                  int (*gone)(void *ctx, uint64_t conn), void *ctx)
+                  int (*gone)(void *ctx, uint64_t conn),
+                  void (*on_free)(void *ctx, struct follow *f), void *ctx)
 {
     for (size_t i = 0; i < t->nbuckets; i++) {
         for (struct follow **pp = &t->buckets[i]; *pp;) {
             struct follow *f = *pp;
-            long long quiet = now_ms - f->touched_ms;
-            int done = f->ended ? quiet > keep_ms && f->touched_ms < covered_ms : quiet > idle_ms;
-            if (!f->filling && (done || (f->conn && gone(ctx, f->conn)))) {
+            if (!f->filling && (expired(f, now_ms, keep_ms, covered_ms, idle_ms) ||
+                                (f->conn && gone(ctx, f->conn)))) {
                 *pp = f->hnext;
+                on_free(ctx, f);
+                free(f->channel);
                 free(f);
                 t->count--;
             } else {
@@ -106,5 +143,14 @@ void follow_each(struct follow_table *t, void (*fn)(struct follow *f, void *ctx)
 {
     for (size_t i = 0; i < t->nbuckets; i++)
         for (struct follow *f = t->buckets[i]; f; f = f->hnext)
+            if (!f->gone)
+                fn(f, ctx);
+}
+
+void follow_each_resume(struct follow_table *t, const char *id,
+                        void (*fn)(struct follow *f, void *ctx), void *ctx)
+{
+    for (struct follow *f = t->buckets[bucket(t, id)]; f; f = f->hnext)
+        if (!f->gone && f->kind == FOLLOW_RESUME && strcmp(f->id, id) == 0)
             fn(f, ctx);
 }

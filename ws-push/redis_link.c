@@ -125,24 +125,48 @@ static int link_connect(struct redis_link *l)
 
 /* ---- answers from Redis ----------------------------------------------- */
 
-static void deliver(struct wspush *wp, const redisReply *channel, const redisReply *payload)
+static void deliver(struct wspush *wp, const redisReply *channel, const redisReply *payload,
+                    int via_pattern)
 {
     if (channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
         return;
     uint64_t conn = 0;
-    if (strcmp(channel->str, wp->ping_channel) == 0) {
+    if (!via_pattern) {
+        /* ours is the broadcast channel; any other we hear is another
+         * instance's connection channel, subscribed for a resumed answer */
+        conn = strcmp(channel->str, wp->keys.broadcast) == 0 ? 0 : ANSWERS_FOREIGN;
+    } else if (strcmp(channel->str, wp->ping_channel) == 0) {
         answers_pong(wp, payload->str);
         return;
-    }
-    if (strcmp(channel->str, wp->keys.broadcast) != 0 &&
-        !(conn = keys_connection_of(wp->connections, channel->str)))
+    } else if (!(conn = keys_connection_of(wp->connections, channel->str))) {
         return; /* not a channel of ours */
+    }
     answers_deliver(wp, conn, payload->str, payload->len);
 }
 
-/* Both subscriptions confirmed: what was missed before can be read now. */
-static void confirmed(struct wspush *wp)
+struct heard_on {
+    struct wspush *wp;
+    const char *channel;
+};
+
+static void fill_if_heard_on(struct follow *f, void *ctx)
 {
+    struct heard_on *on = ctx;
+    if (f->channel && strcmp(f->channel, on->channel) == 0)
+        answers_fill(on->wp, f);
+}
+
+/* The broadcast channel and our connections' pattern confirmed: what was
+ * missed before can be read now. A foreign channel confirmed: what its
+ * answer published before is read now. */
+static void confirmed(struct wspush *wp, const char *channel)
+{
+    if (strcmp(channel, wp->keys.broadcast) != 0 && strncmp(channel, wp->connections,
+                                                            strlen(wp->connections)) != 0) {
+        struct heard_on on = {wp, channel};
+        follow_each(&wp->follows, fill_if_heard_on, &on);
+        return;
+    }
     if (++wp->confirmations < 2)
         return;
     wp->subscribed = 1;
@@ -161,11 +185,19 @@ static void on_pubsub(redisAsyncContext *ac, void *r, void *privdata)
         return;
     const char *kind = reply->element[0]->str;
     if (strcmp(kind, "message") == 0)
-        deliver(l->wp, reply->element[1], reply->element[2]);
+        deliver(l->wp, reply->element[1], reply->element[2], 0);
     else if (strcmp(kind, "pmessage") == 0 && reply->elements == 4)
-        deliver(l->wp, reply->element[2], reply->element[3]);
-    else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0)
-        confirmed(l->wp);
+        deliver(l->wp, reply->element[2], reply->element[3], 1);
+    else if ((strcmp(kind, "subscribe") == 0 || strcmp(kind, "psubscribe") == 0) &&
+             reply->element[1]->type == REDIS_REPLY_STRING)
+        confirmed(l->wp, reply->element[1]->str);
+}
+
+static void subscribe_foreign(struct follow *f, void *ctx)
+{
+    struct wspush *wp = ctx;
+    if (f->channel)
+        redisAsyncCommand(wp->sub.ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", f->channel);
 }
 
 static void subscribe(struct redis_link *l)
@@ -174,6 +206,19 @@ static void subscribe(struct redis_link *l)
     wp->subscribed = wp->confirmations = 0;
     redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", wp->keys.broadcast);
     redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "PSUBSCRIBE %s*", wp->connections);
+    follow_each(&wp->follows, subscribe_foreign, wp);
+}
+
+void redis_link_subscribe(struct wspush *wp, const char *channel)
+{
+    if (wp->sub.ra.ac)
+        redisAsyncCommand(wp->sub.ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", channel);
+}
+
+void redis_link_unsubscribe(struct wspush *wp, const char *channel)
+{
+    if (wp->sub.ra.ac && !wp->stopping)
+        redisAsyncCommand(wp->sub.ra.ac, NULL, NULL, "UNSUBSCRIBE %s", channel);
 }
 
 /* ---- presence and housekeeping ---------------------------------------- */

@@ -58,16 +58,29 @@ struct wspush {
 extern const struct lws_protocols client_protocol;
 
 /* answers.c */
+#define ANSWERS_FOREIGN UINT64_MAX  /* "conn" of a channel subscribed for a resume */
+#define ANSWERS_FILL_COUNT 1000     /* frames per history read */
+/* A frame from the answer channel naming conn (0: every client). */
 void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len);
 void answers_queued(struct wspush *wp, uint64_t conn, const char *id);
 void answers_catch_up(struct wspush *wp);   /* subscriptions (re)confirmed */
 void answers_pong(struct wspush *wp, const char *payload);
 void answers_tick(struct wspush *wp);
+/* Takes the frames of an XRANGE of f's history, and reads on if needed. */
+void answers_absorb(struct wspush *wp, struct follow *f, const redisReply *entries);
+void answers_fill(struct wspush *wp, struct follow *f);   /* read what f lacks */
+
+/* control.c: what a client asks about an answer */
+void control_resume(struct wspush *wp, struct conn *c, const char *id, long after);
+void control_cancel(struct wspush *wp, struct conn *c, const char *id);
 
 /* redis_link.c */
 extern const struct lws_protocols redis_link_protocol;
 void redis_link_tick(struct wspush *wp);           /* reconnect, presence */
 void redis_link_close(struct wspush *wp);          /* shutdown: presence gone */
+/* Another instance's connection channel, heard for an answer resumed here. */
+void redis_link_subscribe(struct wspush *wp, const char *channel);
+void redis_link_unsubscribe(struct wspush *wp, const char *channel);
 /* Queues a job whose answer goes to connection conn_id only; the client gets
  * a "queued" frame (or an error) when Redis has it. image may be NULL. */
 void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,

@@ -5,8 +5,8 @@
  *            [--no-read] [--binary TEXT] [--clients N]
  *
  * Prints "# connected" once the upgrade is done, then every frame it
- * receives on its own line. Exits 0 after N answers ended (done or error
- * frames carrying an id), 1 on timeout, 2 when the connection could not be
+ * receives on its own line. Exits 0 after N answers ended (done, error or
+ * cancelled frames carrying an id), 1 on timeout, 2 when the connection could not be
  * made or was closed first ("# closed CODE" is printed).
  *
  * With --clients N it opens N connections: frames are sent on and printed
@@ -45,7 +45,8 @@ static struct {
 
 static int ends_answer(const char *frame)
 {
-    return (strstr(frame, "\"type\":\"done\"") || strstr(frame, "\"type\":\"error\"")) &&
+    return (strstr(frame, "\"type\":\"done\"") || strstr(frame, "\"type\":\"error\"") ||
+            strstr(frame, "\"type\":\"cancelled\"")) &&
            strstr(frame, "\"id\":");
 }
 

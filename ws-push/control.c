@@ -1,0 +1,173 @@
+/* control.c -- what a client asks about an answer: resume it, cancel it.
+ *
+ * Resume {"type":"resume","id":I,"after":N}: the connection gets every frame
+ * of answer I after seq N, in order, then the answer live. A RESUME entry
+ * (follow.h) is made at once, so that live frames of I skip this connection
+ * from now on and only its own entry sends them; one EVAL then reads where
+ * the answer goes and what it holds. An answer meant for one connection
+ * (its reply channel names one) moves to this one; an answer meant for
+ * every client is sent from N on until this connection has caught up with
+ * the others.
+ *
+ * Cancel {"type":"cancel","id":I}: the answer's last frame, "cancelled", is
+ * written like any other (common/answer.h), so it wins over whatever the
+ * worker still writes; then the worker is told to stop the model. */
+#define _POSIX_C_SOURCE 200809L
+#include "wspush.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "log.h"
+
+static void reject_about(struct wspush *wp, uint64_t conn, long result, const char *id)
+{
+    struct conn *c = conn_find(&wp->conns, conn);
+    char message[256];
+    snprintf(message, sizeof(message), "%s: %s", answer_refusal_message(result), id);
+    if (c)
+        conn_reject(&wp->conns, c, message);
+}
+
+/* ---- resume ------------------------------------------------------------ */
+
+static int is_ours(const struct wspush *wp, const char *channel)
+{
+    return strncmp(channel, wp->connections, strlen(wp->connections)) == 0;
+}
+
+/* The answer goes to one connection: it is this one's now. */
+static void take_over(struct wspush *wp, struct follow *r, const char *channel)
+{
+    struct follow *old = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
+    if (old)
+        follow_remove(&wp->follows, old);
+    r->kind = FOLLOW_CHANNEL;
+    if (!is_ours(wp, channel)) {
+        r->channel = strdup(channel);
+        if (!r->channel)
+            log_warn("answer %s: out of memory; only its history is sent", r->id);
+        else
+            redis_link_subscribe(wp, channel); /* its confirmation reads on */
+    }
+}
+
+static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    struct follow *r = privdata;
+    redisReply *reply = reply_;
+    const char *channel;
+    const redisReply *entries;
+    r->filling = r->resolving = 0;
+    if (r->gone || wp->stopping)
+        return;
+    int rc = reply ? answer_read_reply(reply, &channel, &entries) : -1;
+    if (rc != 0) {
+        if (rc == -1)
+            log_warn("answer %s: cannot read it for a resume: %s", r->id,
+                     reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+        reject_about(wp, r->conn, rc == ANSWER_UNKNOWN ? ANSWER_UNKNOWN : 0, r->id);
+        follow_remove(&wp->follows, r);
+        return;
+    }
+    if (strcmp(channel, wp->keys.broadcast) != 0) {
+        take_over(wp, r, channel);
+    } else if (!follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0)) {
+        /* never heard here: everyone gets it from here on */
+        struct follow *f = follow_get(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
+        if (f) {
+            f->next_seq = r->next_seq;
+            f->heard_seq = r->heard_seq;
+            follow_remove(&wp->follows, r);
+            r = f;
+        }
+    }
+    answers_absorb(wp, r, entries);
+}
+
+void control_resume(struct wspush *wp, struct conn *c, const char *id, long after)
+{
+    struct answer_read a;
+    if (after < -1 || answer_read_argv(&a, &wp->keys, id, after, ANSWERS_FILL_COUNT) != 0) {
+        conn_reject(&wp->conns, c, "resume 需要 id 和 after (resume needs a job \"id\" and \"after\" >= -1)");
+        return;
+    }
+    if (!wp->cmd.ra.ac) {
+        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");
+        return;
+    }
+    struct follow *r = follow_find(&wp->follows, id, FOLLOW_RESUME, c->id);
+    if (r && r->filling) {
+        conn_reject(&wp->conns, c, "正在恢复这个回答 (that answer is being resumed already)");
+        return;
+    }
+    if (!r && !(r = follow_get(&wp->follows, id, FOLLOW_RESUME, c->id))) {
+        conn_reject(&wp->conns, c, "服务内部错误 (internal error)");
+        return;
+    }
+    r->next_seq = after + 1;
+    r->ended = 0;
+    if (redisAsyncCommandArgv(wp->cmd.ra.ac, on_resume, r, a.argc, a.argv, a.argvlen) != REDIS_OK) {
+        follow_remove(&wp->follows, r);
+        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");
+        return;
+    }
+    r->filling = r->resolving = 1;
+}
+
+/* ---- cancel ------------------------------------------------------------ */
+
+struct cancel {
+    struct answer_write a;
+    struct buf frame;
+    uint64_t conn;
+    char id[48];
+};
+
+static void on_cancelled(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct wspush *wp = l->wp;
+    struct cancel *x = privdata;
+    redisReply *reply = reply_;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
+        if (wp->cmd.ra.ac)
+            redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "PUBLISH %s %s", wp->keys.cancels, x->id);
+        log_info("answer %s: cancelled by client %llu", x->id, (unsigned long long)x->conn);
+    } else if (!wp->stopping) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("answer %s: cancel failed: %s", x->id, reply->str);
+        reject_about(wp, x->conn, reply && reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0,
+                     x->id);
+    }
+    buf_free(&x->frame);
+    free(x);
+}
+
+void control_cancel(struct wspush *wp, struct conn *c, const char *id)
+{
+    struct cancel *x = calloc(1, sizeof(*x));
+    if (!x) {
+        conn_reject(&wp->conns, c, "服务内部错误 (internal error)");
+        return;
+    }
+    x->conn = c->id;
+    if (!answer_id_valid(id) || answer_cancel_argv(&x->a, &wp->keys, id, &x->frame,
+                                                   wp->cfg->answer_ttl,
+                                                   wp->cfg->answer_max_frames) != 0) {
+        conn_reject(&wp->conns, c, "cancel 需要 id (cancel needs a job \"id\")");
+    } else if (!wp->cmd.ra.ac ||
+               redisAsyncCommandArgv(wp->cmd.ra.ac, on_cancelled, x, x->a.argc, x->a.argv,
+                                     x->a.argvlen) != REDIS_OK) {
+        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot cancel now, try again)");
+    } else {
+        snprintf(x->id, sizeof(x->id), "%s", id);
+        return;
+    }
+    buf_free(&x->frame);
+    free(x);
+}
