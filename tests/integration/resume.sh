@@ -1,0 +1,142 @@
+# Answers that survive: resume an answer from any seq, on any ws-push
+# instance, while it streams and after it ended; fetch it by id over HTTP;
+# cancel it while queued, streaming, done, unknown, from another instance.
+. "$(dirname "$0")/../lib.sh"
+
+export WORKER_CLAIM_IDLE_MS=1500
+start_redis
+STANDIN_DELAY_MS=10 LOG_LEVEL=debug start_standin
+start_worker w1
+start_wspush ws1
+start_wspush ws2
+start_lighttpd
+WS1="ws://127.0.0.1:$WS_PORT_ws1/ws"
+WS2="ws://127.0.0.1:$WS_PORT_ws2/ws"
+
+post() {    # post CONTENT: prints the job id
+    http POST /api/message -H 'Content-Type: application/json' -d "{\"content\":\"$1\"}" |
+        sed 's/.*"id":"\([^"]*\)".*/\1/'
+}
+resume() {  # resume URL ID AFTER [wsclient args]: the frames, one per line
+    url=$1 id=$2 after=$3; shift 3
+    wsclient --url "$url" --send "{\"type\":\"resume\",\"id\":\"$id\",\"after\":$after}" "$@"
+}
+seqs() { grep "\"id\":\"$2\"" "$1" | sed 's/.*"seq":\([0-9]*\).*/\1/' | tr '\n' ' '; }
+text_of() { grep '"type":"text"' "$1" | sed 's/.*"content":"\([^"]*\)".*/\1/' | tr -d '\n'; }
+count_up() { i=$1; while [ "$i" -le "$2" ]; do printf '%s ' "$i"; i=$((i + 1)); done; }
+full() { i=0; while [ "$i" -lt "$1" ]; do printf 'tok%s' "$i"; [ "$i" -lt $(($1 - 1)) ] && printf ' '; i=$((i + 1)); done; }
+
+# -- every seq position of a finished 50-chunk answer
+id=$(post "fifty @@tokens=50")
+wait_until 20 sh -c "http() { :; }; curl -s $API/api/answer/$id | grep -q '\"status\":\"done\"'"
+bad=""
+after=-1
+while [ "$after" -le 50 ]; do
+    resume "$WS1" "$id" "$after" --wait 1 --timeout 10 > "$T/r.out"
+    want="$(count_up $((after + 1)) 50)"
+    [ "$after" = 50 ] && want=""
+    got=$(seqs "$T/r.out" "$id")
+    [ "$got" = "$want" ] || bad="$bad after=$after:[$got]"
+    after=$((after + 1))
+done
+[ -n "$bad" ] || [ "$(resume "$WS1" "$id" 10 --wait 1 --timeout 10 | grep -c '"type":"done"')" = 1 ] || bad="no done"
+expect_eq "resume from every seq of a 50-chunk answer gives exactly the frames after it" "" "$bad"
+r=$(resume "$WS2" "$id" 47 --wait 1 --timeout 10)
+expect_eq "resume on the other instance after the end" "47 48 49 tok47 tok48 tok49" \
+    "$(printf '%s\n' "$r" | grep '"type":"text"' | sed 's/.*"seq":\([0-9]*\),"content":"\([^"]*\)".*/\1 \2/' | tr '\n' ' ' | sed 's/ *$//')"
+
+r=$(http GET "/api/answer/$id")
+expect_eq "GET /api/answer/<id> of a finished answer" "200 {\"id\":\"$id\",\"status\":\"done\",\"content\":\"$(full 50)\",\"seq\":50}" "$r"
+expect_match "GET /api/answer of an unknown id is 404" '^404 .*no such answer' "$(http GET /api/answer/1-0)"
+expect_match "GET /api/answer of a malformed id is 400" '^400 ' "$(http GET /api/answer/x1)"
+
+# -- an answer to one socket, which goes away mid-answer; resumed elsewhere
+wsclient --url "$WS1" --send '{"type":"text","content":"mine @@tokens=80 @@delay=20"}' --timeout 0.5 > "$T/first.out"
+sid=$(grep '"type":"queued"' "$T/first.out" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+last=$(grep '"type":"text"' "$T/first.out" | tail -1 | sed 's/.*"seq":\([0-9]*\).*/\1/')
+check "the first socket got part of its answer" test "${last:-0}" -ge 1 -a "${last:-80}" -lt 79
+r=$(http GET "/api/answer/$sid")
+expect_match "GET /api/answer while it streams" "^200 \\{\"id\":\"$sid\",\"status\":\"streaming\",\"content\":\"tok0 " "$r"
+resume "$WS2" "$sid" "$last" --wait 1 --timeout 20 > "$T/second.out"
+expect_eq "resumed on the other instance: the rest, in order, ending done" "$(count_up $((last + 1)) 80)" "$(seqs "$T/second.out" "$sid")"
+expect_eq "both parts make the whole answer" "$(full 80)" "$(text_of "$T/first.out")$(text_of "$T/second.out")"
+
+# -- resume while the answer streams: 200 clients, each from its own seq
+id=$(post "long @@tokens=400 @@delay=15")
+wait_until 10 sh -c "curl -s $API/api/answer/$id | grep -q '\"status\":\"streaming\"'"
+n=0
+for wave in 1 2 3 4; do
+    for k in $(seq 1 50); do
+        n=$((n + 1))
+        from=$(( (RANDOM % 420) - 1 ))
+        [ "$from" -ge 399 ] && from=$((from % 400))
+        url=$WS1
+        [ $((n % 2)) = 0 ] && url=$WS2
+        echo "$from" > "$T/live$n.from"
+        resume "$url" "$id" "$from" --wait 1 --timeout 60 > "$T/live$n.out" &
+    done
+    sleep 1
+done
+wait
+bad=""
+for i in $(seq 1 200); do
+    from=$(cat "$T/live$i.from")
+    [ "$(seqs "$T/live$i.out" "$id")" = "$(count_up $((from + 1)) 400)" ] || bad="$bad #$i(after $from)"
+done
+expect_eq "200 resumes while streaming: no gap, no duplicate" "" "$bad"
+
+# -- answers expire
+start_worker w2 --answer-ttl 10
+stop w1
+id=$(post "short-lived @@tokens=3")
+wait_until 10 sh -c "curl -s $API/api/answer/$id | grep -q '\"status\":\"done\"'"
+ttl=$(rcli PTTL "${REDIS_PREFIX}answer:$id")
+check "the history expires after answer_ttl" test "$ttl" -gt 0 -a "$ttl" -le 10000
+sleep 11
+r=$(resume "$WS1" "$id" -1 --timeout 2)
+expect_match "resume of an expired answer names it" "\"type\":\"error\",\"content\":\"[^\"]*no such answer[^\"]*: $id\"" "$r"
+stop w2
+start_worker w1
+
+# -- cancel
+id=$(post "to stop @@tokens=500 @@delay=20")
+listen watcher "$WS2" --wait 1 --timeout 30
+wait_until 10 sh -c "curl -s $API/api/answer/$id | grep -q '\"status\":\"streaming\"'"
+r=$(wsclient --url "$WS1" --send "{\"type\":\"cancel\",\"id\":\"$id\"}" --wait 1 --timeout 10)
+wait "$(pid_of watcher)"
+expect_eq "a client on the other instance sees the answer end" 0 $?
+expect_match "the answer ends with cancelled" "^\\{\"type\":\"cancelled\",\"id\":\"$id\",\"seq\":[0-9]+," "$(tail -1 "$T/watcher.out")"
+check "the worker stopped the model call" wait_until 5 grep -q "job $id: cancelled; model call stopped" "$T/w1.out"
+check "the job is acknowledged" sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"
+expect_match "GET /api/answer says cancelled" '"status":"cancelled"' "$(http GET "/api/answer/$id")"
+r=$(wsclient --url "$WS1" --send "{\"type\":\"cancel\",\"id\":\"$id\"}" --timeout 1)
+expect_match "cancelling an ended answer is an error naming it" "already ended\\): $id\"" "$r"
+r=$(wsclient --url "$WS1" --send '{"type":"cancel","id":"1-0"}' --timeout 1)
+expect_match "cancelling an unknown answer is an error" 'no such answer' "$r"
+expect_match "POST /api/cancel of an ended answer is 409" '^409 ' "$(http POST /api/cancel -d "{\"id\":\"$id\"}")"
+expect_match "POST /api/cancel without an id is 400" '^400 ' "$(http POST /api/cancel -d '{}')"
+
+# a socket's own answer, cancelled over HTTP, the worker killed right after
+wsclient --url "$WS2" --send '{"type":"text","content":"my own @@tokens=500 @@delay=20"}' --wait 1 --timeout 20 > "$T/own.out" &
+own=$!
+wait_until 10 grep -q '"type":"text"' "$T/own.out"
+oid=$(grep '"type":"queued"' "$T/own.out" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+expect_match "POST /api/cancel of a streaming answer" "^200 \\{\"code\":200,\"message\":\"[^\"]*\",\"id\":\"$oid\"\\}" "$(http POST /api/cancel -d "{\"id\":\"$oid\"}")"
+stop w1 KILL
+wait "$own"
+expect_eq "the asking socket gets the cancelled frame" "cancelled" "$(tail -1 "$T/own.out" | sed 's/^{"type":"\([a-z]*\)".*/\1/')"
+start_worker w1
+sleep 3     # past worker_claim_idle_ms: nothing of it is left to claim
+expect_match "after the worker's death the answer stays cancelled" '"status":"cancelled"' "$(http GET "/api/answer/$oid")"
+check "nothing is pending" sh -c "[ \$(redis-cli -p $REDIS_PORT XPENDING ${REDIS_PREFIX}jobs workers | head -1) = 0 ]"
+
+# queued: no worker runs; cancelled before any takes it, it never reaches the model
+stop w1
+id=$(post "never asked @@tokens=5")
+expect_match "POST /api/cancel of a queued job" '^200 ' "$(http POST /api/cancel -d "{\"id\":\"$id\"}")"
+start_worker w1
+id2=$(post "asked after @@tokens=2")
+wait_until 10 sh -c "curl -s $API/api/answer/$id2 | grep -q '\"status\":\"done\"'"
+check "the model was asked the next question" grep -q 'asked after' "$T/standin.out"
+check "the cancelled question never reached the model" sh -c "! grep -q 'never asked' $T/standin.out"
+expect_eq "GET /api/answer of the cancelled queued job" "200 {\"id\":\"$id\",\"status\":\"cancelled\",\"content\":\"\",\"seq\":0}" "$(http GET "/api/answer/$id")"
