@@ -1072,7 +1072,8 @@ struct worker *worker_new(const struct config *cfg)
     w->cfg = cfg;
     char err[256], host[128];
     if (redis_addr_parse(&w->addr, cfg->redis_url, err, sizeof(err)) != 0 ||
-        keys_init(&w->keys, cfg->redis_prefix) != 0) {
+        (keys_init(&w->keys, cfg->redis_prefix) != 0 &&
+         snprintf(err, sizeof(err), "redis_prefix is too long") > 0)) {
         log_error("%s", err);
         free(w);
         return NULL;
