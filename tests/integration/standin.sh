@@ -43,5 +43,5 @@ check "stand-in survives garbage" sh -c "printf 'GARBAGE\r\n\r\n' | timeout 2 ba
 out=$(chat '{"stream":true,"messages":[{"role":"user","content":"a b @@plain"}]}')
 expect_match "@@plain: one JSON completion though a stream was asked" '^\{"id":"chatcmpl-.*"object":"chat.completion".*"content":"Echo: a b"' "$out"
 n=$(chat '{"stream":true,"messages":[{"role":"user","content":"@@endless @@delay=0"}]}' | head -c 3000000 | grep -c '"content":"tok')
-check "@@endless: tokens keep coming ($n in the first 3 MB)" [ "$n" -ge 15000 ]
+check "@@endless: tokens keep coming ($n in the first 3 MB)" [ "$n" -ge 10000 ]
 check "the stand-in still answers after a client left an endless answer" curl -sf "http://127.0.0.1:$STANDIN_PORT/v1/models"
