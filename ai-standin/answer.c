@@ -72,8 +72,14 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
     const char *val = eq ? eq + 1 : NULL;
     size_t val_len = eq ? n - 2 - name_len - 1 : 0;
 
+    if (!val && name_is(name, name_len, "hang"))
+        return d->hang = 1;
+    if (!val && name_is(name, name_len, "endless"))
+        return d->endless = 1;
+    if (!val && name_is(name, name_len, "plain"))
+        return d->plain = 1;
     if (!val)
-        return name_is(name, name_len, "hang") ? (d->hang = 1) : 0;
+        return 0;
     if (name_is(name, name_len, "delay"))
         return parse_count(val, val_len, MAX_DELAY_MS, &d->delay_ms) == 0;
     if (name_is(name, name_len, "fail"))
@@ -310,7 +316,7 @@ static void directives_init(struct directives *d)
 {
     d->delay_ms = d->fail_times = d->cut = d->malformed = d->error = d->tokens = -1;
     d->fail_code = 0;
-    d->hang = 0;
+    d->hang = d->endless = d->plain = 0;
 }
 
 /* Everything after the JSON is parsed: question, directives, answer. */
@@ -332,12 +338,17 @@ static int answer_from_json(struct answer *a, json_t *root, struct buf *err)
     if (rc == 0 && (buf_puts(&question, "") != 0 ||
                     strip_directives(question.data, question.len, &a->dir, &clean) != 0 ||
                     buf_puts(&clean, "") != 0 ||
-                    (a->dir.tokens < 0 && build_text(a, &clean, &desc) != 0))) {
+                    (a->dir.tokens < 0 && !a->dir.endless &&
+                     build_text(a, &clean, &desc) != 0))) {
         rc = reject(err, "Out of memory.");
     }
     if (rc == 0) {
         if (a->dir.tokens >= 0)
             a->ntokens = (size_t)a->dir.tokens;
+        if (a->dir.endless)
+            a->ntokens = ANSWER_ENDLESS;
+        if (a->dir.plain)
+            a->stream = 0;
         a->prompt_tokens = count_words(question.data) + 1;
         a->question = question.data; /* handed over */
         question.data = NULL;
@@ -363,7 +374,7 @@ int answer_parse(struct answer *a, const char *body, size_t len, struct buf *err
 
 const char *answer_token(const struct answer *a, size_t i, char scratch[32], size_t *len)
 {
-    if (a->dir.tokens >= 0) {
+    if (a->dir.tokens >= 0 || a->dir.endless) {
         int n = snprintf(scratch, 32, i + 1 < a->ntokens ? "tok%zu " : "tok%zu", i);
         *len = n > 0 ? (size_t)n : 0;
         return scratch;
@@ -375,6 +386,8 @@ const char *answer_token(const struct answer *a, size_t i, char scratch[32], siz
 
 int answer_text(const struct answer *a, struct buf *out)
 {
+    if (a->dir.endless)
+        return -1;
     if (a->dir.tokens < 0)
         return buf_append(out, a->text.data ? a->text.data : "", a->text.len);
     char scratch[32];

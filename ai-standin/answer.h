@@ -5,11 +5,13 @@
 #ifndef AIMSG_STANDIN_ANSWER_H
 #define AIMSG_STANDIN_ANSWER_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "buf.h"
 
 #define ANSWER_MAX_TOKENS 10000000 /* cap for @@tokens=N */
+#define ANSWER_ENDLESS ((size_t)LONG_MAX) /* ntokens of @@endless */
 
 /* What the @@directives in the question asked for; -1 means "not given". */
 struct directives {
@@ -21,6 +23,8 @@ struct directives {
     long error;         /* @@error=N: in-stream error event after N tokens */
     long tokens;        /* @@tokens=N: answer "tok0 tok1 ..." */
     int hang;           /* @@hang: never answer */
+    int endless;        /* @@endless: "tok0 tok1 ..." for ever (streamed only) */
+    int plain;          /* @@plain: one JSON completion even when a stream was asked */
 };
 
 struct answer {
@@ -43,7 +47,8 @@ int answer_parse(struct answer *a, const char *body, size_t len, struct buf *err
  * synthetic tokens of @@tokens=N. */
 const char *answer_token(const struct answer *a, size_t i, char scratch[32], size_t *len);
 
-/* Appends the whole answer (all tokens) to out. Returns 0 or -1 (memory). */
+/* Appends the whole answer (all tokens) to out. Returns 0, or -1 (memory, or
+ * an @@endless answer, which has no whole). */
 int answer_text(const struct answer *a, struct buf *out);
 
 void answer_free(struct answer *a);

@@ -13,36 +13,44 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "keys.h"
+
 enum opt_type { OPT_INT, OPT_STR };
+
+#define API_KEY_MAX 4096
 
 struct option_def {
     const char *key;
     enum opt_type type;
     size_t offset;
     const char *def;
-    long min, max;
+    long min, max;              /* OPT_STR: max = longest value in bytes */
     const char *help;
 };
 
 #define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h}
-#define STR_OPT(k, d, h)         {#k, OPT_STR, offsetof(struct config, k), d, 0, 0, h}
+#define STR_OPT(k, d, max, h)    {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h}
 
 static const struct option_def options[] = {
     INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
-    STR_OPT(bind, "127.0.0.1", "address ws-push and the stand-in listen on"),
+    STR_OPT(bind, "127.0.0.1", 255, "address ws-push and the stand-in listen on"),
     INT_OPT(ws_port, "8081", 1, 65535, "port ws-push listens on"),
     INT_OPT(standin_port, "8082", 1, 65535, "port the built-in AI stand-in listens on"),
-    STR_OPT(fcgi_listen, "", "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
-    STR_OPT(redis_url, "redis://127.0.0.1:6380/0", "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
-    STR_OPT(redis_prefix, "aimsg:", "prefix of every Redis key and channel"),
+    STR_OPT(fcgi_listen, "", 107, "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
+    STR_OPT(redis_url, "redis://127.0.0.1:6380/0", 1024, "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
+    STR_OPT(redis_prefix, "aimsg:", KEYS_MAX_PREFIX, "prefix of every Redis key and channel"),
     INT_OPT(redis_timeout_ms, "3000", 100, 600000, "a Redis command unanswered this long counts as a lost connection"),
-    STR_OPT(ai_base_url, "", "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
-    STR_OPT(ai_api_key, "", "API key sent as Bearer token (never logged)"),
-    STR_OPT(ai_model, "gpt-4o-mini", "model name sent to the endpoint"),
-    STR_OPT(ai_system_prompt, "You are a helpful assistant.", "system prompt (empty: none)"),
+    STR_OPT(ai_base_url, "", 400, "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
+    STR_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
+    STR_OPT(ai_api_key_file, "", 4096, "file whose first line is the API key (instead of ai_api_key)"),
+    STR_OPT(ai_model, "gpt-4o-mini", 256, "model name sent to the endpoint"),
+    STR_OPT(ai_system_prompt, "You are a helpful assistant.", 65536, "system prompt (empty: none)"),
     INT_OPT(ai_connect_timeout, "10", 1, 600, "seconds to connect to the model"),
     INT_OPT(ai_timeout, "60", 1, 3600, "seconds the model may stay silent mid-answer"),
     INT_OPT(ai_retries, "3", 0, 20, "retries on 429/5xx/connect errors before the first token"),
+    INT_OPT(ai_max_event_bytes, "1048576", 1024, 268435456, "largest event in the model's answer stream, in bytes"),
+    INT_OPT(ai_max_answer_bytes, "1048576", 1024, 268435456, "longest answer in bytes; a longer one is ended with an error"),
+    INT_OPT(ai_max_answer_seconds, "600", 1, 86400, "longest a model call may take, in seconds; then it is ended with an error"),
     INT_OPT(worker_concurrency, "64", 1, 100000, "answers one worker streams at once"),
     INT_OPT(worker_claim_idle_ms, "30000", 100, 86400000, "ms a job may stay pending before another worker claims it"),
     INT_OPT(worker_max_deliveries, "3", 1, 100, "deliveries before a job goes to the dead-letter stream"),
@@ -55,10 +63,10 @@ static const struct option_def options[] = {
     INT_OPT(ws_ping_interval, "30", 1, 3600, "seconds between WebSocket pings"),
     INT_OPT(ws_idle_timeout, "120", 2, 86400, "seconds a silent WebSocket is kept"),
     INT_OPT(presence_ttl, "15", 3, 3600, "seconds a ws-push presence key lives without refresh"),
-    STR_OPT(instance_id, "", "ws-push instance name (empty: hostname-pid)"),
+    STR_OPT(instance_id, "", 127, "ws-push instance name (empty: hostname-pid)"),
     INT_OPT(standin_delay_ms, "20", 0, 60000, "stand-in: default ms between tokens"),
-    STR_OPT(log_dir, "logs", "directory of the daily log files YYYY-MM-DD.log"),
-    STR_OPT(log_level, "info", "debug, info, warn or error"),
+    STR_OPT(log_dir, "logs", 400, "directory of the daily log files YYYY-MM-DD.log"),
+    STR_OPT(log_level, "info", 16, "debug, info, warn or error"),
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -85,6 +93,12 @@ static int set_option(struct config *cfg, const struct option_def *o,
                       const char *value, char *err, size_t errlen)
 {
     if (o->type == OPT_STR) {
+        size_t len = strlen(value);
+        if (len > (size_t)o->max) {
+            /* the value itself is not shown: it may be the API key */
+            snprintf(err, errlen, "too long: %zu bytes, at most %ld", len, o->max);
+            return -1;
+        }
         char *copy = strdup(value);
         if (!copy) {
             snprintf(err, errlen, "out of memory");
@@ -369,6 +383,43 @@ static int load_flags(struct config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* ai_api_key_file: the key is the file's first line, so that it need not be
+ * on the command line (visible in ps) nor in the environment. */
+static int load_api_key_file(struct config *cfg)
+{
+    const char *path = cfg->ai_api_key_file;
+    if (!path[0])
+        return 0;
+    if (cfg->ai_api_key[0]) {
+        fprintf(stderr, "ai_api_key_file: ai_api_key is set as well; set only one of them\n");
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "ai_api_key_file '%s': cannot read: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char key[API_KEY_MAX + 2];
+    size_t n = fread(key, 1, sizeof(key) - 1, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        fprintf(stderr, "ai_api_key_file '%s': cannot read\n", path);
+        return -1;
+    }
+    key[n] = '\0';
+    n = strcspn(key, "\r\n");
+    while (n > 0 && isspace((unsigned char)key[n - 1]))
+        n--;
+    key[n] = '\0';
+    char err[128];
+    if (n == 0 || set_option(cfg, find_option("ai_api_key"), key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ai_api_key_file '%s': %s\n", path, n ? err : "holds no key");
+        return -1;
+    }
+    return 0;
+}
+
 static int check_values(const struct config *cfg)
 {
     const char *levels[] = {"debug", "info", "warn", "error"};
@@ -396,7 +447,8 @@ int config_load(struct config *cfg, int argc, char **argv, const struct config_u
         path = getenv("CONFIG");
     if (load_file(cfg, path ? path : "settings.yaml", path != NULL) != 0)
         goto fail;
-    if (load_env(cfg) != 0 || load_flags(cfg, argc, argv) != 0 || check_values(cfg) != 0)
+    if (load_env(cfg) != 0 || load_flags(cfg, argc, argv) != 0 || load_api_key_file(cfg) != 0 ||
+        check_values(cfg) != 0)
         goto fail;
     if (help == 2) {
         print_config(cfg);
@@ -412,7 +464,7 @@ fail:
 int config_load_file(struct config *cfg, const char *path)
 {
     set_defaults(cfg);
-    if (load_file(cfg, path, 1) != 0 || check_values(cfg) != 0) {
+    if (load_file(cfg, path, 1) != 0 || load_api_key_file(cfg) != 0 || check_values(cfg) != 0) {
         config_free(cfg);
         return -1;
     }

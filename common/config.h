@@ -26,12 +26,16 @@ struct config {
 
     /* model */
     char *ai_base_url;          /* see config_ai_base_url() */
-    char *ai_api_key;
+    char *ai_api_key;           /* or read from ai_api_key_file */
+    char *ai_api_key_file;      /* "" = none */
     char *ai_model;
     char *ai_system_prompt;
     long ai_connect_timeout;    /* seconds */
     long ai_timeout;            /* seconds without a byte from the model */
     long ai_retries;            /* retries on 429/5xx/connect before first token */
+    long ai_max_event_bytes;    /* data of one SSE event from the model */
+    long ai_max_answer_bytes;   /* text of one answer */
+    long ai_max_answer_seconds; /* time of one model call */
 
     /* worker */
     long worker_concurrency;

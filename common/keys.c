@@ -12,7 +12,7 @@ static int fits(int n, size_t len)
 int keys_init(struct keys *k, const char *prefix)
 {
     memset(k, 0, sizeof(*k));
-    if (strlen(prefix) >= sizeof(k->prefix) - 1)
+    if (strlen(prefix) > KEYS_MAX_PREFIX)
         return -1;
     snprintf(k->prefix, sizeof(k->prefix), "%s", prefix);
     snprintf(k->jobs, sizeof(k->jobs), "%sjobs", prefix);

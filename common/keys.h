@@ -9,9 +9,10 @@
 #include <stdint.h>
 
 #define KEYS_GROUP "workers"    /* the consumer group on the jobs stream */
+#define KEYS_MAX_PREFIX 62      /* bytes of the prefix (config bounds redis_prefix by it) */
 
 struct keys {
-    char prefix[64];
+    char prefix[KEYS_MAX_PREFIX + 2];
     char jobs[96];          /* stream: jobs waiting or being answered */
     char dead[96];          /* stream: jobs that failed too often */
     char answers[96];       /* stream: answers begun lately (id, reply) */

@@ -3,16 +3,21 @@
 #include "model.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "sse.h"
 
 #define MAX_ERROR_BODY (64 * 1024)
-#define MAX_PLAIN_BODY (16 * 1024 * 1024)
+/* A non-streamed answer's JSON: escapes (\uXXXX) make it up to 6 bytes per
+ * byte of text, plus the envelope. */
+#define PLAIN_BODY_FACTOR 6
+#define PLAIN_BODY_SLACK (64 * 1024)
 
 struct model_call {
     CURL *easy;
@@ -30,7 +35,12 @@ struct model_call {
     int started;                /* headers seen, status known */
     int saw_done;               /* [DONE] or finish_reason */
     long tokens;
-    char stream_error[256];     /* error found inside a 200 stream */
+    size_t answer_bytes;        /* delta text read so far */
+    size_t max_answer_bytes;
+    long max_answer_seconds;
+    long long started_ms;
+    enum model_outcome failure; /* found while reading; MODEL_OK = none */
+    char failure_why[256];
 };
 
 static char *encode_request(const struct model_request *req)
@@ -58,10 +68,19 @@ static char *encode_request(const struct model_request *req)
     return s;
 }
 
-static void set_stream_error(struct model_call *mc, const char *msg)
+/* The first failure found while reading is the one reported. */
+static void set_failure(struct model_call *mc, enum model_outcome kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_failure(struct model_call *mc, enum model_outcome kind, const char *fmt, ...)
 {
-    if (!mc->stream_error[0])
-        snprintf(mc->stream_error, sizeof(mc->stream_error), "%s", msg);
+    if (mc->failure != MODEL_OK)
+        return;
+    mc->failure = kind;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mc->failure_why, sizeof(mc->failure_why), fmt, ap);
+    va_end(ap);
 }
 
 /* One SSE event: a chunk, [DONE], or an error object. */
@@ -76,25 +95,32 @@ static int on_event(void *ctx, const char *data, size_t len)
     json_t *root = json_loadb(data, len, 0, &jerr);
     if (!root || !json_is_object(root)) {
         json_decref(root);
-        set_stream_error(mc, "malformed JSON in the answer stream");
+        set_failure(mc, MODEL_BAD_RESPONSE, "malformed JSON in the answer stream");
         return -1;
     }
     json_t *err = json_object_get(root, "error");
     if (err) {
         const char *m = json_string_value(json_object_get(err, "message"));
-        char msg[200];
-        snprintf(msg, sizeof(msg), "error in the answer stream: %s", m ? m : "unknown");
-        set_stream_error(mc, msg);
+        set_failure(mc, MODEL_BAD_RESPONSE, "error in the answer stream: %.200s",
+                    m ? m : "unknown");
         json_decref(root);
         return -1;
     }
     json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
     int rc = 0;
-    if (json_is_string(content) && json_string_length(content) > 0) {
+    size_t n = json_is_string(content) ? json_string_length(content) : 0;
+    if (n > mc->max_answer_bytes - mc->answer_bytes) {
+        set_failure(mc, MODEL_TOO_BIG, "the answer went over ai_max_answer_bytes (%zu)",
+                    mc->max_answer_bytes);
+        json_decref(root);
+        return -1;
+    }
+    if (n > 0) {
+        mc->answer_bytes += n;
         if (mc->pending.len == 0)
             mc->on_ready(mc->ctx);
-        rc = buf_append(&mc->pending, json_string_value(content), json_string_length(content));
+        rc = buf_append(&mc->pending, json_string_value(content), n);
         mc->tokens++;
     }
     if (json_is_string(json_object_get(choice, "finish_reason")))
@@ -118,17 +144,31 @@ static size_t on_write(char *p, size_t size, size_t n, void *ctx)
     size_t len = size * n;
     if (!mc->started)
         on_headers_done(mc);
+    if (!mc->is_sse && mc->status != 200) {
+        /* an error body is only read for the log: the rest is dropped */
+        size_t keep = MAX_ERROR_BODY - mc->plain.len;
+        return buf_append(&mc->plain, p, len < keep ? len : keep) == 0 ? len : 0;
+    }
     if (!mc->is_sse) {
-        size_t cap = mc->status == 200 ? MAX_PLAIN_BODY : MAX_ERROR_BODY;
-        if (mc->plain.len + len > cap)
-            len = cap > mc->plain.len ? cap - mc->plain.len : 0;
-        return buf_append(&mc->plain, p, len) == 0 ? size * n : 0;
+        size_t cap = mc->max_answer_bytes * PLAIN_BODY_FACTOR + PLAIN_BODY_SLACK;
+        if (len > cap - mc->plain.len) {
+            set_failure(mc, MODEL_TOO_BIG, "a non-streamed answer went over %zu bytes", cap);
+            return 0; /* aborts the transfer */
+        }
+        return buf_append(&mc->plain, p, len) == 0 ? len : 0;
     }
-    if (sse_feed(&mc->sse, p, len, on_event, mc) != 0) {
-        set_stream_error(mc, "answer stream could not be read");
-        return 0; /* aborts the transfer */
+    switch (sse_feed(&mc->sse, p, len, on_event, mc)) {
+    case SSE_OK:
+        return len;
+    case SSE_TOO_BIG:
+        set_failure(mc, MODEL_TOO_BIG, "an event of the answer stream went over "
+                    "ai_max_event_bytes (%zu)", mc->sse.max_event);
+        return 0;
+    case SSE_STOPPED:
+        break;
     }
-    return len;
+    set_failure(mc, MODEL_BAD_RESPONSE, "answer stream could not be read (out of memory)");
+    return 0; /* aborts the transfer */
 }
 
 struct model_call *model_call_new(const struct model_request *req, model_delta_fn *on_delta,
@@ -140,7 +180,10 @@ struct model_call *model_call_new(const struct model_request *req, model_delta_f
     mc->on_delta = on_delta;
     mc->on_ready = on_ready;
     mc->ctx = ctx;
-    sse_init(&mc->sse);
+    mc->max_answer_bytes = req->max_answer_bytes;
+    mc->max_answer_seconds = req->max_answer_seconds;
+    mc->started_ms = clock_ms();
+    sse_init(&mc->sse, req->max_event_bytes);
     mc->body = encode_request(req);
     mc->easy = curl_easy_init();
     if (!mc->body || !mc->easy)
@@ -179,6 +222,7 @@ struct model_call *model_call_new(const struct model_request *req, model_delta_f
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, req->connect_timeout) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, req->idle_timeout) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, req->max_answer_seconds) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK)
         goto fail;
@@ -235,13 +279,17 @@ static void error_body_message(struct model_call *mc, char *out, size_t len)
 }
 
 /* A 200 that was not an event stream: a non-streamed completion. */
-static enum model_result finish_plain_answer(struct model_call *mc, char *why, size_t whylen)
+static enum model_outcome finish_plain_answer(struct model_call *mc, char *why, size_t whylen)
 {
     json_t *root = json_loadb(mc->plain.data ? mc->plain.data : "", mc->plain.len, 0, NULL);
     json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     json_t *content = json_object_get(json_object_get(choice, "message"), "content");
-    enum model_result r = MODEL_FAILED;
-    if (json_is_string(content)) {
+    enum model_outcome r = MODEL_BAD_RESPONSE;
+    if (json_is_string(content) && json_string_length(content) > mc->max_answer_bytes) {
+        snprintf(why, whylen, "the answer went over ai_max_answer_bytes (%zu)",
+                 mc->max_answer_bytes);
+        r = MODEL_TOO_BIG;
+    } else if (json_is_string(content)) {
         if (json_string_length(content))
             mc->on_delta(mc->ctx, json_string_value(content), json_string_length(content));
         mc->tokens++;
@@ -253,35 +301,55 @@ static enum model_result finish_plain_answer(struct model_call *mc, char *why, s
     return r;
 }
 
-enum model_result model_call_finish(struct model_call *mc, CURLcode code, char *why, size_t whylen)
+/* curl's total timeout (ai_max_answer_seconds), not its idle one, fired. */
+static int out_of_time(const struct model_call *mc, CURLcode code)
+{
+    return code == CURLE_OPERATION_TIMEDOUT &&
+           clock_ms() - mc->started_ms >= (long long)mc->max_answer_seconds * 1000;
+}
+
+static enum model_outcome http_error_outcome(long status)
+{
+    if (status == 401 || status == 403)
+        return MODEL_CONFIG;
+    if (status == 429)
+        return MODEL_RATE_LIMITED;
+    if (status == 408 || status >= 500)
+        return MODEL_RETRYABLE;
+    return MODEL_BAD_RESPONSE;
+}
+
+enum model_outcome model_call_finish(struct model_call *mc, CURLcode code, char *why,
+                                     size_t whylen)
 {
     if (!mc->started && code == CURLE_OK)
         on_headers_done(mc);
     model_call_flush(mc);
     why[0] = '\0';
-    if (mc->stream_error[0]) {
-        snprintf(why, whylen, "%s", mc->stream_error);
-        return MODEL_FAILED;
+    if (mc->failure != MODEL_OK) {
+        snprintf(why, whylen, "%s", mc->failure_why);
+        return mc->failure;
+    }
+    if (out_of_time(mc, code)) {
+        snprintf(why, whylen, "the answer went over ai_max_answer_seconds (%ld)",
+                 mc->max_answer_seconds);
+        return MODEL_TOO_BIG;
     }
     if (code != CURLE_OK) {
         snprintf(why, whylen, "%s", curl_easy_strerror(code));
-        return mc->tokens == 0 ? MODEL_RETRY : MODEL_FAILED;
+        return mc->tokens == 0 ? MODEL_RETRYABLE : MODEL_INTERRUPTED;
     }
     if (mc->status != 200) {
         char m[200];
         error_body_message(mc, m, sizeof(m));
         snprintf(why, whylen, "HTTP %ld%s%s", mc->status, m[0] ? ": " : "", m);
-        if (mc->status == 401 || mc->status == 403)
-            return MODEL_AUTH;
-        if (mc->status == 429 || mc->status == 408 || mc->status >= 500)
-            return MODEL_RETRY;
-        return MODEL_FAILED;
+        return http_error_outcome(mc->status);
     }
     if (!mc->is_sse)
         return finish_plain_answer(mc, why, whylen);
     if (!mc->saw_done) {
         snprintf(why, whylen, "the answer stream ended before [DONE]");
-        return mc->tokens == 0 ? MODEL_RETRY : MODEL_FAILED;
+        return mc->tokens == 0 ? MODEL_RETRYABLE : MODEL_INTERRUPTED;
     }
     return MODEL_OK;
 }

@@ -5,7 +5,12 @@
  * what arrived to the delta callback. The caller flushes once per turn of its
  * event loop, so deltas read together travel together and none waits longer
  * than one turn. When curl reports the transfer done, model_call_finish()
- * (which flushes first) says how it ended. */
+ * (which flushes first) says how it ended: one class per way of failing, so
+ * the caller decides what to do (retry, which message) from the class alone.
+ *
+ * Every call is bounded: one SSE event, the answer's text (or its body, when
+ * not streamed) and its time each have a cap; going over one ends the call
+ * as MODEL_TOO_BIG. */
 #ifndef AIMSG_MODEL_H
 #define AIMSG_MODEL_H
 
@@ -22,13 +27,20 @@ struct model_request {
     const char *image_url;      /* data: URL, or NULL */
     long connect_timeout;       /* seconds */
     long idle_timeout;          /* seconds without a byte */
+    size_t max_event_bytes;     /* data of one SSE event */
+    size_t max_answer_bytes;    /* the answer's text; a plain body 6x that + 64 KiB */
+    long max_answer_seconds;    /* the whole call */
 };
 
-enum model_result {
+enum model_outcome {
     MODEL_OK,           /* answer complete */
-    MODEL_RETRY,        /* failed before any token; worth another try */
-    MODEL_AUTH,         /* 401/403: the key or the endpoint is misconfigured */
-    MODEL_FAILED,       /* failed for good (4xx, bad stream, cut after tokens) */
+    MODEL_RETRYABLE,    /* failed before any token (connect, 408, 5xx, cut): try again,
+                         * not sooner than model_call_retry_after_ms() */
+    MODEL_RATE_LIMITED, /* 429: the same, and the model is busy */
+    MODEL_CONFIG,       /* 401/403: the key or the endpoint is misconfigured */
+    MODEL_BAD_RESPONSE, /* other 4xx, malformed stream, error event, no completion */
+    MODEL_INTERRUPTED,  /* the transfer broke after tokens were delivered */
+    MODEL_TOO_BIG,      /* an event, the answer or its time went over its cap */
 };
 
 typedef void model_delta_fn(void *ctx, const char *text, size_t len);
@@ -46,7 +58,7 @@ struct model_call *model_call_of(CURL *easy);
 void *model_call_context(const struct model_call *mc);
 void model_call_flush(struct model_call *mc);
 /* Classifies the finished transfer; why gets a line for the log. */
-enum model_result model_call_finish(struct model_call *mc, CURLcode code, char *why,
+enum model_outcome model_call_finish(struct model_call *mc, CURLcode code, char *why,
                                     size_t whylen);
 long model_call_tokens(const struct model_call *mc);     /* deltas delivered */
 long model_call_retry_after_ms(const struct model_call *mc); /* 0 = not said */

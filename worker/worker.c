@@ -45,6 +45,7 @@
 #define MSG_CONFIG "AI 服务配置错误，请联系管理员 (the AI service rejected our credentials)"
 #define MSG_INTERRUPTED "回答中断 (the answer was interrupted)"
 #define MSG_INVALID "AI 服务返回了无法识别的数据 (the AI service sent an invalid response)"
+#define MSG_TOO_LONG "回答过长，已停止 (the answer was too long and was stopped)"
 #define MSG_IMAGE_GONE "图片已过期 (the image is no longer available)"
 #define MSG_DEAD "消息多次处理失败，已放弃 (this message failed repeatedly and was set aside)"
 
@@ -598,6 +599,9 @@ static void task_call_model(struct task *t)
         .image_url = t->image_url,
         .connect_timeout = w->cfg->ai_connect_timeout,
         .idle_timeout = w->cfg->ai_timeout,
+        .max_event_bytes = (size_t)w->cfg->ai_max_event_bytes,
+        .max_answer_bytes = (size_t)w->cfg->ai_max_answer_bytes,
+        .max_answer_seconds = w->cfg->ai_max_answer_seconds,
     };
     if (t->state == TASK_WAITING)
         w->nwaiting--;
@@ -625,7 +629,7 @@ static void task_model_done(struct task *t, CURLcode code)
 {
     struct worker *w = t->w;
     char why[300];
-    enum model_result r = model_call_finish(t->call, code, why, sizeof(why));
+    enum model_outcome r = model_call_finish(t->call, code, why, sizeof(why));
     long tokens = model_call_tokens(t->call), retry_after = model_call_retry_after_ms(t->call);
     curl_multi_remove_handle(w->multi, model_call_easy(t->call));
     model_call_free(t->call);
@@ -635,13 +639,14 @@ static void task_model_done(struct task *t, CURLcode code)
     case MODEL_OK:
         task_finish(t, NULL);
         return;
-    case MODEL_AUTH:
+    case MODEL_CONFIG:
         if (!w->auth_reported++)
             log_error("the model endpoint %s rejected us (%s): check ai_api_key and ai_base_url",
                       w->base_url, why);
         task_finish(t, MSG_CONFIG);
         return;
-    case MODEL_RETRY:
+    case MODEL_RETRYABLE:
+    case MODEL_RATE_LIMITED:
         if (t->attempt < w->cfg->ai_retries && !w->stop_requested) {
             long d = retry_delay_ms(t->attempt, retry_after);
             t->attempt++;
@@ -653,11 +658,16 @@ static void task_model_done(struct task *t, CURLcode code)
             return;
         }
         log_warn("job %s: %s; giving up after %d retries", t->id, why, t->attempt);
-        task_finish(t, strstr(why, "429") ? MSG_BUSY : MSG_UNAVAILABLE);
+        task_finish(t, r == MODEL_RATE_LIMITED ? MSG_BUSY : MSG_UNAVAILABLE);
         return;
-    case MODEL_FAILED:
+    case MODEL_BAD_RESPONSE:
+    case MODEL_INTERRUPTED:
         log_warn("job %s: %s (after %ld token(s))", t->id, why, tokens);
         task_finish(t, tokens ? MSG_INTERRUPTED : MSG_INVALID);
+        return;
+    case MODEL_TOO_BIG: /* the same request would go over again: not retried */
+        log_warn("job %s: %s (after %ld token(s)); ended, not retried", t->id, why, tokens);
+        task_finish(t, MSG_TOO_LONG);
         return;
     }
 }
@@ -1117,7 +1127,8 @@ struct worker *worker_new(const struct config *cfg)
     w->cfg = cfg;
     char err[256];
     if (redis_addr_parse(&w->addr, cfg->redis_url, err, sizeof(err)) != 0 ||
-        keys_init(&w->keys, cfg->redis_prefix) != 0) {
+        (keys_init(&w->keys, cfg->redis_prefix) != 0 &&
+         snprintf(err, sizeof(err), "redis_prefix is too long") > 0)) {
         log_error("%s", err);
         free(w);
         return NULL;

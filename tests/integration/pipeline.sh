@@ -37,12 +37,15 @@ check "done frame ends the answer" grep -q "\"type\":\"done\",\"id\":\"$id\"" "$
 check "job is acknowledged and removed" sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"
 
 # a message sent over the socket is answered to that socket only
-listen c "ws://127.0.0.1:$WS_PORT_ws1/ws" --timeout 5
+listen c "ws://127.0.0.1:$WS_PORT_ws1/ws" --wait 1 --timeout 20
 out=$(wsclient --url "ws://127.0.0.1:$WS_PORT_ws1/ws" --send '{"type":"text","content":"private question"}' --wait 1 --timeout 20)
 expect_eq "socket message gets its answer" "Echo: private question" \
     "$(printf '%s\n' "$out" | grep '"type":"text"' | sed 's/.*"content":"\([^"]*\)".*/\1/' | tr -d '\n')"
 check "socket message is acknowledged with queued" sh -c "printf '%s' '$out' | grep -q '\"type\":\"queued\"'"
+# then a broadcast, which c must see: it was listening all along
+rcli XADD "${REDIS_PREFIX}jobs" '*' kind text content "for everyone" reply "${REDIS_PREFIX}out:all" ts 0 > /dev/null
 wait "$(pid_of c)"
+check "another client was listening meanwhile (it gets the broadcast after it)" grep -q '"content":"everyone"' "$T/c.out"
 check "other clients do not see a private answer" sh -c "! grep -q private $T/c.out"
 
 check "log file is written by day" test -s "$LOG_DIR/$(date -u +%Y-%m-%d).log"

@@ -36,6 +36,12 @@ for i in 1 2 3; do
 done
 expect_eq "fail=CODE*N fails N times, then answers" " 503 503 200" "$codes"
 out=$(chat '{"stream":true,"messages":[{"role":"user","content":"a b c d @@cut=2"}]}')
+expect_eq "cut sends the tokens before it" 2 "$(printf '%s\n' "$out" | grep -c '"delta":{"content"')"
 check "cut stops without [DONE]" sh -c "! printf '%s' '$out' | grep -q DONE"
 expect_eq "tokens=N answers N tokens" 1000 "$(chat '{"stream":true,"messages":[{"role":"user","content":"@@tokens=1000"}]}' | grep -c '"content":"tok')"
 check "stand-in survives garbage" sh -c "printf 'GARBAGE\r\n\r\n' | timeout 2 bash -c 'cat > /dev/tcp/127.0.0.1/$STANDIN_PORT'; curl -sf http://127.0.0.1:$STANDIN_PORT/v1/models > /dev/null"
+out=$(chat '{"stream":true,"messages":[{"role":"user","content":"a b @@plain"}]}')
+expect_match "@@plain: one JSON completion though a stream was asked" '^\{"id":"chatcmpl-.*"object":"chat.completion".*"content":"Echo: a b"' "$out"
+n=$(chat '{"stream":true,"messages":[{"role":"user","content":"@@endless @@delay=0"}]}' | head -c 3000000 | grep -c '"content":"tok')
+check "@@endless: tokens keep coming ($n in the first 3 MB)" [ "$n" -ge 10000 ]
+check "the stand-in still answers after a client left an endless answer" curl -sf "http://127.0.0.1:$STANDIN_PORT/v1/models"

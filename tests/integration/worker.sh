@@ -1,6 +1,7 @@
 # The worker against the AI stand-in: streaming order, images, every failure
 # mode, at-least-once delivery (SIGKILL mid-answer, dead letters), SIGTERM,
-# Redis restart.
+# Redis restart, bounded answers (event, text, time, plain body) and bounded
+# memory against a stream that never ends an event.
 . "$(dirname "$0")/../lib.sh"
 
 start_redis
@@ -26,6 +27,9 @@ check "image key is removed once answered" sh -c "[ -z \"\$(redis-cli -p $REDIS_
 out=$(ask "busy @@fail=429*2")
 expect_eq "429 twice, then the retry answers" "Echo: busy" "$(printf '%s\n' "$out" | answer_text)"
 check "retries are logged" grep -q "HTTP 429.*retry 2/2" "$T/w1.out"
+
+out=$(ask "always busy @@fail=429")
+expect_match "429 after all retries says the service is busy" "busy" "$(printf '%s\n' "$out" | error_of)"
 
 out=$(ask "down @@fail=500")
 expect_match "5xx after all retries gives a friendly error" "unavailable" "$(printf '%s\n' "$out" | error_of)"
@@ -120,3 +124,64 @@ wait_until 15 sh -c "[ \$(grep -c 'command link connected' $T/ws1.out) -ge 2 ]"
 out=$(ask "after the restart")
 expect_eq "jobs are answered after the restart" "Echo: after the restart" "$(printf '%s\n' "$out" | answer_text)"
 check "worker is still alive" kill -0 "$(pid_of w8)"
+
+stop w8
+
+# Bounded answers: an event, an answer's text, its time and a non-streamed
+# body each have a cap; going over ends the answer with an error frame and
+# is not retried (the same request would only go over again).
+start_worker w9 --ai-retries 2 --ai-max-event-bytes 4096 --ai-max-answer-bytes 2000 \
+    --ai-max-answer-seconds 2
+text_len() { answer_text | wc -c; }
+
+out=$(ask "retried once @@fail=500*1")
+expect_eq "w9 answers what fits its caps" "Echo: retried once" "$(printf '%s\n' "$out" | answer_text)"
+check "w9 logs a retry when one is due (the twin of the checks below)" grep -q "retry 1/2" "$T/w9.out"
+
+out=$(ask "$(head -c 6000 /dev/zero | tr '\0' x)")
+expect_match "an event over ai_max_event_bytes ends the answer as too long" "too long" "$(printf '%s\n' "$out" | error_of)"
+check "the event cap is logged" grep -q "went over ai_max_event_bytes (4096)" "$T/w9.out"
+
+out=$(ask "@@endless @@delay=0")
+expect_match "an answer over ai_max_answer_bytes ends as too long" "too long" "$(printf '%s\n' "$out" | error_of)"
+n=$(printf '%s\n' "$out" | text_len)
+check "the text before it is delivered, at most the cap ($n bytes)" [ "$n" -gt 0 -a "$n" -le 2000 ]
+check "the answer byte cap is logged" grep -q "went over ai_max_answer_bytes (2000)" "$T/w9.out"
+
+out=$(ask "@@endless @@delay=100")
+expect_match "an answer over ai_max_answer_seconds ends as too long" "too long" "$(printf '%s\n' "$out" | error_of)"
+check "its text before that is delivered" [ "$(printf '%s\n' "$out" | text_len)" -gt 0 ]
+check "the time cap is logged" grep -q "went over ai_max_answer_seconds (2)" "$T/w9.out"
+
+out=$(ask "a b c @@plain")
+expect_eq "a non-streamed answer within the caps is delivered" "Echo: a b c" "$(printf '%s\n' "$out" | answer_text)"
+out=$(ask "@@plain @@tokens=500 @@delay=0")
+expect_match "a non-streamed answer over ai_max_answer_bytes is too long" "too long" "$(printf '%s\n' "$out" | error_of)"
+out=$(ask "@@plain @@tokens=20000 @@delay=0")
+expect_match "a non-streamed body over its cap is too long" "too long" "$(printf '%s\n' "$out" | error_of)"
+check "the body cap is logged" grep -q "non-streamed answer went over" "$T/w9.out"
+expect_eq "nothing over a cap was retried" 1 "$(grep -c 'retry [0-9]*/' "$T/w9.out")"
+stop w9
+
+# A model whose data lines never end an event (issue 11: 5.45 GB in 30 s).
+# Each answer is cut at ai_max_event_bytes (default 1 MiB), not retried, and
+# the worker's memory stays small while it happens.
+FLOOD_PORT=$(free_port)
+spawn flood perl "$ROOT/tests/tools/sse-flood.pl" "$FLOOD_PORT"
+# (not port_open: a probe would count as a request)
+wait_until 10 grep -q listening "$T/flood.out" || fail "the flooding model starts"
+start_worker w10 --ai-base-url "http://127.0.0.1:$FLOOD_PORT/v1" --ai-retries 2
+w10=$(pid_of w10)
+spawn rss sh -c "while kill -0 $w10; do awk '/^VmRSS/ {print \$2}' /proc/$w10/status; sleep 0.05; done"
+for i in 1 2 3 4 5; do
+    out=$(ask "flood $i")
+    expect_match "flood $i: the answer ends with an error frame" "too long" "$(printf '%s\n' "$out" | error_of)"
+done
+stop rss
+expect_eq "each flooded answer was asked once (not retried)" 5 "$(grep -c '^request' "$T/flood.out")"
+check "the event cap is what ended them" grep -q "went over ai_max_event_bytes (1048576)" "$T/w10.out"
+max=$(sort -n "$T/rss.out" | tail -1)
+check "the worker's memory was sampled while it was flooded ($(wc -l < "$T/rss.out") samples)" [ "$(wc -l < "$T/rss.out")" -ge 2 ]
+check "the worker's memory stayed small (max VmRSS ${max:-?} kB < 300 MB)" [ "${max:-999999999}" -lt 300000 ]
+check "worker survived the flood" kill -0 "$w10"
+stop w10

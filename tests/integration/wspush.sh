@@ -30,7 +30,11 @@ listen spy1 "$WS1" --timeout 8
 listen spy2 "$WS2" --timeout 8
 out=$("$BIN/wsclient" --url "$WS2" --send '{"type":"text","content":"just for me"}' --wait 1 --timeout 20)
 expect_eq "private answer reaches its socket" "Echo: just for me" "$(printf '%s\n' "$out" | answer_text)"
-check "private answer channel names instance and connection" sh -c "redis-cli -p $REDIS_PORT PUBSUB CHANNELS '*' | grep -q '${REDIS_PREFIX}out:all'; redis-cli -p $REDIS_PORT PUBSUB NUMPAT | grep -qx 2"
+# the answers index records each answer's channel: P out:<instance>:<run>:<conn>
+id=$(printf '%s\n' "$out" | grep -m1 '"type":"text"' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+reply=$(rcli XRANGE "${REDIS_PREFIX}answers" - + | grep -x -A2 -- "$id" | tail -1)
+expect_match "private answer channel names instance and connection" "^${REDIS_PREFIX}out:ws2:[0-9a-zA-Z]+:[0-9]+\$" "$reply"
+check "... and both instances listen: the broadcast channel and one pattern each" sh -c "redis-cli -p $REDIS_PORT PUBSUB CHANNELS '*' | grep -qx '${REDIS_PREFIX}out:all' && redis-cli -p $REDIS_PORT PUBSUB NUMPAT | grep -qx 2"
 wait "$(pid_of spy1)"; wait "$(pid_of spy2)"
 check "no other client of the same instance sees it" sh -c "! grep -q 'just for me' $T/spy2.out"
 check "no client of another instance sees it" sh -c "! grep -q 'just for me' $T/spy1.out"
