@@ -80,8 +80,12 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
         log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, h->seq - 1);
     }
+    if (f->kind == FOLLOW_CHANNEL && f->conn == 0)
+        follow_note_join(f, h->seq, wp->conns.next_id - 1);
     forward(wp, f, data, len);
     f->next_seq = h->seq + 1;
+    if (f->next_seq == f->skip_from && f->skip_to > f->skip_from)
+        f->next_seq = f->skip_to; /* the connection had these live */
     if (frame_is_final(h))
         f->ended = 1;
 }

@@ -89,6 +89,24 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
     answers_absorb(wp, r, entries);
 }
 
+/* Frames of an answer for everyone may have reached the connection since
+ * it opened, before it asked: those it is not sent again. */
+static void skip_what_it_had(struct wspush *wp, struct follow *r)
+{
+    const struct follow *f = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
+    int exact;
+    long first = f && f->conn == 0 ? follow_first_seq_of(f, r->conn, &exact) : -1;
+    if (first < 0 || first >= f->next_seq)
+        return;
+    if (!exact)
+        log_warn("answer %s: resumed by client %llu, which may get a frame twice", r->id,
+                 (unsigned long long)r->conn);
+    r->skip_from = first;
+    r->skip_to = f->next_seq;
+    if (r->next_seq >= r->skip_from && r->next_seq < r->skip_to)
+        r->next_seq = r->skip_to;
+}
+
 void control_resume(struct wspush *wp, struct conn *c, const char *id, long after)
 {
     struct answer_read a;
@@ -100,17 +118,17 @@ void control_resume(struct wspush *wp, struct conn *c, const char *id, long afte
         conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");
         return;
     }
-    struct follow *r = follow_find(&wp->follows, id, FOLLOW_RESUME, c->id);
-    if (r && r->filling) {
+    if (follow_find(&wp->follows, id, FOLLOW_RESUME, c->id)) {
         conn_reject(&wp->conns, c, "正在恢复这个回答 (that answer is being resumed already)");
         return;
     }
-    if (!r && !(r = follow_get(&wp->follows, id, FOLLOW_RESUME, c->id))) {
+    struct follow *r = follow_get(&wp->follows, id, FOLLOW_RESUME, c->id);
+    if (!r) {
         conn_reject(&wp->conns, c, "服务内部错误 (internal error)");
         return;
     }
     r->next_seq = after + 1;
-    r->ended = 0;
+    skip_what_it_had(wp, r);
     if (redisAsyncCommandArgv(wp->cmd.ra.ac, on_resume, r, a.argc, a.argv, a.argvlen) != REDIS_OK) {
         follow_remove(&wp->follows, r);
         conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");

@@ -20,6 +20,7 @@ void follow_table_free(struct follow_table *t)
         for (struct follow *f = t->buckets[i], *next; f; f = next) {
             next = f->hnext;
             free(f->channel);
+            free(f->joins);
             free(f);
         }
     }
@@ -100,6 +101,30 @@ struct follow *follow_get(struct follow_table *t, const char *id, enum follow_ki
     return f;
 }
 
+void follow_note_join(struct follow *f, long seq, uint64_t max_conn)
+{
+    if (f->njoins && f->joins[(f->njoins - 1) % FOLLOW_JOINS].max_conn == max_conn)
+        return;
+    if (!f->joins && !(f->joins = calloc(FOLLOW_JOINS, sizeof(*f->joins))))
+        return; /* a resume may then repeat a frame or two */
+    f->joins[f->njoins % FOLLOW_JOINS] = (struct follow_join){seq, max_conn};
+    f->njoins++;
+}
+
+long follow_first_seq_of(const struct follow *f, uint64_t conn, int *exact)
+{
+    unsigned kept = f->njoins < FOLLOW_JOINS ? f->njoins : FOLLOW_JOINS;
+    *exact = 1;
+    for (unsigned i = f->njoins - kept; i < f->njoins; i++) {
+        const struct follow_join *j = &f->joins[i % FOLLOW_JOINS];
+        if (j->max_conn >= conn) {
+            *exact = i == 0 || i > f->njoins - kept;
+            return j->seq;
+        }
+    }
+    return -1;
+}
+
 void follow_remove(struct follow_table *t, struct follow *f)
 {
     (void)t;
@@ -130,6 +155,7 @@ void follow_sweep(struct follow_table *t, long long now_ms, long long keep_ms,
                 *pp = f->hnext;
                 on_free(ctx, f);
                 free(f->channel);
+                free(f->joins);
                 free(f);
                 t->count--;
             } else {

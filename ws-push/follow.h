@@ -34,7 +34,19 @@ struct follow {
     int gone;               /* removed: freed once no read is on its way */
     int resumers;           /* CHANNEL for every client: RESUME entries of it */
     char *channel;          /* CHANNEL: a foreign channel subscribed for it */
+    long skip_from, skip_to;  /* RESUME: the connection has these seqs live */
+    struct follow_join *joins; /* CHANNEL for every client: who got which seq */
+    unsigned njoins;
     long long touched_ms;   /* last heard of (monotonic) */
+};
+
+/* From frame seq on, every connection up to id max_conn was sent the
+ * answer (connection ids only grow). A few of these, newest last, tell a
+ * connection that resumes which frames it got live before it asked. */
+#define FOLLOW_JOINS 32
+struct follow_join {
+    long seq;
+    uint64_t max_conn;
 };
 
 struct follow_table {
@@ -53,6 +65,13 @@ int follow_has_resume(const struct follow_table *t, const char *id);
 /* follow_find, adding the entry if there was none; NULL: no memory. */
 struct follow *follow_get(struct follow_table *t, const char *id, enum follow_kind kind,
                           uint64_t conn);
+/* A CHANNEL entry for every client is about to send frame seq to every
+ * connection up to max_conn. */
+void follow_note_join(struct follow *f, long seq, uint64_t max_conn);
+/* The first seq conn was sent live, -1 if none (it joined after the last
+ * frame); *exact 0 when older records are gone and it may have had more. */
+long follow_first_seq_of(const struct follow *f, uint64_t conn, int *exact);
+
 /* Marks it gone: it is skipped from now on and freed by the next sweep
  * that finds no read on its way. */
 void follow_remove(struct follow_table *t, struct follow *f);
