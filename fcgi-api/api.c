@@ -67,7 +67,7 @@ static void respond_health_error(struct api *api, struct request *r)
 
 static void health_replied(struct api *api, struct request *r)
 {
-    if (store_recv_ping(&api->store) != 0)
+    if (store_recv_write_probe(&api->store) != 0)
         respond_health_error(api, r);
     else
         respond(r, 200, "", "{\"status\":\"ok\",\"message\":\"服务运行正常\"}");
@@ -75,7 +75,7 @@ static void health_replied(struct api *api, struct request *r)
 
 static void handle_health(struct api *api, struct request *r)
 {
-    if (store_send_ping(&api->store) != 0)
+    if (store_send_write_probe(&api->store) != 0)
         respond_health_error(api, r);
     else
         r->then = health_replied;

@@ -155,3 +155,55 @@ expect_match "status is 503 when Redis is down" '^503 ' "$(http GET /api/status)
 restart_redis
 expect_match "fcgi-api reconnects when Redis is back" '^200 ' "$(http POST /api/message -H "$J" -d '{"content":"again"}')"
 expect_eq "health is ok again" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+
+# -- Redis closed fcgi-api's connections (CLIENT KILL, its timeout, a
+# restart) while Redis itself is fine: every request still succeeds, the
+# closed connection is noticed and the request sent again on a new one
+for i in 1 2 3 4 5 6; do http GET /api/health > /dev/null; done   # both processes connected
+killed=$(rcli CLIENT KILL TYPE normal)
+check "CLIENT KILL closed connections" test "$killed" -ge 1
+ok=0
+for i in 1 2 3 4 5; do
+    http GET /api/health | grep -q '^200 ' && ok=$((ok + 1))
+    http GET /api/status | grep -q '^200 ' && ok=$((ok + 1))
+    http POST /api/message -H "$J" -d '{"content":"after kill"}' | grep -q '^200 ' && ok=$((ok + 1))
+    http POST /api/image -F "image=@$PNG" | grep -q '^200 ' && ok=$((ok + 1))
+    [ "$i" = 2 ] && rcli CLIENT KILL TYPE normal > /dev/null
+done
+expect_eq "connections killed by Redis: every request succeeds" 20 "$ok"
+check "the closed connection was noticed and the turn sent again" grep -q 'sending again on a new one' "$LOG_DIR"/*.log
+restart_redis
+ok=0
+for i in 1 2 3 4 5 6; do http POST /api/message -H "$J" -d '{"content":"after restart"}' | grep -q '^200 ' && ok=$((ok + 1)); done
+expect_eq "Redis restarted between requests: every request succeeds" 6 "$ok"
+
+# -- Redis out of memory (maxmemory + noeviction): it answers PING but
+# refuses writes, and health says so
+rcli CONFIG SET maxmemory-policy noeviction > /dev/null
+rcli CONFIG SET maxmemory 1 > /dev/null
+check "Redis refuses XADD (the condition tested)" sh -c "redis-cli -p $REDIS_PORT XADD ${REDIS_PREFIX}x '*' a b | grep -q OOM"
+expect_match "health is 503 when Redis refuses writes" '^503 \{"status":"error","message":"redis refuses writes: OOM' "$(http GET /api/health)"
+expect_match "message is 503 when Redis refuses writes" '^503 .*OOM' "$(http POST /api/message -H "$J" -d '{"content":"x"}')"
+rcli CONFIG SET maxmemory 0 > /dev/null
+expect_eq "health is ok when Redis takes writes again" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+expect_eq "the write probe leaves no key" 0 "$(rcli EXISTS "${REDIS_PREFIX}health")"
+
+# -- Redis down for 50 requests: a few log lines, not one per request (the
+# same problem is logged once per 10 s; the next line counts those left out)
+problems() { cat "$LOG_DIR"/*.log | grep -E ' (WARN |ERROR) fcgi-api\['; }
+before=$(problems | wc -l)
+stop redis
+codes=""
+for i in $(seq 1 25); do
+    codes="$codes$(http GET /api/health | cut -c1-3)"
+    codes="$codes$(http POST /api/message -H "$J" -d '{"content":"down"}' | cut -c1-3)"
+done
+expect_eq "Redis down: the 50 requests are 503" "$(printf '503%.0s' $(seq 1 50))" "$codes"
+logged=$(( $(problems | wc -l) - before ))
+check "Redis down: 50 requests log a few lines, not one each ($logged)" test "$logged" -le 6
+sleep 10.5
+for i in 1 2 3 4; do http GET /api/health > /dev/null; done
+later=$(problems | tail -n +$((before + 1)))
+expect_match "Redis down: the problem is logged" 'cannot connect to redis' "$later"
+expect_match "Redis down: a later line counts the lines left out" 'cannot connect to redis.*\(([1-9][0-9]*) more like it left out\)' "$later"
+restart_redis
