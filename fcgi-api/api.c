@@ -226,15 +226,28 @@ static const struct route routes[] = {
     {"/api/image", "POST", handle_image},
 };
 
+/* HEAD is GET without the body (HTTP: the same status and headers) */
+static int method_allowed(const struct route *route, struct request *r)
+{
+    if (strcmp(route->method, r->method) == 0)
+        return 1;
+    if (strcmp(route->method, "GET") == 0 && strcmp(r->method, "HEAD") == 0) {
+        r->head = 1;
+        return 1;
+    }
+    return 0;
+}
+
 void api_begin(struct api *api, struct request *r)
 {
     r->then = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(routes[i].path, r->path) != 0)
             continue;
-        if (strcmp(routes[i].method, r->method) != 0) {
+        if (!method_allowed(&routes[i], r)) {
             char allow[32];
-            snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].method);
+            snprintf(allow, sizeof(allow), "Allow: %s\r\n",
+                     strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
             respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
             return;
         }

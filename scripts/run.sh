@@ -66,7 +66,8 @@ wait_port "$bind" "$ws_port" ws-push
 
 ROOT=$ROOT RUN=$RUN BIN=$BIN PORT=$port WS_PORT=$ws_port FCGI_PROCS=2 \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$RUN/lighttpd.conf"
-lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1 &
+# (lighttpd and fcgi-api never need the model's key)
+env -u AI_API_KEY lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1 &
 started lighttpd $!
 wait_port 127.0.0.1 "$port" lighttpd
 

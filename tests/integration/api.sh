@@ -5,7 +5,10 @@
 export LOG_LEVEL=debug MAX_IMAGE_BYTES=20000 MAX_MESSAGE_BYTES=100
 start_redis
 start_wspush ws1
-FCGI_PROCS=2 start_lighttpd
+# (the key is set where lighttpd starts, as `make run` may have it: fcgi-api
+# must not get it)
+AI_API_KEY=sk-test-not-for-fcgi FCGI_PROCS=2 start_lighttpd
+unset AI_API_KEY
 PNG="$ROOT/tests/fixtures/pixel.png"
 J='Content-Type: application/json'
 
@@ -34,10 +37,31 @@ expect_match "body over the limit" '^400 .*too large' "$(http POST /api/message 
 before=$(rcli XLEN "${REDIS_PREFIX}jobs")
 expect_eq "bad requests queue nothing" 2 "$before"
 
+# -- HEAD: GET's status and headers, no body (the web server's view)
+raw() {     # raw METHOD PATH: the whole HTTP/1.1 response, as sent
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+    printf '%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$1" "$2" >&3
+    timeout 10 cat <&3 | tr -d '\r'
+    exec 3<&-
+}
+h=$(raw HEAD /api/health)
+expect_match "HEAD /api/health is 200 JSON" '^HTTP/1.1 200 OK.*Content-Type: application/json' "$(printf '%s' "$h" | tr '\n' ' ')"
+expect_eq "HEAD /api/health has no body" "" "$(printf '%s\n' "$h" | sed '1,/^$/d')"
+g=$(raw GET /api/health)
+expect_match "(GET through the same raw request has the body)" '服务运行正常' "$(printf '%s\n' "$g" | sed '1,/^$/d')"
+expect_match "HEAD /api/status is 200" '^HTTP/1.1 200 ' "$(raw HEAD /api/status)"
+check "405 on a GET route allows GET and HEAD" sh -c "curl -si $API/api/status -X POST -d '' | grep -qi '^Allow: GET, HEAD'"
+
+# -- fcgi-api does not get the model's API key
+p1=$(fcgi_pids | head -1)
+check "fcgi-api gets the environment it needs (REDIS_URL)" sh -c "tr '\0' '\n' < /proc/$p1/environ | grep -q '^REDIS_URL='"
+check "fcgi-api does not get AI_API_KEY" sh -c "! tr '\0' '\n' < /proc/$p1/environ | grep -q '^AI_API_KEY='"
+check "(lighttpd was started with AI_API_KEY)" sh -c "tr '\0' '\n' < /proc/\$(cat $T/run/lighttpd.pid)/environ | grep -q '^AI_API_KEY='"
+
 # -- routing
 expect_eq "unknown path is 404 JSON" '404 {"code":404,"message":"接口不存在 (not found)"}' "$(http GET /api/nope)"
 expect_match "wrong method is 405 JSON" '^405 \{"code":405' "$(http GET /api/message)"
-check "405 says what is allowed" sh -c "curl -si $API/api/health -X POST -d '' | grep -qi '^Allow: GET'"
+check "405 says what is allowed" sh -c "curl -si $API/api/message -X GET | grep -qi '^Allow: POST'"
 expect_match "query strings are ignored" '^200 ' "$(http GET '/api/health?x=1')"
 
 # -- images
