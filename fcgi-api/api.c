@@ -17,7 +17,6 @@
 #include "multipart.h"
 
 #define MULTIPART_MAX_PARTS 16
-#define MULTIPART_OVERHEAD (64 * 1024) /* headers and text fields around an image */
 
 static void respond_queued(struct request *r, const char *message, const char *id)
 {
@@ -169,7 +168,7 @@ static void handle_image(struct api *api, struct request *r)
         respond_error(r, 400, "Content-Type 必须是带 boundary 的 multipart/form-data");
         return;
     }
-    size_t limit = (size_t)api->cfg->max_image_bytes + MULTIPART_OVERHEAD;
+    size_t limit = (size_t)config_http_body_max(api->cfg);
     if (request_read_body(r, limit, &status, &reason) != 0) {
         respond_error(r, status, status == 413 ? "图片过大 (image too large)" : reason);
         return;

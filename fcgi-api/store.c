@@ -250,16 +250,14 @@ int store_send_queue_image(struct store *s, const void *bytes, size_t len, const
         snprintf(s->err, sizeof(s->err), "cannot make an image key");
         return -1;
     }
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    struct job_argv set, xadd;
-    job_image_argv(&set, key, bytes, len, s->image_ttl);
     struct job j = {.kind = JOB_IMAGE, .content = question, .content_len = qlen,
                     .reply = s->keys.broadcast, .image_key = key, .mime = mime};
-    job_xadd_argv(&xadd, &s->keys, &j);
+    struct job_image_tx tx;
+    job_image_tx(&tx, &s->keys, &j, bytes, len, s->image_ttl);
     /* (a failed append drops the connection: no half transaction is sent) */
-    if (send_argv(s, 1, multi, NULL) != 0 || send_job(s, &set) != 0 ||
-        send_job(s, &xadd) != 0 || send_argv(s, 1, exec, NULL) != 0)
-        return -1;
+    for (int i = 0; i < JOB_IMAGE_TX_CMDS; i++)
+        if (send_job(s, &tx.cmd[i]) != 0)
+            return -1;
     return 0;
 }
 

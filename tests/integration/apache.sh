@@ -15,6 +15,12 @@ chmod 755 "$T" "$T/run"
 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=$WS_PORT_ws1 FCGI_PORT=$FCGI_PORT \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/apache/httpd.conf.in" "$T/run/apache2.conf"
 check "apache config is valid" apache2 -t -f "$T/run/apache2.conf"
+expect_eq "Apache's body limit is fcgi-api's (default max_image_bytes)" 1 \
+    "$(grep -cx 'LimitRequestBody 10551296' "$T/run/apache2.conf")"
+MAX_IMAGE_BYTES=30000000 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=1 \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/apache/httpd.conf.in" "$T/other.conf"
+expect_eq "a larger max_image_bytes renders a larger Apache limit" 1 \
+    "$(grep -cx 'LimitRequestBody 30065536' "$T/other.conf")"
 apache2 -f "$T/run/apache2.conf" -k start > "$T/apache.out" 2>&1
 API="http://127.0.0.1:$PORT"
 check "apache answers" wait_until 10 curl -fs "$API/api/health"

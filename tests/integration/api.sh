@@ -37,6 +37,14 @@ expect_match "body over the limit" '^400 .*too large' "$(http POST /api/message 
 before=$(rcli XLEN "${REDIS_PREFIX}jobs")
 expect_eq "bad requests queue nothing" 2 "$before"
 
+# -- lighttpd's body limit follows max_image_bytes (deploy/ is rendered)
+expect_eq "lighttpd's body limit is fcgi-api's (max_image_bytes 20000)" 1 \
+    "$(grep -cx 'server.max-request-size = 84' "$T/run/lighttpd.conf")"
+MAX_IMAGE_BYTES=30000000 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=1 \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$T/other.conf"
+expect_eq "a larger max_image_bytes renders a larger lighttpd limit" 1 \
+    "$(grep -cx 'server.max-request-size = 29361' "$T/other.conf")"
+
 # -- HEAD: GET's status and headers, no body (the web server's view)
 raw() {     # raw METHOD PATH: the whole HTTP/1.1 response, as sent
     exec 3<>"/dev/tcp/127.0.0.1/$PORT"
