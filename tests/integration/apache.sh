@@ -69,3 +69,12 @@ wait "$slow"
 expect_match "the large body is read when it has come, and answered" '^400' "$(cat "$T/slow.code")"
 kill -CONT "$2"
 expect_match "both processes serve again" '^200 ' "$(http GET /api/health)"
+
+# -- slow clients (slowloris): connections that send their request head a
+# byte a second are dropped at the head's deadline, while they still send;
+# a normal request is answered meanwhile
+spawn slow "$BIN/slowloris" --port "$PORT" --conns 300 --trickle 40 --wait 0
+check "(the slow connections are open)" wait_until 20 grep -q '^# trickling on 300 connections' "$T/slow.out"
+expect_match "a normal request is answered during the slow connections (Apache)" '^200 ' "$(http GET /api/health --max-time 15)"
+check "the slowloris run ends" wait_until 45 grep -q '^connected=' "$T/slow.out"
+expect_eq "Apache closed every slow connection while it still trickled" "connected=300 closed=300 open=0" "$(grep '^connected=' "$T/slow.out")"

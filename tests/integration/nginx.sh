@@ -67,3 +67,12 @@ check "text answer streamed through nginx" grep -q '"content":"nginx"' "$T/a.out
 check "image answer streamed through nginx" grep -q 'PNG' "$T/a.out"
 out=$(wsclient --url "ws://127.0.0.1:$PORT/" --send '{"type":"text","content":"root path"}' --wait 1 --timeout 20)
 expect_match "WebSocket upgrade on / through nginx, answered to that socket" '"content":"path"' "$out"
+
+# -- slow clients (slowloris): connections that send their request head a
+# byte a second are dropped at the head's deadline, while they still send;
+# a normal request is answered meanwhile
+spawn slow "$BIN/slowloris" --port "$PORT" --conns 300 --trickle 40 --wait 0
+check "(the slow connections are open)" wait_until 20 grep -q '^# trickling on 300 connections' "$T/slow.out"
+expect_match "a normal request is answered during the slow connections (nginx)" '^200 ' "$(http GET /api/health --max-time 15)"
+check "the slowloris run ends" wait_until 45 grep -q '^connected=' "$T/slow.out"
+expect_eq "nginx closed every slow connection while it still trickled" "connected=300 closed=300 open=0" "$(grep '^connected=' "$T/slow.out")"
