@@ -108,8 +108,9 @@ static int send_job(struct store *s, struct job_argv *a)
     return send_argv(s, a->argc, a->argv, a->argvlen);
 }
 
-/* Redis closed the connection before the turn's first reply: it had closed
- * it before the turn's commands came, none of them ran. */
+/* Redis closed a connection kept from an earlier turn before the turn's
+ * first reply: it had closed it before the turn's commands came (see
+ * store.h). */
 static int closed_before_turn(const struct store *s, int err)
 {
     int closed = s->c->err == REDIS_ERR_EOF ||

@@ -10,10 +10,11 @@
  * down (answered 503), nothing more. A connection kept from an earlier turn
  * may have been closed by Redis meanwhile (its `timeout`, CLIENT KILL, a
  * restart): when the first reply of a turn finds it closed, the turn's
- * commands are sent once more on a new connection. Nothing of the turn can
- * have been executed then (Redis had closed the connection before they came),
- * so nothing is done twice; a Redis that is really down still fails fast
- * (the new connection is refused). */
+ * commands are sent once more on a new connection. In those cases Redis had
+ * closed the connection before the commands came, so nothing runs twice
+ * (only a Redis dying between running a turn's first command and replying
+ * could, as with any client's retry). A Redis that is really down still
+ * fails fast: the new connection is refused. */
 #ifndef AIMSG_STORE_H
 #define AIMSG_STORE_H
 
