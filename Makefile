@@ -35,7 +35,7 @@ STANDIN_SRC := $(wildcard ai-standin/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin
-TOOLS := $(BUILD)/wsclient
+TOOLS := $(BUILD)/wsclient $(BUILD)/slowloris
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 
 all: $(PROGRAMS) $(TOOLS) $(UNIT_TESTS)
@@ -69,6 +69,9 @@ $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
 
 $(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)
+
+$(BUILD)/slowloris: $(call obj,tests/tools/slowloris.c)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/slowloris.c)
 
 $(BUILD)/wsload: $(call obj,bench/wsload.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,bench/wsload.c) $(LIB_COMMON) $(LIB_LWS) -lpthread

@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "keys.h"
+#include "redis_conn.h"
 
 enum opt_type { OPT_INT, OPT_STR };
 
@@ -303,7 +304,32 @@ static void print_help(const struct config_usage *u)
     }
 }
 
-/* key='value' lines a shell can eval; the API key only says whether it is set. */
+static void print_quoted(const char *key, const char *v)
+{
+    printf("%s='", key);
+    for (; *v; v++)
+        fputs(*v == '\'' ? "'\\''" : (char[2]){*v, 0}, stdout);
+    printf("'\n");
+}
+
+/* What follows from the settings, for the scripts (scripts/run.sh,
+ * scripts/render-config.sh): derived here only, never again in shell. */
+static void print_derived(const struct config *cfg)
+{
+    char url[1024], err[256];
+    print_quoted("ai_endpoint", config_ai_base_url(cfg, url, sizeof(url)));
+    printf("ai_standin=%d\n", config_ai_is_standin(cfg));
+    struct redis_addr a;
+    if (redis_addr_parse(&a, cfg->redis_url, err, sizeof(err)) != 0)
+        memset(&a, 0, sizeof(a));
+    print_quoted("redis_host", a.is_unix ? "" : a.host);
+    print_quoted("redis_socket", a.is_unix ? a.host : "");
+    printf("redis_port=%d\n", a.is_unix ? 0 : a.port);
+    printf("http_body_max=%ld\n", config_http_body_max(cfg));
+}
+
+/* key='value' lines a shell can eval; the API key only says whether it is
+ * set. The settings, then what follows from them. */
 static void print_config(struct config *cfg)
 {
     for (size_t i = 0; i < NOPTIONS; i++) {
@@ -315,12 +341,10 @@ static void print_config(struct config *cfg)
         const char *v = *str_field(cfg, o);
         if (strcmp(o->key, "ai_api_key") == 0 && v[0])
             v = "(set)";
-        printf("%s='", o->key);
-        for (; *v; v++)
-            fputs(*v == '\'' ? "'\\''" : (char[2]){*v, 0}, stdout);
-        printf("'\n");
+        print_quoted(o->key, v);
     }
-    printf("config_file='%s'\n", cfg->config_file);
+    print_quoted("config_file", cfg->config_file);
+    print_derived(cfg);
 }
 
 /* Finds --config, --help and --print-config before anything else is read. */
@@ -483,13 +507,23 @@ void config_free(struct config *cfg)
     cfg->config_file = NULL;
 }
 
+int config_ai_is_standin(const struct config *cfg)
+{
+    return !cfg->ai_base_url[0] && !cfg->ai_api_key[0];
+}
+
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
 {
     if (cfg->ai_base_url[0])
         snprintf(buf, len, "%s", cfg->ai_base_url);
-    else if (cfg->ai_api_key[0])
+    else if (!config_ai_is_standin(cfg))
         snprintf(buf, len, "https://api.openai.com/v1");
     else
         snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
     return buf;
+}
+
+long config_http_body_max(const struct config *cfg)
+{
+    return cfg->max_image_bytes + CONFIG_MULTIPART_OVERHEAD;
 }

@@ -89,5 +89,14 @@ void config_free(struct config *cfg);
  * ai_base_url; when that is empty, OpenAI if an API key is set, else the
  * built-in stand-in. */
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len);
+/* 1 when the model is the built-in stand-in (no ai_base_url, no ai_api_key). */
+int config_ai_is_standin(const struct config *cfg);
+
+/* The largest HTTP request body fcgi-api takes: an image of max_image_bytes
+ * in a multipart body, with room for the part headers and text fields
+ * around it. The web server configs (deploy/) get their body limit from it
+ * (--print-config prints it as http_body_max). */
+#define CONFIG_MULTIPART_OVERHEAD (64 * 1024)
+long config_http_body_max(const struct config *cfg);
 
 #endif

@@ -54,6 +54,17 @@ void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes
     ARG(a, a->ttl);
 }
 
+void job_image_tx(struct job_image_tx *t, const struct keys *k, const struct job *j,
+                  const void *bytes, size_t len, long ttl)
+{
+    t->cmd[0].argc = 0;
+    ARG(&t->cmd[0], "MULTI");
+    job_image_argv(&t->cmd[1], j->image_key, bytes, len, ttl);
+    job_xadd_argv(&t->cmd[2], k, j);
+    t->cmd[3].argc = 0;
+    ARG(&t->cmd[3], "EXEC");
+}
+
 int job_new_token(char out[33])
 {
     unsigned char raw[16];

@@ -22,6 +22,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->instances, sizeof(k->instances), "%swspush", prefix);
     snprintf(k->cancels, sizeof(k->cancels), "%scancels", prefix);
     snprintf(k->presence_prefix, sizeof(k->presence_prefix), "%swspush:", prefix);
+    snprintf(k->health, sizeof(k->health), "%shealth", prefix);
     return 0;
 }
 

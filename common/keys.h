@@ -20,6 +20,7 @@ struct keys {
     char cancels[96];       /* channel: ids of answers cancelled (workers stop them) */
     char instances[96];     /* set: ids of ws-push instances that registered */
     char presence_prefix[96]; /* + instance id: connection count, with TTL */
+    char health[96];        /* never exists: fcgi-api's write probe (SET .. XX) */
 };
 
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */

@@ -147,3 +147,25 @@ void log_msg(enum log_level level, const char *fmt, ...)
         write_all(lg.fd, line, len);
     errno = saved_errno;
 }
+
+void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, ...)
+{
+    if (level < lg.min)
+        return;
+    long long now = clock_ms();
+    if (lim->next_ms && now < lim->next_ms) {
+        lim->left_out++;
+        return;
+    }
+    char msg[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (lim->left_out)
+        log_msg(level, "%s (%lu more like it left out)", msg, lim->left_out);
+    else
+        log_msg(level, "%s", msg);
+    lim->left_out = 0;
+    lim->next_ms = now + lim->interval_ms;
+}

@@ -23,4 +23,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
+/* A message that can come once per request while a condition lasts (Redis
+ * down, Redis refusing writes) is logged at most once per interval: a busy
+ * server must not write a line per request. The next line logged through
+ * the same limit says how many were left out. One static limit per call site:
+ *   static struct log_limit lim = LOG_LIMIT_INIT(10000);
+ *   log_limited(&lim, LOG_WARN, "cannot connect: %s", why); */
+struct log_limit {
+    long long interval_ms;
+    long long next_ms;          /* no line before this (monotonic clock) */
+    unsigned long left_out;     /* lines left out since the last one logged */
+};
+#define LOG_LIMIT_INIT(ms) {.interval_ms = (ms), .next_ms = 0, .left_out = 0}
+
+void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

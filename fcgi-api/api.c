@@ -19,7 +19,6 @@
 #include "multipart.h"
 
 #define MULTIPART_MAX_PARTS 16
-#define MULTIPART_OVERHEAD (64 * 1024) /* headers and text fields around an image */
 
 static void respond_queued(struct request *r, const char *message, const char *id)
 {
@@ -69,7 +68,7 @@ static void respond_health_error(struct api *api, struct request *r)
 
 static void health_replied(struct api *api, struct request *r)
 {
-    if (store_recv_ping(&api->store) != 0)
+    if (store_recv_write_probe(&api->store) != 0)
         respond_health_error(api, r);
     else
         respond(r, 200, "", "{\"status\":\"ok\",\"message\":\"服务运行正常\"}");
@@ -77,7 +76,7 @@ static void health_replied(struct api *api, struct request *r)
 
 static void handle_health(struct api *api, struct request *r)
 {
-    if (store_send_ping(&api->store) != 0)
+    if (store_send_write_probe(&api->store) != 0)
         respond_health_error(api, r);
     else
         r->then = health_replied;
@@ -171,7 +170,7 @@ static void handle_image(struct api *api, struct request *r)
         respond_error(r, 400, "Content-Type 必须是带 boundary 的 multipart/form-data");
         return;
     }
-    size_t limit = (size_t)api->cfg->max_image_bytes + MULTIPART_OVERHEAD;
+    size_t limit = (size_t)config_http_body_max(api->cfg);
     if (request_read_body(r, limit, &status, &reason) != 0) {
         respond_error(r, status, status == 413 ? "图片过大 (image too large)" : reason);
         return;
@@ -237,15 +236,28 @@ static int path_is(const struct route *route, const char *path)
                                      : strcmp(route->path, path) == 0;
 }
 
+/* HEAD is GET without the body (HTTP: the same status and headers) */
+static int method_allowed(const struct route *route, struct request *r)
+{
+    if (strcmp(route->method, r->method) == 0)
+        return 1;
+    if (strcmp(route->method, "GET") == 0 && strcmp(r->method, "HEAD") == 0) {
+        r->head = 1;
+        return 1;
+    }
+    return 0;
+}
+
 void api_begin(struct api *api, struct request *r)
 {
     r->then = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!path_is(&routes[i], r->path))
             continue;
-        if (strcmp(routes[i].method, r->method) != 0) {
+        if (!method_allowed(&routes[i], r)) {
             char allow[32];
-            snprintf(allow, sizeof(allow), "Allow: %s\r\n", routes[i].method);
+            snprintf(allow, sizeof(allow), "Allow: %s\r\n",
+                     strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
             respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
             return;
         }

@@ -178,6 +178,10 @@ int main(int argc, char **argv)
     int rc;
     if (program_start(&cfg, argc, argv, &usage, &rc))
         return rc;
+    /* the model's API key is the worker's: the process that faces the
+     * internet does not keep it (a settings.yaml shared by all may have it) */
+    memset(cfg.ai_api_key, 0, strlen(cfg.ai_api_key));
+    log_set_secret(NULL);
     rc = serve(&cfg);
     program_end(&cfg);
     return rc;

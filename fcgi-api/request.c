@@ -126,7 +126,8 @@ void respond(struct request *r, int status, const char *extra_headers, const cha
                  "Cache-Control: no-store\r\n"
                  "%s\r\n",
                  status, status_text(status), extra_headers);
-    FCGX_PutS(json, r->fcgi->out);
+    if (!r->head)
+        FCGX_PutS(json, r->fcgi->out);
 }
 
 void respond_error(struct request *r, int status, const char *reason)

@@ -15,6 +15,7 @@ struct request {
     char path[512];           /* REQUEST_URI without the query string */
     const char *content_type; /* "" when absent */
     long content_length;      /* -1 when absent */
+    int head;                 /* HEAD: answered like GET, without the body */
     struct buf body;
     /* set by a handler that waits for Redis replies: answers with them */
     void (*then)(struct api *api, struct request *r);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "job.h"
@@ -29,11 +30,25 @@ void store_close(struct store *s)
     if (s->c)
         redisFree(s->c);
     s->c = NULL;
+    buf_free(&s->turn);
 }
+
+/* While Redis is down (or refuses writes) every request would say so: the
+ * log says it once per interval. */
+#define LOG_EVERY_MS 10000
+static struct log_limit connect_limit = LOG_LIMIT_INIT(LOG_EVERY_MS);
+static struct log_limit broken_limit = LOG_LIMIT_INIT(LOG_EVERY_MS);
+static struct log_limit reply_limit = LOG_LIMIT_INIT(LOG_EVERY_MS);
 
 void store_begin(struct store *s)
 {
     s->down = 0;
+    s->reused = s->c != NULL;
+    s->retried = 0;
+    s->replies = 0;
+    if (s->turn.cap > 64 * 1024)
+        buf_free(&s->turn); /* an image's turn: do not keep its memory */
+    buf_reset(&s->turn);
 }
 
 static int ensure_connected(struct store *s)
@@ -45,7 +60,7 @@ static int ensure_connected(struct store *s)
     s->c = redis_connect(&s->addr, REDIS_TIMEOUT_MS, s->err, sizeof(s->err));
     if (!s->c) {
         s->down = 1;
-        log_warn("%s", s->err);
+        log_limited(&connect_limit, LOG_WARN, "%s", s->err);
         return -1;
     }
     log_info("connected to redis %s:%d", s->addr.host, s->addr.port);
@@ -57,8 +72,10 @@ static int ensure_connected(struct store *s)
  * (its receive would read a reply meant for an earlier send). */
 static void broken(struct store *s)
 {
-    log_warn("%s; will reconnect", s->err);
-    store_close(s);
+    log_limited(&broken_limit, LOG_WARN, "%s; will reconnect", s->err);
+    if (s->c)
+        redisFree(s->c);
+    s->c = NULL;
     s->down = 1;
 }
 
@@ -66,7 +83,19 @@ static int send_argv(struct store *s, int argc, const char **argv, const size_t 
 {
     if (ensure_connected(s) != 0)
         return -1;
-    if (redisAppendCommandArgv(s->c, argc, argv, argvlen) != REDIS_OK) {
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
+        snprintf(s->err, sizeof(s->err), "out of memory");
+        broken(s);
+        return -1;
+    }
+    /* kept while the turn may be sent again: only on a connection that
+     * Redis may have closed since an earlier turn */
+    int rc = s->reused && buf_append(&s->turn, cmd, (size_t)len) != 0 ? REDIS_ERR
+             : redisAppendFormattedCommand(s->c, cmd, (size_t)len);
+    free(cmd);
+    if (rc != REDIS_OK) {
         snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "out of memory");
         broken(s);
         return -1;
@@ -79,22 +108,59 @@ static int send_job(struct store *s, struct job_argv *a)
     return send_argv(s, a->argc, a->argv, a->argvlen);
 }
 
+/* Redis closed a connection kept from an earlier turn before the turn's
+ * first reply: it had closed it before the turn's commands came (see
+ * store.h). */
+static int closed_before_turn(const struct store *s, int err)
+{
+    int closed = s->c->err == REDIS_ERR_EOF ||
+                 (s->c->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE));
+    return closed && s->reused && !s->retried && s->replies == 0;
+}
+
+/* Sends the turn's commands again on a new connection. */
+static int send_turn_again(struct store *s)
+{
+    log_info("redis had closed the connection (%s); sending again on a new one",
+             s->c->errstr[0] ? s->c->errstr : "reset");
+    s->retried = 1;
+    redisFree(s->c);
+    s->c = NULL;
+    if (ensure_connected(s) != 0)
+        return -1;
+    if (redisAppendFormattedCommand(s->c, s->turn.data, s->turn.len) != REDIS_OK) {
+        snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "out of memory");
+        broken(s);
+        return -1;
+    }
+    return 0;
+}
+
 /* The next reply, errors included; NULL when the connection broke. */
 static redisReply *recv_any(struct store *s)
 {
-    if (!s->c)
-        return NULL;
-    void *r = NULL;
-    errno = 0;
-    if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+    for (;;) {
+        if (!s->c)
+            return NULL;
+        void *r = NULL;
+        errno = 0;
+        if (redisGetReply(s->c, &r) == REDIS_OK && r) {
+            s->replies++;
+            return r;
+        }
+        int err = errno;
+        if (closed_before_turn(s, err)) {
+            if (send_turn_again(s) == 0)
+                continue;
+            return NULL;
+        }
+        if (err == EAGAIN || err == EWOULDBLOCK)
             snprintf(s->err, sizeof(s->err), "redis: no reply within %d ms", REDIS_TIMEOUT_MS);
         else
             snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "no reply");
         broken(s);
         return NULL;
     }
-    return r;
 }
 
 /* The next reply when it is not an error (which is logged and freed). */
@@ -103,26 +169,32 @@ static redisReply *recv_ok(struct store *s)
     redisReply *r = recv_any(s);
     if (r && r->type == REDIS_REPLY_ERROR) {
         snprintf(s->err, sizeof(s->err), "redis: %s", r->str);
-        log_error("%s", s->err);
+        log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
         freeReplyObject(r);
         return NULL;
     }
     return r;
 }
 
-int store_send_ping(struct store *s)
+int store_send_write_probe(struct store *s)
 {
-    const char *argv[] = {"PING"};
-    return send_argv(s, 1, argv, NULL);
+    const char *argv[] = {"SET", s->keys.health, "", "XX"};
+    return send_argv(s, 4, argv, NULL);
 }
 
-int store_recv_ping(struct store *s)
+int store_recv_write_probe(struct store *s)
 {
-    redisReply *r = recv_ok(s);
+    redisReply *r = recv_any(s);
     if (!r)
         return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(s->err, sizeof(s->err), "redis refuses writes: %s", r->str);
+        log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
+        rc = -1;
+    }
     freeReplyObject(r);
-    return 0;
+    return rc;
 }
 
 int store_send_connection_count(struct store *s)
@@ -179,16 +251,14 @@ int store_send_queue_image(struct store *s, const void *bytes, size_t len, const
         snprintf(s->err, sizeof(s->err), "cannot make an image key");
         return -1;
     }
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    struct job_argv set, xadd;
-    job_image_argv(&set, key, bytes, len, s->image_ttl);
     struct job j = {.kind = JOB_IMAGE, .content = question, .content_len = qlen,
                     .reply = s->keys.broadcast, .image_key = key, .mime = mime};
-    job_xadd_argv(&xadd, &s->keys, &j);
+    struct job_image_tx tx;
+    job_image_tx(&tx, &s->keys, &j, bytes, len, s->image_ttl);
     /* (a failed append drops the connection: no half transaction is sent) */
-    if (send_argv(s, 1, multi, NULL) != 0 || send_job(s, &set) != 0 ||
-        send_job(s, &xadd) != 0 || send_argv(s, 1, exec, NULL) != 0)
-        return -1;
+    for (int i = 0; i < JOB_IMAGE_TX_CMDS; i++)
+        if (send_job(s, &tx.cmd[i]) != 0)
+            return -1;
     return 0;
 }
 

@@ -7,12 +7,20 @@
  *
  * The connection is opened lazily and dropped on any I/O error, so the next
  * turn reconnects: a Redis restart costs the requests made while it was
- * down (answered 503), nothing more. */
+ * down (answered 503), nothing more. A connection kept from an earlier turn
+ * may have been closed by Redis meanwhile (its `timeout`, CLIENT KILL, a
+ * restart): when the first reply of a turn finds it closed, the turn's
+ * commands are sent once more on a new connection. In those cases Redis had
+ * closed the connection before the commands came, so nothing runs twice
+ * (only a Redis dying between running a turn's first command and replying
+ * could, as with any client's retry). A Redis that is really down still
+ * fails fast: the new connection is refused. */
 #ifndef AIMSG_STORE_H
 #define AIMSG_STORE_H
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "keys.h"
 #include "redis_conn.h"
 
@@ -22,6 +30,10 @@ struct store {
     redisContext *c;
     long image_ttl;
     int down;               /* the connection failed in this turn: no send reconnects */
+    int reused;             /* the connection was opened in an earlier turn */
+    int retried;            /* the turn was sent again once already */
+    int replies;            /* replies read in this turn */
+    struct buf turn;        /* the turn's commands as sent (while reused) */
     char err[256];          /* why the last call failed */
 };
 
@@ -32,8 +44,12 @@ void store_close(struct store *s);
 void store_begin(struct store *s);
 
 /* Each returns 0, or -1 with s->err set. */
-int store_send_ping(struct store *s);
-int store_recv_ping(struct store *s);
+/* Whether Redis accepts writes: a write command that changes nothing
+ * (SET P health "" XX, the key never exists), refused as any write is when
+ * Redis is out of memory (maxmemory + noeviction), a read-only replica, or
+ * stops writes after a failed save. s->err then says "redis refuses writes". */
+int store_send_write_probe(struct store *s);
+int store_recv_write_probe(struct store *s);
 
 int store_send_connection_count(struct store *s);
 int store_recv_connection_count(struct store *s, long long *count);

@@ -13,7 +13,9 @@ mkdir -p "$RUN"
 cd "$ROOT"
 export CONFIG=${CONFIG:-$ROOT/settings.yaml}
 
-# The settings in effect (file < environment), as the programs see them.
+# The settings in effect (file < environment), as the programs see them, and
+# what follows from them (redis_host/redis_port, ai_endpoint, ...): derived
+# by the programs' own code, never again here.
 settings=$("$BIN/worker" --print-config) || exit 2
 eval "$settings"
 LOG_DIR_ABS=$(cd "$ROOT" && mkdir -p "$log_dir" && cd "$log_dir" && pwd)
@@ -38,9 +40,6 @@ wait_port() {
 }
 
 # Redis: started here when redis_url points at this machine and nothing answers.
-redis_host=$(printf '%s' "$redis_url" | sed -E 's|^redis://([^@]*@)?([^:/]+).*|\2|')
-redis_port=$(printf '%s' "$redis_url" | sed -E 's|^redis://([^@]*@)?[^:/]+:?([0-9]*).*|\2|')
-redis_port=${redis_port:-6379}
 if case "$redis_host" in 127.*|localhost) true;; *) false;; esac && ! port_open "$redis_host" "$redis_port"; then
     mkdir -p "$RUN/redis"
     redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$RUN/redis" \
@@ -49,13 +48,13 @@ if case "$redis_host" in 127.*|localhost) true;; *) false;; esac && ! port_open 
     wait_port "$redis_host" "$redis_port" redis
 fi
 
-if [ -z "$ai_api_key" ] && [ -z "$ai_base_url" ]; then
+if [ "$ai_standin" = 1 ]; then
     "$BIN/ai-standin" > "$RUN/ai-standin.out" 2>&1 &
     started ai-standin $!
     wait_port 127.0.0.1 "$standin_port" ai-standin
-    model="the built-in AI stand-in at http://127.0.0.1:$standin_port/v1 (no ai_api_key set: answers echo the question)"
+    model="the built-in AI stand-in at $ai_endpoint (no ai_api_key set: answers echo the question)"
 else
-    model="the real model $ai_model at ${ai_base_url:-https://api.openai.com/v1}"
+    model="the real model $ai_model at $ai_endpoint"
 fi
 
 "$BIN/worker" > "$RUN/worker.out" 2>&1 &
@@ -66,7 +65,8 @@ wait_port "$bind" "$ws_port" ws-push
 
 ROOT=$ROOT RUN=$RUN BIN=$BIN PORT=$port WS_PORT=$ws_port FCGI_PROCS=2 \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$RUN/lighttpd.conf"
-lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1 &
+# (lighttpd and fcgi-api never need the model's key)
+env -u AI_API_KEY lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1 &
 started lighttpd $!
 wait_port 127.0.0.1 "$port" lighttpd
 

@@ -313,12 +313,10 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
         redisAsyncCommandArgv(wp->cmd.ra.ac, on_queued, id, a.argc, a.argv, a.argvlen);
         return;
     }
-    /* the image and its job in one transaction: a job never points at an
-     * image that was not stored */
-    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "MULTI");
-    job_image_argv(&a, j->image_key, image, image_len, wp->cfg->image_ttl);
-    redisAsyncCommandArgv(wp->cmd.ra.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
-    job_xadd_argv(&a, &wp->keys, j);
-    redisAsyncCommandArgv(wp->cmd.ra.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
-    redisAsyncCommand(wp->cmd.ra.ac, on_queued, id, "EXEC");
+    /* the image and its job in one transaction (common/job.h) */
+    struct job_image_tx tx;
+    job_image_tx(&tx, &wp->keys, j, image, image_len, wp->cfg->image_ttl);
+    for (int i = 0; i < JOB_IMAGE_TX_CMDS; i++)
+        redisAsyncCommandArgv(wp->cmd.ra.ac, i == JOB_IMAGE_TX_CMDS - 1 ? on_queued : NULL, id,
+                              tx.cmd[i].argc, tx.cmd[i].argv, tx.cmd[i].argvlen);
 }

@@ -15,6 +15,12 @@ chmod 755 "$T" "$T/run"
 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=$WS_PORT_ws1 FCGI_PORT=$FCGI_PORT \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/apache/httpd.conf.in" "$T/run/apache2.conf"
 check "apache config is valid" apache2 -t -f "$T/run/apache2.conf"
+expect_eq "Apache's body limit is fcgi-api's (default max_image_bytes)" 1 \
+    "$(grep -cx 'LimitRequestBody 10551296' "$T/run/apache2.conf")"
+MAX_IMAGE_BYTES=30000000 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=1 \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/apache/httpd.conf.in" "$T/other.conf"
+expect_eq "a larger max_image_bytes renders a larger Apache limit" 1 \
+    "$(grep -cx 'LimitRequestBody 30065536' "$T/other.conf")"
 apache2 -f "$T/run/apache2.conf" -k start > "$T/apache.out" 2>&1
 API="http://127.0.0.1:$PORT"
 check "apache answers" wait_until 10 curl -fs "$API/api/health"
@@ -63,3 +69,12 @@ wait "$slow"
 expect_match "the large body is read when it has come, and answered" '^400' "$(cat "$T/slow.code")"
 kill -CONT "$2"
 expect_match "both processes serve again" '^200 ' "$(http GET /api/health)"
+
+# -- slow clients (slowloris): connections that send their request head a
+# byte a second are dropped at the head's deadline, while they still send;
+# a normal request is answered meanwhile
+spawn slow "$BIN/slowloris" --port "$PORT" --conns 300 --trickle 40 --wait 0
+check "(the slow connections are open)" wait_until 20 grep -q '^# trickling on 300 connections' "$T/slow.out"
+expect_match "a normal request is answered during the slow connections (Apache)" '^200 ' "$(http GET /api/health --max-time 15)"
+check "the slowloris run ends" wait_until 45 grep -q '^connected=' "$T/slow.out"
+expect_eq "Apache closed every slow connection while it still trickled" "connected=300 closed=300 open=0" "$(grep '^connected=' "$T/slow.out")"

@@ -5,7 +5,10 @@
 export LOG_LEVEL=debug MAX_IMAGE_BYTES=20000 MAX_MESSAGE_BYTES=100
 start_redis
 start_wspush ws1
-FCGI_PROCS=2 start_lighttpd
+# (the key is set where lighttpd starts, as `make run` may have it: fcgi-api
+# must not get it)
+AI_API_KEY=sk-test-not-for-fcgi FCGI_PROCS=2 start_lighttpd
+unset AI_API_KEY
 PNG="$ROOT/tests/fixtures/pixel.png"
 J='Content-Type: application/json'
 
@@ -34,10 +37,39 @@ expect_match "body over the limit" '^400 .*too large' "$(http POST /api/message 
 before=$(rcli XLEN "${REDIS_PREFIX}jobs")
 expect_eq "bad requests queue nothing" 2 "$before"
 
+# -- lighttpd's body limit follows max_image_bytes (deploy/ is rendered)
+expect_eq "lighttpd's body limit is fcgi-api's (max_image_bytes 20000)" 1 \
+    "$(grep -cx 'server.max-request-size = 84' "$T/run/lighttpd.conf")"
+MAX_IMAGE_BYTES=30000000 ROOT=$ROOT RUN=$T/run BIN=$BIN WS_PORT=1 \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$T/other.conf"
+expect_eq "a larger max_image_bytes renders a larger lighttpd limit" 1 \
+    "$(grep -cx 'server.max-request-size = 29361' "$T/other.conf")"
+
+# -- HEAD: GET's status and headers, no body (the web server's view)
+raw() {     # raw METHOD PATH: the whole HTTP/1.1 response, as sent
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+    printf '%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$1" "$2" >&3
+    timeout 10 cat <&3 | tr -d '\r'
+    exec 3<&-
+}
+h=$(raw HEAD /api/health)
+expect_match "HEAD /api/health is 200 JSON" '^HTTP/1.1 200 OK.*Content-Type: application/json' "$(printf '%s' "$h" | tr '\n' ' ')"
+expect_eq "HEAD /api/health has no body" "" "$(printf '%s\n' "$h" | sed '1,/^$/d')"
+g=$(raw GET /api/health)
+expect_match "(GET through the same raw request has the body)" '服务运行正常' "$(printf '%s\n' "$g" | sed '1,/^$/d')"
+expect_match "HEAD /api/status is 200" '^HTTP/1.1 200 ' "$(raw HEAD /api/status)"
+check "405 on a GET route allows GET and HEAD" sh -c "curl -si $API/api/status -X POST -d '' | grep -qi '^Allow: GET, HEAD'"
+
+# -- fcgi-api does not get the model's API key
+p1=$(fcgi_pids | head -1)
+check "fcgi-api gets the environment it needs (REDIS_URL)" sh -c "tr '\0' '\n' < /proc/$p1/environ | grep -q '^REDIS_URL='"
+check "fcgi-api does not get AI_API_KEY" sh -c "! tr '\0' '\n' < /proc/$p1/environ | grep -q '^AI_API_KEY='"
+check "(lighttpd was started with AI_API_KEY)" sh -c "tr '\0' '\n' < /proc/\$(cat $T/run/lighttpd.pid)/environ | grep -q '^AI_API_KEY='"
+
 # -- routing
 expect_eq "unknown path is 404 JSON" '404 {"code":404,"message":"接口不存在 (not found)"}' "$(http GET /api/nope)"
 expect_match "wrong method is 405 JSON" '^405 \{"code":405' "$(http GET /api/message)"
-check "405 says what is allowed" sh -c "curl -si $API/api/health -X POST -d '' | grep -qi '^Allow: GET'"
+check "405 says what is allowed" sh -c "curl -si $API/api/message -X GET | grep -qi '^Allow: POST'"
 expect_match "query strings are ignored" '^200 ' "$(http GET '/api/health?x=1')"
 
 # -- images
@@ -155,3 +187,55 @@ expect_match "status is 503 when Redis is down" '^503 ' "$(http GET /api/status)
 restart_redis
 expect_match "fcgi-api reconnects when Redis is back" '^200 ' "$(http POST /api/message -H "$J" -d '{"content":"again"}')"
 expect_eq "health is ok again" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+
+# -- Redis closed fcgi-api's connections (CLIENT KILL, its timeout, a
+# restart) while Redis itself is fine: every request still succeeds, the
+# closed connection is noticed and the request sent again on a new one
+for i in 1 2 3 4 5 6; do http GET /api/health > /dev/null; done   # both processes connected
+killed=$(rcli CLIENT KILL TYPE normal)
+check "CLIENT KILL closed connections" test "$killed" -ge 1
+ok=0
+for i in 1 2 3 4 5; do
+    http GET /api/health | grep -q '^200 ' && ok=$((ok + 1))
+    http GET /api/status | grep -q '^200 ' && ok=$((ok + 1))
+    http POST /api/message -H "$J" -d '{"content":"after kill"}' | grep -q '^200 ' && ok=$((ok + 1))
+    http POST /api/image -F "image=@$PNG" | grep -q '^200 ' && ok=$((ok + 1))
+    [ "$i" = 2 ] && rcli CLIENT KILL TYPE normal > /dev/null
+done
+expect_eq "connections killed by Redis: every request succeeds" 20 "$ok"
+check "the closed connection was noticed and the turn sent again" grep -q 'sending again on a new one' "$LOG_DIR"/*.log
+restart_redis
+ok=0
+for i in 1 2 3 4 5 6; do http POST /api/message -H "$J" -d '{"content":"after restart"}' | grep -q '^200 ' && ok=$((ok + 1)); done
+expect_eq "Redis restarted between requests: every request succeeds" 6 "$ok"
+
+# -- Redis out of memory (maxmemory + noeviction): it answers PING but
+# refuses writes, and health says so
+rcli CONFIG SET maxmemory-policy noeviction > /dev/null
+rcli CONFIG SET maxmemory 1 > /dev/null
+check "Redis refuses XADD (the condition tested)" sh -c "redis-cli -p $REDIS_PORT XADD ${REDIS_PREFIX}x '*' a b | grep -q OOM"
+expect_match "health is 503 when Redis refuses writes" '^503 \{"status":"error","message":"redis refuses writes: OOM' "$(http GET /api/health)"
+expect_match "message is 503 when Redis refuses writes" '^503 .*OOM' "$(http POST /api/message -H "$J" -d '{"content":"x"}')"
+rcli CONFIG SET maxmemory 0 > /dev/null
+expect_eq "health is ok when Redis takes writes again" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
+expect_eq "the write probe leaves no key" 0 "$(rcli EXISTS "${REDIS_PREFIX}health")"
+
+# -- Redis down for 50 requests: a few log lines, not one per request (the
+# same problem is logged once per 10 s; the next line counts those left out)
+problems() { cat "$LOG_DIR"/*.log | grep -E ' (WARN |ERROR) fcgi-api\['; }
+before=$(problems | wc -l)
+stop redis
+codes=""
+for i in $(seq 1 25); do
+    codes="$codes$(http GET /api/health | cut -c1-3)"
+    codes="$codes$(http POST /api/message -H "$J" -d '{"content":"down"}' | cut -c1-3)"
+done
+expect_eq "Redis down: the 50 requests are 503" "$(printf '503%.0s' $(seq 1 50))" "$codes"
+logged=$(( $(problems | wc -l) - before ))
+check "Redis down: 50 requests log a few lines, not one each ($logged)" test "$logged" -le 6
+sleep 10.5
+for i in 1 2 3 4; do http GET /api/health > /dev/null; done
+later=$(problems | tail -n +$((before + 1)))
+expect_match "Redis down: the problem is logged" 'cannot connect to redis' "$later"
+expect_match "Redis down: a later line counts the lines left out" 'cannot connect to redis.*\(([1-9][0-9]*) more like it left out\)' "$later"
+restart_redis

@@ -35,6 +35,12 @@ http {
 }
 CONF
 check "nginx config is valid" nginx -t -q -p "$N" -c "$N/nginx.conf"
+expect_eq "nginx's body limit is fcgi-api's (default max_image_bytes)" 1 \
+    "$(grep -cx '    client_max_body_size 10551296;' "$N/aimsg.conf")"
+MAX_IMAGE_BYTES=30000000 ROOT=$ROOT RUN=$N BIN=$BIN WS_PORT=1 \
+    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/nginx/aimsg.conf.in" "$T/other.conf"
+expect_eq "a larger max_image_bytes renders a larger nginx limit" 1 \
+    "$(grep -cx '    client_max_body_size 30065536;' "$T/other.conf")"
 spawn nginx nginx -p "$N" -c "$N/nginx.conf"
 API="http://127.0.0.1:$PORT"
 check "nginx answers" wait_until 10 curl -fs "$API/api/health"
@@ -46,8 +52,11 @@ expect_match "bad JSON through nginx" '^400 \{"code":400' "$(http POST /api/mess
 expect_match "405 with Allow through nginx" '^405 ' "$(http GET /api/message)"
 expect_match "404 through nginx" '^404 ' "$(http GET /api/unknown)"
 check "test page served by nginx on /" sh -c "curl -fs $API/ | grep -qi '<html'"
-{ cat "$ROOT/tests/fixtures/pixel.png"; head -c 11000000 /dev/zero; } > "$T/big.png"
+# (an image over max_image_bytes in a body under nginx's limit: fcgi-api's 413)
+{ cat "$ROOT/tests/fixtures/pixel.png"; head -c 10490000 /dev/zero; } > "$T/big.png"
 expect_match "image over the limit through nginx is fcgi-api's 413" '^413 \{"code":413' "$(http POST /api/image -F "image=@$T/big.png")"
+{ cat "$ROOT/tests/fixtures/pixel.png"; head -c 10600000 /dev/zero; } > "$T/bigger.png"
+expect_match "a body over the rendered limit is refused by nginx itself" '^413 <' "$(http POST /api/image -F "image=@$T/bigger.png")"
 
 listen a "ws://127.0.0.1:$PORT/ws" --wait 2 --timeout 30
 expect_match "image through nginx" '^200 .*图片发送成功' "$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F content=nginx)"
@@ -58,3 +67,12 @@ check "text answer streamed through nginx" grep -q '"content":"nginx"' "$T/a.out
 check "image answer streamed through nginx" grep -q 'PNG' "$T/a.out"
 out=$(wsclient --url "ws://127.0.0.1:$PORT/" --send '{"type":"text","content":"root path"}' --wait 1 --timeout 20)
 expect_match "WebSocket upgrade on / through nginx, answered to that socket" '"content":"path"' "$out"
+
+# -- slow clients (slowloris): connections that send their request head a
+# byte a second are dropped at the head's deadline, while they still send;
+# a normal request is answered meanwhile
+spawn slow "$BIN/slowloris" --port "$PORT" --conns 300 --trickle 40 --wait 0
+check "(the slow connections are open)" wait_until 20 grep -q '^# trickling on 300 connections' "$T/slow.out"
+expect_match "a normal request is answered during the slow connections (nginx)" '^200 ' "$(http GET /api/health --max-time 15)"
+check "the slowloris run ends" wait_until 45 grep -q '^connected=' "$T/slow.out"
+expect_eq "nginx closed every slow connection while it still trickled" "connected=300 closed=300 open=0" "$(grep '^connected=' "$T/slow.out")"

@@ -57,7 +57,9 @@ check "the 50-token answer came in many frames" test "$n" -ge 25
 bad=""
 after=-1
 while [ "$after" -le "$n" ]; do
-    resume "$WS1" "$id" "$after" --wait 1 --timeout 10 > "$T/r.out"
+    wait_s=10
+    [ "$after" = "$n" ] && wait_s=1 # nothing comes after the end
+    resume "$WS1" "$id" "$after" --wait 1 --timeout "$wait_s" > "$T/r.out"
     want="$(count_up $((after + 1)) "$n")"
     [ "$after" = "$n" ] && want=""
     got=$(seqs "$T/r.out" "$id")
@@ -89,7 +91,7 @@ expect_eq "both parts make the whole answer" "$(full 80)" "$(text_of "$T/first.o
 # -- resume while the answer streams: 200 clients, each from its own seq
 id=$(post "long @@tokens=400 @@delay=15")
 wait_until 10 sh -c "curl -s $API/api/answer/$id | grep -q '\"status\":\"streaming\"'"
-n=0
+n=0 clients=""
 for wave in 1 2 3 4; do
     for k in $(seq 1 50); do
         n=$((n + 1))
@@ -98,10 +100,11 @@ for wave in 1 2 3 4; do
         [ $((n % 2)) = 0 ] && url=$WS2
         echo "$from" > "$T/live$n.from"
         resume "$url" "$id" "$from" --wait 1 --timeout 60 > "$T/live$n.out" &
+        clients="$clients $!"
     done
     sleep 1
 done
-wait
+for p in $clients; do wait "$p"; done
 last=$(last_seq "$id")
 bad=""
 for i in $(seq 1 200); do
