@@ -64,6 +64,7 @@ while IFS= read -r line; do
     case $line in
         "PASS "*) pass "${line#PASS }" ;;
         "FAIL "*) what=${line#FAIL }; fail "${what%% -- *}" "$(printf '%s' "$what" | sed -n 's/^.* -- //p')" ;;
+        "NOTE "*) echo "  note: ${line#NOTE }" ;;
     esac
 done < "$T/driver.out"
 
