@@ -227,7 +227,9 @@ async function main() {
     if (!connected) return;
 
     // 2. text over the socket, answered to this socket, chunk by chunk
-    const firstId = await askAndCheck('text over WebSocket is answered', '#send', 'hello from the browser',
+    // (@@delay spaces the stand-in's tokens: the worker sends what came in one
+    // turn of its loop as one frame, so on a busy machine fast tokens merge)
+    const firstId = await askAndCheck('text over WebSocket is answered', '#send', 'hello from the browser @@delay=40',
                                       'Echo: hello from the browser');
     await step('answer arrived in several chunks, logged with timestamps', async () => {
         const lines = await page.$$eval('#log li', (lis) => lis.map((l) => l.textContent));
