@@ -2,7 +2,9 @@
 # tests/browser/page.test.mjs (playwright-core, the system's /usr/bin/chromium;
 # no browser is ever downloaded): connect, text and image over the socket,
 # HTTP posts answered by broadcast, the connection count, and reconnecting by
-# itself after ws-push is stopped and started again on the same port.
+# itself after ws-push is stopped and started again on the same port; Stop
+# on a streaming answer; answers streaming while ws-push is killed (SIGKILL)
+# and restarted are resumed by the page and shown whole, exactly once.
 # Leaves a screenshot in tests/out/browser.png (or $TEST_OUT/browser.png).
 . "$(dirname "$0")/../lib.sh"
 
@@ -30,13 +32,20 @@ start_lighttpd
 mkdir -p "$(dirname "$SHOT")" "$T/chrome-profile" "$T/browser-work"
 rm -f "$SHOT"
 spawn driver env API="$API" PROFILE_DIR="$T/chrome-profile" WORK_DIR="$T/browser-work" \
-    SCREENSHOT="$SHOT" CHROMIUM="$CHROMIUM" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 TOTAL_TIMEOUT_MS=150000 \
-    timeout -k 5 180 node "$DRIVER_DIR/page.test.mjs"
+    SCREENSHOT="$SHOT" CHROMIUM="$CHROMIUM" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 TOTAL_TIMEOUT_MS=210000 \
+    timeout -k 5 240 node "$DRIVER_DIR/page.test.mjs"
 driver=$(pid_of driver)
 
-# the driver asks, by a "CTL ..." line, for ws-push to be stopped and started
-stopped=0 started=0
+# the driver asks, by a "CTL ..." line, for ws-push to be stopped and started,
+# or killed (SIGKILL: nothing is flushed, no close frame) and started at once
+stopped=0 started=0 killed=0
 while kill -0 "$driver" 2> /dev/null; do
+    if [ $killed = 0 ] && grep -q '^CTL kill-wspush' "$T/driver.out"; then
+        stop ws1 KILL
+        restart_wspush ws1
+        killed=1
+        echo "killed and restarted" > "$T/browser-work/killed"   # the driver waits for it
+    fi
     if [ $stopped = 0 ] && grep -q '^CTL stop-wspush' "$T/driver.out"; then
         stop ws1
         stopped=1
@@ -55,12 +64,14 @@ while IFS= read -r line; do
     case $line in
         "PASS "*) pass "${line#PASS }" ;;
         "FAIL "*) what=${line#FAIL }; fail "${what%% -- *}" "$(printf '%s' "$what" | sed -n 's/^.* -- //p')" ;;
+        "NOTE "*) echo "  note: ${line#NOTE }" ;;
     esac
 done < "$T/driver.out"
 
 check "browser driver ran to its end" grep -q '^END$' "$T/driver.out"
 expect_eq "browser driver exits 0" 0 "$rc"
 expect_eq "ws-push was stopped and started on request" "1 1" "$stopped $started"
+expect_eq "ws-push was killed and restarted on request" 1 "$killed"
 check "screenshot is written" test -s "$SHOT"
 if [ "$rc" -ne 0 ]; then
     echo "--- driver output"; grep -v '^\(PASS\|FAIL\) ' "$T/driver.out" | tail -40
