@@ -414,10 +414,51 @@ scenario_redis() {
         "\"publish_per_s\":$(jn "$m1"),\"publish_per_s_pipelined16\":$(jn "$m16"),\"requests\":$n"
 }
 
+# ---- (7) cancel ----------------------------------------------------------------
+
+# From POST /api/cancel to the worker stopping the model call: each answer
+# streams (stand-in, 20 ms between tokens) when it is cancelled; the end is
+# the worker's log line "cancelled; model call stopped" (both clocks in ms).
+scenario_cancel() {
+    say "== (7) cancel: from POST /api/cancel to the worker stopping the model call"
+    local count=20 i k id t0 tl line lat=()
+    [ "$QUICK" = 1 ] && count=5
+    start_worker wc
+    for i in $(seq 1 "$count"); do
+        id=$(curl -s -H 'Content-Type: application/json' \
+            -d '{"content":"bench cancel @@tokens=100000 @@delay=20"}' "$API/api/message" |
+            sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+        for k in $(seq 1 100); do
+            curl -s "$API/api/answer/$id" | grep -q '"status":"streaming"' && break
+            sleep 0.05
+        done
+        t0=$(date +%s%3N)
+        curl -s -H 'Content-Type: application/json' -d "{\"id\":\"$id\"}" "$API/api/cancel" > /dev/null
+        line=""
+        for k in $(seq 1 100); do
+            line=$(grep "job $id: cancelled; model call stopped" "$T/wc.out" | head -1)
+            [ -n "$line" ] && break
+            sleep 0.05
+        done
+        [ -n "$line" ] || continue
+        tl=$(date -d "${line%% *}" +%s%3N)
+        lat+=("$((tl - t0))")
+    done
+    stop wc
+    local m mx
+    m=$(median "${lat[@]}")
+    mx=$(printf '%s\n' "${lat[@]}" | sort -n | tail -1)
+    row "(7) cancel latency" \
+        "$count answers streaming (20 ms between tokens), each cancelled by POST /api/cancel through lighttpd; until the worker's log says the model call stopped" \
+        "median ${m:--} ms, max ${mx:--} ms (${#lat[@]} of $count measured)" \
+        "$count cancels" \
+        "\"cancels\":$count,\"measured\":${#lat[@]},\"latency_median_ms\":$(jn "$m"),\"latency_max_ms\":$(jn "$mx")"
+}
+
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis)
-ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis cancel)
+ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis cancel}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
@@ -425,6 +466,7 @@ if wanted e2e; then start_worker w1; scenario_e2e; stop w1; fi
 wanted http && scenario_http
 wanted worker && scenario_worker
 wanted redis && scenario_redis
+wanted cancel && scenario_cancel
 ELAPSED=$(( $(date +%s) - START ))
 
 # did everything we started live through it?
