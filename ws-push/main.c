@@ -106,14 +106,20 @@ static int serve(const struct config *cfg)
 
     const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
+    struct listen_addr la;
+    char err[256];
+    if (listen_addr_resolve(&la, cfg->bind, (int)cfg->ws_port, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = (int)cfg->ws_port;
-    info.iface = cfg->bind;
+    info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.user = &wp;
     info.retry_and_idle_policy = &retry;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | la.options;
     info.timeout_secs = 10;
 
     if (program_on_stop_signals(on_signal) != 0)
@@ -121,14 +127,15 @@ static int serve(const struct config *cfg)
 
     context = wp.ctx = lws_create_context(&info);
     if (!context) {
-        log_error("cannot listen on %s:%ld", cfg->bind, cfg->ws_port);
+        log_error("cannot listen on %s:%ld (bind '%s'; lws said why above)", la.shown,
+                  cfg->ws_port, cfg->bind);
         conn_table_free(&wp.conns);
         follow_table_free(&wp.follows);
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
     log_info("instance %s (run %s) listening on ws://%s:%ld/ws (redis %s)", wp.instance, wp.run,
-             cfg->bind, cfg->ws_port, cfg->redis_url);
+             la.shown, cfg->ws_port, cfg->redis_url);
     redis_link_tick(&wp);
     lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
 

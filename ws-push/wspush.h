@@ -2,7 +2,7 @@
  * client.c (the WebSocket protocol), redis_link.c (Redis on the same loop),
  * answers.c (answer frames once and in order, caught up from the history),
  * follow.c (the answers being delivered), conn.c (connections and their
- * queues), main.c (start and stop). */
+ * queues), bind.c (the listening address), main.c (start and stop). */
 #ifndef AIMSG_WSPUSH_H
 #define AIMSG_WSPUSH_H
 
@@ -51,6 +51,16 @@ struct wspush {
     size_t max_client_message;
     int stopping;
 };
+
+/* bind.c: what to hand lws for `bind` ("" = every interface); -1 with the
+ * reason in err when the address cannot be bound on port */
+struct listen_addr {
+    char iface[64];             /* numeric address for info.iface; "" = none */
+    char shown[68];             /* for the log: 127.0.0.1, [::1] or * */
+    unsigned long long options; /* lws_context_creation_info.options to add */
+};
+int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, char *err,
+                        size_t errlen);
 
 /* client.c */
 extern const struct lws_protocols client_protocol;

@@ -1,0 +1,32 @@
+# ws-push at its edges: it listens only on the address configured, bounds
+# the memory held by half-received messages, closes a client that breaks
+# the framing rules, and stays counted while Redis refuses writes.
+. "$(dirname "$0")/../lib.sh"
+
+start_redis
+listening() {   # listening PORT: the local addresses listening on PORT
+    ss -Hltn "sport = :$1" | awk '{print $4}' | sort | tr '\n' ' '
+}
+
+# -- bind: exactly the address configured
+start_wspush ws1    # bind defaults to 127.0.0.1
+expect_eq "bind 127.0.0.1 listens on 127.0.0.1 only" "127.0.0.1:$WS_PORT_ws1 " "$(listening "$WS_PORT_ws1")"
+port=$(free_port)
+spawn ws2 "$BIN/ws-push" --ws-port "$port" --instance-id ws2 --bind 127.0.0.2
+check "bind 127.0.0.2 is reachable on 127.0.0.2" wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.2/$port"
+check "bind 127.0.0.2 is not reachable on 127.0.0.1" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+expect_eq "bind 127.0.0.2 listens on 127.0.0.2 only" "127.0.0.2:$port " "$(listening "$port")"
+stop ws2
+if [ -r /proc/net/if_inet6 ] && grep -q '^0*1 ' /proc/net/if_inet6; then
+    port=$(free_port)
+    spawn ws6 "$BIN/ws-push" --ws-port "$port" --instance-id ws6 --bind ::1
+    wait_until 10 sh -c "ss -Hltn 'sport = :$port' | grep -q ."
+    expect_eq "bind ::1 listens on [::1] only" "[::1]:$port " "$(listening "$port")"
+    stop ws6
+fi
+out=$("$BIN/ws-push" --ws-port "$(free_port)" --bind 192.0.2.1 2>&1); rc=$?
+expect_eq "an address not on this host stops ws-push" 1 "$rc"
+expect_match "and says why" "cannot listen on 192.0.2.1:[0-9]+ .*Cannot assign requested address" "$out"
+out=$("$BIN/ws-push" --ws-port "$WS_PORT_ws1" 2>&1); rc=$?
+expect_eq "a port in use stops ws-push" 1 "$rc"
+expect_match "and says why" "cannot listen on 127.0.0.1:$WS_PORT_ws1 .*Address already in use" "$out"
