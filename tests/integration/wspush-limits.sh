@@ -30,3 +30,18 @@ expect_match "and says why" "cannot listen on 192.0.2.1:[0-9]+ .*Cannot assign r
 out=$("$BIN/ws-push" --ws-port "$WS_PORT_ws1" 2>&1); rc=$?
 expect_eq "a port in use stops ws-push" 1 "$rc"
 expect_match "and says why" "cannot listen on 127.0.0.1:$WS_PORT_ws1 .*Address already in use" "$out"
+
+# -- presence while Redis refuses writes (out of memory, noeviction)
+start_wspush ws3 --presence-ttl 3
+listen p1 "ws://127.0.0.1:$WS_PORT_ws3/ws" --timeout 60
+check "presence counts the client" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT GET ${REDIS_PREFIX}wspush:ws3) = 1 ]"
+rcli CONFIG SET maxmemory-policy noeviction > /dev/null
+rcli CONFIG SET maxmemory 1 > /dev/null
+expect_match "Redis refuses writes" "^OOM" "$(rcli SET "${REDIS_PREFIX}probe" x 2>&1)"
+listen p2 "ws://127.0.0.1:$WS_PORT_ws3/ws" --timeout 60
+sleep 5     # longer than presence_ttl: the key lives only if ws-push kept it alive
+expect_eq "the instance still counts, with its last count written" 1 "$(rcli GET "${REDIS_PREFIX}wspush:ws3")"
+check "the instance is still registered" sh -c "redis-cli -p $REDIS_PORT SISMEMBER ${REDIS_PREFIX}wspush ws3 | grep -qx 1"
+rcli CONFIG SET maxmemory 0 > /dev/null
+check "once Redis takes writes again the count is right" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT GET ${REDIS_PREFIX}wspush:ws3) = 2 ]"
+stop p1; stop p2; stop ws3
