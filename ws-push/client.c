@@ -118,15 +118,16 @@ static void handle_message(struct wspush *wp, struct conn *c, const char *data, 
 static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const char *in,
                     size_t len)
 {
+    if (c->closing)
+        return; /* what comes after the decision to close is not read */
     if (lws_frame_is_binary(wsi))
         c->rx_discard = 2;
     if (!c->rx_discard) {
-        if (c->rx.len + len > wp->max_client_message) {
+        if (c->rx.len + len > wp->max_client_message || buf_append(&c->rx, in, len) != 0) {
             c->rx_discard = 1;
-            buf_free(&c->rx);
-        } else if (buf_append(&c->rx, in, len) != 0) {
-            c->rx_discard = 1;
-            buf_free(&c->rx);
+            partial_release(&wp->conns, c);
+        } else if (partial_account(&wp->conns, c) != 0) {
+            return; /* over the budget for unfinished messages: closed */
         }
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
@@ -142,6 +143,7 @@ static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const ch
         buf_free(&c->rx); /* do not keep an image-sized buffer per idle client */
     else
         buf_reset(&c->rx);
+    partial_account(&wp->conns, c); /* no message in it now: counts nothing */
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -113,7 +113,7 @@ void conn_remove(struct conn_table *t, struct conn *c)
     while (c->qlen)
         queue_pop(c);
     free(c->queue);
-    buf_free(&c->rx);
+    partial_release(t, c);
     c->id = 0;
 }
 
@@ -230,7 +230,7 @@ static int write_batch(struct conn *c)
 
 int conn_write_queued(struct conn *c)
 {
-    if (c->closing == CONN_TOO_SLOW)
+    if (c->closing == CONN_TOO_SLOW || c->closing == CONN_OVER_BUDGET)
         return -1; /* being closed */
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];

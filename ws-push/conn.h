@@ -4,7 +4,8 @@
  * reply channel), a bounded queue of frames waiting to be written, and the
  * buffer of a client message being received in fragments. Frames are
  * reference-counted so one broadcast is stored once, whatever the number of
- * connections it is queued on. */
+ * connections it is queued on. The buffers of half-received messages of all
+ * connections together stay within a budget (partial.c). */
 #ifndef AIMSG_CONN_H
 #define AIMSG_CONN_H
 
@@ -28,6 +29,7 @@ enum conn_close {
     CONN_OPEN,
     CONN_TOO_SLOW,          /* send queue overflowed: close 1008 */
     CONN_GOING_AWAY,        /* shutdown: close 1001 */
+    CONN_OVER_BUDGET,       /* largest half-received message over budget: close 1009 */
 };
 
 struct conn {
@@ -39,6 +41,7 @@ struct conn {
     unsigned qhead, qlen, qcap;
     struct buf rx;              /* client message being reassembled */
     int rx_discard;             /* the current message is being dropped */
+    size_t rx_counted;          /* of the partial budget, held by rx */
     enum conn_close closing;
 };
 
@@ -48,6 +51,7 @@ struct conn_table {
     size_t nbuckets, count;
     uint64_t next_id;
     unsigned queue_limit;
+    size_t partial_bytes, partial_budget; /* see partial.c */
 };
 
 int conn_table_init(struct conn_table *t, unsigned queue_limit);
@@ -68,5 +72,13 @@ void conn_reject(struct conn_table *t, struct conn *c, const char *message);
 void conn_broadcast(struct conn_table *t, struct msg *m);
 /* Writes queued frames while the socket takes them. Returns -1 to close. */
 int conn_write_queued(struct conn *c);
+
+/* partial.c: call after c->rx changed. Counts c->rx against the budget (a
+ * buffer counts while it holds part of a message) and, when all of them
+ * together are over it, closes the connections with the largest until they
+ * are not. Returns -1 when c itself was closed. */
+int partial_account(struct conn_table *t, struct conn *c);
+/* Drops c's buffer from the count and frees it. */
+void partial_release(struct conn_table *t, struct conn *c);
 
 #endif

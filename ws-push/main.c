@@ -88,6 +88,11 @@ static int setup(struct wspush *wp, const struct config *cfg)
     /* a base64 image, its JSON envelope and a question */
     wp->max_client_message = (size_t)cfg->max_image_bytes / 3 * 4 + 4 +
                              (size_t)cfg->max_message_bytes + 1024;
+    wp->conns.partial_budget = (size_t)cfg->ws_partial_budget_bytes;
+    if (wp->conns.partial_budget < wp->max_client_message)
+        log_warn("ws_partial_budget_bytes %ld is less than the largest message a client may "
+                 "send (%zu bytes): a client sending one is closed",
+                 cfg->ws_partial_budget_bytes, wp->max_client_message);
     wp->sub.wp = wp->cmd.wp = wp;
     wp->sub.is_subscriber = 1;
     return 0;

@@ -45,3 +45,24 @@ check "the instance is still registered" sh -c "redis-cli -p $REDIS_PORT SISMEMB
 rcli CONFIG SET maxmemory 0 > /dev/null
 check "once Redis takes writes again the count is right" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT GET ${REDIS_PREFIX}wspush:ws3) = 2 ]"
 stop p1; stop p2; stop ws3
+
+# -- half-received messages share one budget; the largest holder is closed
+# Capacities double from 64 bytes: a 700 kB message holds 1 MiB, a 300 kB
+# one 512 KiB, so the two together are over a budget of 1 MiB and the
+# first is the largest whenever that happens.
+start_wspush ws4 --ws-partial-budget-bytes 1048576
+WS4="ws://127.0.0.1:$WS_PORT_ws4/ws"
+{ cat "$ROOT/tests/fixtures/pixel.png"; head -c 525000 /dev/zero; } > "$T/700k.png"   # 700 kB in base64
+head -c 225000 /dev/zero > "$T/300k.bin"
+out=$(wsclient --url "$WS4" --send-image "$T/700k.png" --fragment 65536 --send '{"type":"text","content":"x"}' --timeout 5)
+expect_match "a 700 kB message alone is within the budget and read" '"type":"queued"' "$out"
+listen big "$WS4" --send-image "$T/700k.png" --fragment 65536 --unfinished --timeout 60
+check "the big unfinished message is sent" wait_until 10 grep -q "^# unfinished" "$T/big.out"
+listen small "$WS4" --send-image "$T/300k.bin" --fragment 65536 --unfinished --timeout 60
+check "the small unfinished message is sent" wait_until 10 grep -q "^# unfinished" "$T/small.out"
+check "over the budget the largest holder is closed with 1009" wait_until 10 grep -q "^# closed 1009 message too big" "$T/big.out"
+check "and the reason is logged" grep -q "ws_partial_budget_bytes 1048576" "$T/ws4.out"
+check "the smaller holder stays connected" sh -c "! grep -q '^# closed\|^# disconnected' $T/small.out"
+out=$(wsclient --url "$WS4" --send '{"type":"text","content":"still answered"}' --timeout 5)
+expect_match "the instance goes on serving" 'unavailable|queued' "$out"
+stop big; stop small; stop ws4
