@@ -156,8 +156,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (wp->stopping || !accepted_path(wsi))
             return 1;
         return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return mask_guard_accepted((int)(intptr_t)in) != 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        mask_guard_unbind(lws_get_socket_fd(wsi)); /* never upgraded */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_ESTABLISHED:
         conn_add(&wp->conns, c, wsi);
+        c->fd = lws_get_socket_fd(wsi);
+        mask_guard_bind(c->fd, c);
         log_debug("client %llu connected (%zu open)", (unsigned long long)c->id, wp->conns.count);
         return 0;
     case LWS_CALLBACK_CLOSED:
@@ -165,6 +172,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c->closing == CONN_TOO_SLOW)
             log_warn("client %llu closed: too slow (send queue over %u frames)",
                      (unsigned long long)c->id, wp->conns.queue_limit);
+        if (c->id)
+            mask_guard_unbind(c->fd);
         conn_remove(&wp->conns, c);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:

@@ -30,11 +30,13 @@ enum conn_close {
     CONN_TOO_SLOW,          /* send queue overflowed: close 1008 */
     CONN_GOING_AWAY,        /* shutdown: close 1001 */
     CONN_OVER_BUDGET,       /* largest half-received message over budget: close 1009 */
+    CONN_PROTOCOL_ERROR,    /* broke RFC 6455 (an unmasked frame): close 1002 */
 };
 
 struct conn {
     uint64_t id;
     struct lws *wsi;
+    int fd;                     /* wsi's socket */
     struct conn *prev, *next;   /* all connections */
     struct conn *hnext;         /* hash chain */
     struct msg **queue;         /* ring of queued frames */
@@ -70,6 +72,11 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m);
 int conn_send_copy(struct conn_table *t, struct conn *c, const void *data, size_t len);
 void conn_reject(struct conn_table *t, struct conn *c, const char *message);
 void conn_broadcast(struct conn_table *t, struct msg *m);
+/* Marks c to be closed with why (unless it is already closing): nothing it
+ * sends is read any more and the close frame (code, reason) is sent when the
+ * socket is writable, or the socket closed after 5 s. */
+void conn_close_with(struct conn *c, enum conn_close why, int code, const char *reason);
+
 /* Writes queued frames while the socket takes them. Returns -1 to close. */
 int conn_write_queued(struct conn *c);
 

@@ -41,13 +41,7 @@ static void close_over_budget(struct conn_table *t, struct conn *c)
              (unsigned long long)c->id, c->rx_counted, t->partial_bytes, t->partial_budget);
     partial_release(t, c);
     c->rx_discard = 1;
-    c->closing = CONN_OVER_BUDGET;
-    lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
-                     sizeof(why) - 1);
-    /* the close frame goes out when the socket is writable (conn.c returns
-     * -1 there); a client that stops reading is cut off after 5 s */
-    lws_callback_on_writable(c->wsi);
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+    conn_close_with(c, CONN_OVER_BUDGET, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
 }
 
 int partial_account(struct conn_table *t, struct conn *c)

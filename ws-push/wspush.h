@@ -2,7 +2,9 @@
  * client.c (the WebSocket protocol), redis_link.c (Redis on the same loop),
  * answers.c (answer frames once and in order, caught up from the history),
  * follow.c (the answers being delivered), conn.c (connections and their
- * queues), bind.c (the listening address), main.c (start and stop). */
+ * queues), partial.c (the budget of unfinished messages), mask_guard.c
+ * (unmasked client frames), bind.c (the listening address), main.c (start
+ * and stop). */
 #ifndef AIMSG_WSPUSH_H
 #define AIMSG_WSPUSH_H
 
@@ -61,6 +63,13 @@ struct listen_addr {
 };
 int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, char *err,
                         size_t errlen);
+
+/* mask_guard.c: follows a client socket from accept (returns -1 when out
+ * of memory: refuse it), knows its connection once established, forgets it
+ * when closed */
+int mask_guard_accepted(int fd);
+void mask_guard_bind(int fd, struct conn *c);
+void mask_guard_unbind(int fd);
 
 /* client.c */
 extern const struct lws_protocols client_protocol;

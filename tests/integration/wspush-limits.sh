@@ -66,3 +66,22 @@ check "the smaller holder stays connected" sh -c "! grep -q '^# closed\|^# disco
 out=$(wsclient --url "$WS4" --send '{"type":"text","content":"still answered"}' --timeout 5)
 expect_match "the instance goes on serving" 'unavailable|queued' "$out"
 stop big; stop small; stop ws4
+
+# -- an unmasked client frame closes the connection with 1002 (RFC 6455 5.1)
+# raw_ws PORT FRAME: upgrades a bare socket, sends FRAME (printf escapes) and
+# prints the first 4 bytes that come back, in hex
+raw_ws() {
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' >&3
+    while IFS= read -r line <&3; do [ "$line" = $'\r' ] && break; done
+    printf "$2" >&3
+    timeout 5 head -c 4 <&3 | od -An -tx1 | tr -d ' \n'
+    exec 3<&-
+}
+start_wspush ws5
+expect_match "a masked frame on a bare socket is read (an error frame comes back)" '^815d' \
+    "$(raw_ws "$WS_PORT_ws5" '\x81\x88\x00\x00\x00\x00not json')"
+expect_eq "an unmasked frame gets close 1002" 882e03ea "$(raw_ws "$WS_PORT_ws5" '\x81\x08not json')"
+expect_eq "an unmasked ping too" 882e03ea "$(raw_ws "$WS_PORT_ws5" '\x89\x00')"
+check "the reason is logged" grep -q "sent an unmasked frame" "$T/ws5.out"
+stop ws5
