@@ -63,6 +63,7 @@ static const struct option_def options[] = {
     INT_OPT(ws_queue_frames, "4096", 16, 1000000, "frames queued per WebSocket before it is closed as too slow"),
     INT_OPT(ws_ping_interval, "30", 1, 3600, "seconds between WebSocket pings"),
     INT_OPT(ws_idle_timeout, "120", 2, 86400, "seconds a silent WebSocket is kept"),
+    INT_OPT(ws_partial_budget_bytes, "67108864", 65536, 1099511627776, "bytes the half-received messages of all of one ws-push's clients may hold; beyond it the largest are closed (1009)"),
     INT_OPT(presence_ttl, "15", 3, 3600, "seconds a ws-push presence key lives without refresh"),
     STR_OPT(instance_id, "", 127, "ws-push instance name (empty: hostname-pid)"),
     INT_OPT(standin_delay_ms, "20", 0, 60000, "stand-in: default ms between tokens"),

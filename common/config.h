@@ -53,6 +53,7 @@ struct config {
     long ws_queue_frames;       /* per-connection send queue bound */
     long ws_ping_interval;      /* seconds */
     long ws_idle_timeout;       /* seconds without any frame from the client */
+    long ws_partial_budget_bytes; /* all half-received client messages of an instance */
     long presence_ttl;          /* seconds */
     char *instance_id;          /* "" = hostname-pid */
 

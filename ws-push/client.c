@@ -124,15 +124,16 @@ static void handle_message(struct wspush *wp, struct conn *c, const char *data, 
 static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const char *in,
                     size_t len)
 {
+    if (c->closing)
+        return; /* what comes after the decision to close is not read */
     if (lws_frame_is_binary(wsi))
         c->rx_discard = 2;
     if (!c->rx_discard) {
-        if (c->rx.len + len > wp->max_client_message) {
+        if (c->rx.len + len > wp->max_client_message || buf_append(&c->rx, in, len) != 0) {
             c->rx_discard = 1;
-            buf_free(&c->rx);
-        } else if (buf_append(&c->rx, in, len) != 0) {
-            c->rx_discard = 1;
-            buf_free(&c->rx);
+            partial_release(&wp->conns, c);
+        } else if (partial_account(&wp->conns, c) != 0) {
+            return; /* over the budget for unfinished messages: closed */
         }
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
@@ -148,6 +149,7 @@ static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const ch
         buf_free(&c->rx); /* do not keep an image-sized buffer per idle client */
     else
         buf_reset(&c->rx);
+    partial_account(&wp->conns, c); /* no message in it now: counts nothing */
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -160,8 +162,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (wp->stopping || !accepted_path(wsi))
             return 1;
         return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return mask_guard_accepted((int)(intptr_t)in) != 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        mask_guard_unbind(lws_get_socket_fd(wsi)); /* never upgraded */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_ESTABLISHED:
         conn_add(&wp->conns, c, wsi);
+        c->fd = lws_get_socket_fd(wsi);
+        mask_guard_bind(c->fd, c);
         log_debug("client %llu connected (%zu open)", (unsigned long long)c->id, wp->conns.count);
         return 0;
     case LWS_CALLBACK_CLOSED:
@@ -169,6 +178,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c->closing == CONN_TOO_SLOW)
             log_warn("client %llu closed: too slow (send queue over %u frames)",
                      (unsigned long long)c->id, wp->conns.queue_limit);
+        if (c->id)
+            mask_guard_unbind(c->fd);
         conn_remove(&wp->conns, c);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:

@@ -113,7 +113,7 @@ void conn_remove(struct conn_table *t, struct conn *c)
     while (c->qlen)
         queue_pop(c);
     free(c->queue);
-    buf_free(&c->rx);
+    partial_release(t, c);
     c->id = 0;
 }
 
@@ -182,6 +182,17 @@ void conn_reject(struct conn_table *t, struct conn *c, const char *message)
     buf_free(&b);
 }
 
+void conn_close_with(struct conn *c, enum conn_close why, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = why;
+    lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+                     strlen(reason));
+    lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
 void conn_broadcast(struct conn_table *t, struct msg *m)
 {
     for (struct conn *c = t->all; c; c = c->next)
@@ -230,8 +241,8 @@ static int write_batch(struct conn *c)
 
 int conn_write_queued(struct conn *c)
 {
-    if (c->closing == CONN_TOO_SLOW)
-        return -1; /* being closed */
+    if (c->closing && c->closing != CONN_GOING_AWAY)
+        return -1; /* being closed: lws sends the close frame prepared */
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];
         if (c->qlen > 1 && m->len + 10 <= BATCH_BYTES / 2) {

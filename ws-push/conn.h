@@ -4,7 +4,8 @@
  * reply channel), a bounded queue of frames waiting to be written, and the
  * buffer of a client message being received in fragments. Frames are
  * reference-counted so one broadcast is stored once, whatever the number of
- * connections it is queued on. */
+ * connections it is queued on. The buffers of half-received messages of all
+ * connections together stay within a budget (partial.c). */
 #ifndef AIMSG_CONN_H
 #define AIMSG_CONN_H
 
@@ -28,17 +29,21 @@ enum conn_close {
     CONN_OPEN,
     CONN_TOO_SLOW,          /* send queue overflowed: close 1008 */
     CONN_GOING_AWAY,        /* shutdown: close 1001 */
+    CONN_OVER_BUDGET,       /* largest half-received message over budget: close 1009 */
+    CONN_PROTOCOL_ERROR,    /* broke RFC 6455 (an unmasked frame): close 1002 */
 };
 
 struct conn {
     uint64_t id;
     struct lws *wsi;
+    int fd;                     /* wsi's socket */
     struct conn *prev, *next;   /* all connections */
     struct conn *hnext;         /* hash chain */
     struct msg **queue;         /* ring of queued frames */
     unsigned qhead, qlen, qcap;
     struct buf rx;              /* client message being reassembled */
     int rx_discard;             /* the current message is being dropped */
+    size_t rx_counted;          /* of the partial budget, held by rx */
     enum conn_close closing;
 };
 
@@ -48,6 +53,7 @@ struct conn_table {
     size_t nbuckets, count;
     uint64_t next_id;
     unsigned queue_limit;
+    size_t partial_bytes, partial_budget; /* see partial.c */
 };
 
 int conn_table_init(struct conn_table *t, unsigned queue_limit);
@@ -66,7 +72,20 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m);
 int conn_send_copy(struct conn_table *t, struct conn *c, const void *data, size_t len);
 void conn_reject(struct conn_table *t, struct conn *c, const char *message);
 void conn_broadcast(struct conn_table *t, struct msg *m);
+/* Marks c to be closed with why (unless it is already closing): nothing it
+ * sends is read any more and the close frame (code, reason) is sent when the
+ * socket is writable, or the socket closed after 5 s. */
+void conn_close_with(struct conn *c, enum conn_close why, int code, const char *reason);
+
 /* Writes queued frames while the socket takes them. Returns -1 to close. */
 int conn_write_queued(struct conn *c);
+
+/* partial.c: call after c->rx changed. Counts c->rx against the budget (a
+ * buffer counts while it holds part of a message) and, when all of them
+ * together are over it, closes the connections with the largest until they
+ * are not. Returns -1 when c itself was closed. */
+int partial_account(struct conn_table *t, struct conn *c);
+/* Drops c's buffer from the count and frees it. */
+void partial_release(struct conn_table *t, struct conn *c);
 
 #endif

@@ -4,6 +4,7 @@
  * as many instances as needed: each subscribes to the broadcast channel and
  * to its own connections' channels. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,13 +19,12 @@
 #define TICK_US (250 * 1000)
 #define SHUTDOWN_GRACE_MS 2000
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted; /* the signal that stops us */
 static struct lws_context *context;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    interrupted = sig;
     if (context)
         lws_cancel_service(context);
 }
@@ -58,6 +58,10 @@ static int setup(struct wspush *wp, const struct config *cfg)
         log_error("redis_prefix is too long");
         return -1;
     }
+    if (strlen(cfg->instance_id) >= sizeof(wp->instance)) {
+        log_error("instance_id is too long (at most %zu bytes)", sizeof(wp->instance) - 1);
+        return -1;
+    }
     program_instance_name(cfg->instance_id, wp->instance, sizeof(wp->instance));
     char token[33];
     if (job_new_token(token) != 0) {
@@ -80,6 +84,11 @@ static int setup(struct wspush *wp, const struct config *cfg)
     /* a base64 image, its JSON envelope and a question */
     wp->max_client_message = (size_t)cfg->max_image_bytes / 3 * 4 + 4 +
                              (size_t)cfg->max_message_bytes + 1024;
+    wp->conns.partial_budget = (size_t)cfg->ws_partial_budget_bytes;
+    if (wp->conns.partial_budget < wp->max_client_message)
+        log_warn("ws_partial_budget_bytes %ld is less than the largest message a client may "
+                 "send (%zu bytes): a client sending one is closed",
+                 cfg->ws_partial_budget_bytes, wp->max_client_message);
     wp->sub.wp = wp->cmd.wp = wp;
     wp->sub.is_subscriber = 1;
     return 0;
@@ -88,6 +97,16 @@ static int setup(struct wspush *wp, const struct config *cfg)
 static int serve(const struct config *cfg)
 {
     static struct wspush wp;
+    struct listen_addr la;
+    char err[256];
+    if (listen_addr_resolve(&la, cfg->bind, (int)cfg->ws_port, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (program_on_stop_signals(on_signal) != 0) {
+        log_error("cannot install the signal handlers: %s", strerror(errno));
+        return 1;
+    }
     if (setup(&wp, cfg) != 0)
         return 1;
 
@@ -101,35 +120,38 @@ static int serve(const struct config *cfg)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = (int)cfg->ws_port;
-    info.iface = cfg->bind;
+    info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.user = &wp;
     info.retry_and_idle_policy = &retry;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | la.options;
     info.timeout_secs = 10;
-
-    if (program_on_stop_signals(on_signal) != 0)
-        return 1;
 
     context = wp.ctx = lws_create_context(&info);
     if (!context) {
-        log_error("cannot listen on %s:%ld", cfg->bind, cfg->ws_port);
+        log_error("cannot start the WebSocket server on %s:%ld (bind '%s'; lws said why above)",
+                  la.shown, cfg->ws_port, cfg->bind);
         conn_table_free(&wp.conns);
         follow_table_free(&wp.follows);
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
     log_info("instance %s (run %s) listening on ws://%s:%ld/ws (redis %s)", wp.instance, wp.run,
-             cfg->bind, cfg->ws_port, cfg->redis_url);
+             la.shown, cfg->ws_port, cfg->redis_url);
     redis_link_tick(&wp);
     lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
 
-    while (!interrupted)
-        if (lws_service(context, 0) < 0)
-            break;
+    int failed = 0;
+    while (!interrupted && !failed)
+        failed = lws_service(context, 0) < 0;
 
     /* close frames to every client, then go */
-    log_info("stopping: closing %zu client(s)", wp.conns.count);
+    if (failed)
+        log_error("stopping: the event loop failed (lws_service); closing %zu client(s)",
+                  wp.conns.count);
+    else
+        log_info("stopping on %s: closing %zu client(s)",
+                 interrupted == SIGINT ? "SIGINT" : "SIGTERM", wp.conns.count);
     wp.stopping = 1;
     redis_link_close(&wp);
     for (struct conn *c = wp.conns.all; c; c = c->next) {
@@ -152,7 +174,7 @@ static int serve(const struct config *cfg)
     conn_table_free(&wp.conns);
     follow_table_free(&wp.follows); /* after the links: their callbacks may hold entries */
     log_info("stopped");
-    return 0;
+    return failed;
 }
 
 int main(int argc, char **argv)

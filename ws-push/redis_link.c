@@ -230,6 +230,11 @@ static void publish_presence(struct wspush *wp)
     snprintf(ttl, sizeof(ttl), "%ld", wp->cfg->presence_ttl);
     snprintf(count, sizeof(count), "%zu", wp->conns.count);
     redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "SET %s %s EX %s", key, count, ttl);
+    /* Redis out of memory (maxmemory, noeviction) refuses SET and SADD but
+     * not EXPIRE, which needs no memory: the last count stays, and so does
+     * this instance, until SET works again (at the latest in a third of
+     * the TTL). After a SET that worked it changes nothing. */
+    redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "EXPIRE %s %s", key, ttl);
     redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "SADD %s %s", wp->keys.instances, wp->instance);
     wp->published_count = (long long)wp->conns.count;
     wp->next_presence = clock_ms() + wp->cfg->presence_ttl * 1000 / 3;

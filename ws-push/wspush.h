@@ -2,7 +2,9 @@
  * client.c (the WebSocket protocol), redis_link.c (Redis on the same loop),
  * answers.c (answer frames once and in order, caught up from the history),
  * follow.c (the answers being delivered), conn.c (connections and their
- * queues), main.c (start and stop). */
+ * queues), partial.c (the budget of unfinished messages), mask_guard.c
+ * (unmasked client frames), bind.c (the listening address), main.c (start
+ * and stop). */
 #ifndef AIMSG_WSPUSH_H
 #define AIMSG_WSPUSH_H
 
@@ -53,6 +55,23 @@ struct wspush {
     size_t max_client_message;
     int stopping;
 };
+
+/* bind.c: what to hand lws for `bind` ("" = every interface); -1 with the
+ * reason in err when the address cannot be bound on port */
+struct listen_addr {
+    char iface[64];             /* numeric address for info.iface; "" = none */
+    char shown[68];             /* for the log: 127.0.0.1, [::1] or * */
+    unsigned long long options; /* lws_context_creation_info.options to add */
+};
+int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, char *err,
+                        size_t errlen);
+
+/* mask_guard.c: follows a client socket from accept (returns -1 when out
+ * of memory: refuse it), knows its connection once established, forgets it
+ * when closed */
+int mask_guard_accepted(int fd);
+void mask_guard_bind(int fd, struct conn *c);
+void mask_guard_unbind(int fd);
 
 /* client.c */
 extern const struct lws_protocols client_protocol;

@@ -125,3 +125,18 @@ if [ -x "$RELEASE/ai-standin" ]; then
 else
     fail "log rotation test needs build/release/ai-standin"
 fi
+
+# ws-push says why whenever it stops (issue 12)
+long=$(head -c 80 /dev/zero | tr '\0' p)
+out=$("$BIN/ws-push" --redis-prefix "$long" 2>&1); rc=$?
+expect_eq "ws-push: a too-long redis_prefix exits 1" 1 "$rc"
+expect_match "ws-push: and says so" "redis_prefix is too long" "$out"
+out=$("$BIN/ws-push" --instance-id "$(head -c 200 /dev/zero | tr '\0' i)" 2>&1); rc=$?
+expect_eq "ws-push: a too-long instance_id exits 1" 1 "$rc"
+expect_match "ws-push: and says so" "instance_id is too long" "$out"
+out=$("$BIN/ws-push" --bind no-such-host.invalid 2>&1); rc=$?
+expect_eq "ws-push: a bind address that does not resolve exits 1" 1 "$rc"
+expect_match "ws-push: and says so" "bind 'no-such-host.invalid': not an address of this host" "$out"
+start_wspush wsstop
+stop wsstop
+check "ws-push: a signal's stop is logged with the signal" grep -q "stopping on SIGTERM" "$T/wsstop.out"

@@ -2,7 +2,7 @@
  *
  *   wsclient --url ws://127.0.0.1:8081/ws [--send JSON]... [--send-image FILE]
  *            [--question TEXT] [--fragment BYTES] [--wait N] [--timeout SECONDS]
- *            [--no-read] [--binary TEXT] [--clients N]
+ *            [--no-read] [--binary TEXT] [--clients N] [--unfinished]
  *
  * Prints "# connected" once the upgrade is done, then every frame it
  * receives on its own line. Exits 0 after N answers ended (done, error or
@@ -11,7 +11,11 @@
  *
  * With --clients N it opens N connections: frames are sent on and printed
  * from the first only, "# connected" comes when all are up, and it exits 0
- * when every connection has seen N answers end. */
+ * when every connection has seen N answers end.
+ *
+ * With --unfinished the last fragment of the last message is never sent:
+ * the server holds the rest as a half-received message ("# unfinished" is
+ * printed when everything else was written). */
 #define _POSIX_C_SOURCE 200809L
 #include <libwebsockets.h>
 #include <signal.h>
@@ -38,7 +42,7 @@ static struct {
     int nsends, next_send;
     size_t offset;          /* within the frame being sent in fragments */
     size_t fragment;
-    int wait, no_read;
+    int wait, no_read, unfinished;
     int clients, connected, satisfied, next_index;
     int exit_code, finished;
 } st = {.exit_code = 1, .clients = 1};
@@ -58,11 +62,17 @@ static int send_next(struct lws *wsi)
     size_t len = strlen(msg), chunk = len - st.offset;
     if (st.fragment && chunk > st.fragment)
         chunk = st.fragment;
+    int first = st.offset == 0, last = st.offset + chunk == len;
+    if (last && st.unfinished && st.next_send == st.nsends - 1) {
+        st.next_send = st.nsends; /* hold the final fragment back */
+        printf("# unfinished\n");
+        fflush(stdout);
+        return 0;
+    }
     unsigned char *b = malloc(LWS_PRE + chunk);
     if (!b)
         return -1;
     memcpy(b + LWS_PRE, msg + st.offset, chunk);
-    int first = st.offset == 0, last = st.offset + chunk == len;
     enum lws_write_protocol proto = st.binary[st.next_send] ? LWS_WRITE_BINARY : LWS_WRITE_TEXT;
     int flags = (int)lws_write_ws_flags((int)proto, first, last);
     int n = lws_write(wsi, b + LWS_PRE, chunk, (enum lws_write_protocol)flags);
@@ -181,6 +191,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-read") == 0) {
             st.no_read = 1;
+            continue;
+        }
+        if (strcmp(a, "--unfinished") == 0) {
+            st.unfinished = 1;
             continue;
         }
         if (!v) {
