@@ -5,6 +5,8 @@
 #   make stop       stop what `make run` started
 #   make test       install what is missing, build, run every test
 #   make bench      the benchmark (see README)
+#   make fuzz       libFuzzer harnesses (clang) in build/fuzz, each run for
+#                   FUZZ_SECONDS (default 60); FUZZ="sse config" runs only those
 
 BUILD ?= build/release
 SAN ?=
@@ -17,6 +19,12 @@ LDFLAGS :=
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),fuzz)
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+          -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
 LIB_REDIS := $(shell pkg-config --libs hiredis 2>/dev/null)
@@ -76,6 +84,19 @@ $(BUILD)/slowloris: $(call obj,tests/tools/slowloris.c)
 $(BUILD)/wsload: $(call obj,bench/wsload.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,bench/wsload.c) $(LIB_COMMON) $(LIB_LWS) -lpthread
 
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c) link common/ and the parser they fuzz.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz_src_multipart := fcgi-api/multipart.c
+fuzz_src_sse := worker/sse.c
+fuzz_src_standin_http := ai-standin/http.c
+fuzz_src_standin_body := ai-standin/answer.c
+define fuzz_rule
+$(BUILD)/fuzz_$(1): $(call obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1))) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $$@ $(call obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1))) $(LIB_COMMON) $(LIB_JSON)
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(n))))
+fuzz-harnesses: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
+
 # Unit tests link the module under test; they may use any library.
 $(BUILD)/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(WORKER_SRC) $(FCGI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/unit/test_$*.c) \
@@ -97,7 +118,16 @@ stop:
 test: deps
 	$(MAKE) all
 	$(MAKE) asan
+	if command -v clang >/dev/null; then $(MAKE) fuzz-build; fi
 	sh tests/run.sh
+
+# Without clang the harnesses are not built; tests/run.sh then reports a FAIL.
+fuzz-build:
+	$(MAKE) BUILD=build/fuzz SAN=fuzz OPT=-O1 fuzz-harnesses
+
+FUZZ_SECONDS ?= 60
+fuzz: deps fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ)
 
 BENCH_OPT := -O2 -DNDEBUG
 bench: deps
@@ -107,5 +137,5 @@ bench: deps
 clean:
 	rm -rf build
 
-.PHONY: all asan deps run stop test bench clean
+.PHONY: all asan deps run stop test bench clean fuzz fuzz-build fuzz-harnesses
 .SECONDARY:

@@ -6,6 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A database number: decimal digits only, 0..1000. */
+static int parse_db(const char *s, int *db)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v > 1000)
+        return -1;
+    *db = (int)v;
+    return 0;
+}
+
 int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
@@ -22,8 +35,10 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
             return -1;
         }
         memcpy(a->host, path, n);
-        if (q)
-            a->db = atoi(q + 4);
+        if (q && parse_db(q + 4, &a->db) != 0) {
+            snprintf(err, errlen, "redis_url '%s': bad database number", url);
+            return -1;
+        }
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) {
@@ -60,14 +75,9 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
         a->port = (int)port;
         p = end;
     }
-    if (*p == '/' && p[1]) {
-        char *end;
-        long db = strtol(p + 1, &end, 10);
-        if (*end || db < 0 || db > 1000) {
-            snprintf(err, errlen, "redis_url '%s': bad database number", url);
-            return -1;
-        }
-        a->db = (int)db;
+    if (*p == '/' && p[1] && parse_db(p + 1, &a->db) != 0) {
+        snprintf(err, errlen, "redis_url '%s': bad database number", url);
+        return -1;
     }
     return 0;
 }

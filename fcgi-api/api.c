@@ -7,15 +7,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "api.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "answer_api.h"
-#include "image.h"
 #include "log.h"
+#include "message.h"
 #include "multipart.h"
 
 #define MULTIPART_MAX_PARTS 16
@@ -37,14 +36,6 @@ void api_respond_redis_down(struct api *api, struct request *r)
     else
         respond(r, 503, "", "{\"code\":503,\"status\":\"error\"}");
     buf_free(&b);
-}
-
-static int is_blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i]))
-            return 0;
-    return 1;
 }
 
 static int media_type_is(const char *content_type, const char *type)
@@ -112,12 +103,24 @@ static void message_replied(struct api *api, struct request *r)
         respond_queued(r, "消息发送成功", id);
 }
 
+/* NULL when the "content" of POST /api/message is acceptable, else why not. */
+static const char *content_problem(json_t *content, long max_message_bytes)
+{
+    if (!content)
+        return MSG_CONTENT_MISSING;
+    if (!json_is_string(content))
+        return MSG_CONTENT_NOT_STRING;
+    return message_check_text(json_string_value(content), json_string_length(content),
+                              max_message_bytes);
+}
+
 static void handle_message(struct api *api, struct request *r)
 {
     int status;
     const char *reason;
     if (!media_type_is(r->content_type, "application/json")) {
-        respond_error(r, 400, "Content-Type 必须是 application/json");
+        respond_error(r, 400, "Content-Type 必须是 application/json "
+                              "(Content-Type must be application/json)");
         return;
     }
     /* the JSON envelope may add a little to the content */
@@ -126,7 +129,8 @@ static void handle_message(struct api *api, struct request *r)
         return;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    /* NUL is allowed by the parser so that the rules name it */
+    json_t *root = json_loadb(r->body.data, r->body.len, JSON_ALLOW_NUL, &jerr);
     if (!root) {
         char msg[256];
         snprintf(msg, sizeof(msg), "JSON 格式错误 (invalid JSON: %s)", jerr.text);
@@ -134,21 +138,14 @@ static void handle_message(struct api *api, struct request *r)
         return;
     }
     json_t *content = json_is_object(root) ? json_object_get(root, "content") : NULL;
-    if (!content) {
-        respond_error(r, 400, "缺少 content 字段 (missing \"content\")");
-    } else if (!json_is_string(content)) {
-        respond_error(r, 400, "content 必须是字符串 (\"content\" must be a string)");
-    } else if (is_blank(json_string_value(content), json_string_length(content))) {
-        respond_error(r, 400, "消息内容不能为空 (\"content\" is empty)");
-    } else if (json_string_length(content) > (size_t)api->cfg->max_message_bytes) {
-        respond_error(r, 400, "消息内容过长 (\"content\" is too long)");
-    } else {
-        if (store_send_queue_text(&api->store, json_string_value(content),
-                                  json_string_length(content)) != 0)
-            api_respond_redis_down(api, r);
-        else
-            r->then = message_replied;
-    }
+    const char *why = content_problem(content, api->cfg->max_message_bytes);
+    if (why)
+        respond_error(r, 400, why);
+    else if (store_send_queue_text(&api->store, json_string_value(content),
+                                   json_string_length(content)) != 0)
+        api_respond_redis_down(api, r);
+    else
+        r->then = message_replied;
     json_decref(root);
 }
 
@@ -167,12 +164,13 @@ static void handle_image(struct api *api, struct request *r)
     int status;
     const char *reason;
     if (multipart_boundary(r->content_type, boundary, sizeof(boundary)) != 0) {
-        respond_error(r, 400, "Content-Type 必须是带 boundary 的 multipart/form-data");
+        respond_error(r, 400, "Content-Type 必须是带 boundary 的 multipart/form-data "
+                              "(Content-Type must be multipart/form-data with a boundary)");
         return;
     }
     size_t limit = (size_t)config_http_body_max(api->cfg);
     if (request_read_body(r, limit, &status, &reason) != 0) {
-        respond_error(r, status, status == 413 ? "图片过大 (image too large)" : reason);
+        respond_error(r, status, status == 413 ? MSG_IMAGE_TOO_LARGE : reason);
         return;
     }
     struct multipart_part parts[MULTIPART_MAX_PARTS];
@@ -186,25 +184,14 @@ static void handle_image(struct api *api, struct request *r)
     const struct multipart_part *q = multipart_find(parts, n, "content");
     if (!q)
         q = multipart_find(parts, n, "prompt");
-    if (!img) {
-        respond_error(r, 400, "缺少 image 字段 (missing field \"image\")");
-        return;
-    }
-    if (img->len == 0) {
-        respond_error(r, 400, "图片为空 (\"image\" is empty)");
-        return;
-    }
-    if (img->len > (size_t)api->cfg->max_image_bytes) {
-        respond_error(r, 413, "图片过大 (image too large)");
-        return;
-    }
-    const char *mime = image_mime((const unsigned char *)img->data, img->len);
-    if (!mime) {
-        respond_error(r, 400, "不支持的图片格式，仅支持 JPEG、PNG、GIF、WebP");
-        return;
-    }
-    if (q && q->len > (size_t)api->cfg->max_message_bytes) {
-        respond_error(r, 400, "问题过长 (question is too long)");
+    const char *mime = NULL;
+    const char *why = !img ? MSG_IMAGE_MISSING
+                           : message_check_image(img->data, img->len, api->cfg->max_image_bytes,
+                                                 &mime);
+    if (!why && q)
+        why = message_check_question(q->data, q->len, api->cfg->max_message_bytes);
+    if (why) {
+        respond_error(r, why == MSG_IMAGE_TOO_LARGE ? 413 : 400, why);
         return;
     }
     if (store_send_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",

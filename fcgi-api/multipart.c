@@ -125,7 +125,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
     char delim[80];
     size_t dlen = strlen(boundary) + 2;
     if (dlen + 1 > sizeof(delim)) {
-        *err = "multipart boundary too long";
+        *err = "multipart 分隔符过长 (multipart boundary too long)";
         return -1;
     }
     delim[0] = delim[1] = '-';
@@ -139,7 +139,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         memcpy(first + 2, delim, dlen);
         p = memmem(body, len, first, dlen + 2);
         if (!p) {
-            *err = "multipart body has no boundary";
+            *err = "multipart 请求体中没有分隔符 (multipart body has no boundary)";
             return -1;
         }
         p += 2;
@@ -152,12 +152,12 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
-            *err = "multipart body is truncated or malformed";
+            *err = "multipart 请求体不完整或格式错误 (multipart body is truncated or malformed)";
             return -1;
         }
         p += 2;
         if ((size_t)n >= max) {
-            *err = "too many multipart parts";
+            *err = "multipart 字段过多 (too many multipart parts)";
             return -1;
         }
         struct multipart_part *part = &parts[n];
@@ -165,7 +165,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         for (;;) { /* headers */
             const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
             if (!eol) {
-                *err = "multipart part headers are truncated";
+                *err = "multipart 字段头不完整 (multipart part headers are truncated)";
                 return -1;
             }
             if (eol == p) {
@@ -177,7 +177,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary,
         }
         const char *stop = find_delimiter(p, end, delim, dlen);
         if (!stop) {
-            *err = "multipart body has no closing boundary";
+            *err = "multipart 请求体缺少结束分隔符 (multipart body has no closing boundary)";
             return -1;
         }
         part->data = p;

@@ -53,7 +53,7 @@ int request_read_body(struct request *r, size_t limit, int *status, const char *
     size_t want = (size_t)r->content_length;
     if (buf_reserve(&r->body, want) != 0) {
         *status = 500;
-        *reason = "out of memory";
+        *reason = "服务内部错误 (out of memory)";
         return -1;
     }
     while (r->body.len < want) {

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs every test: the unit tests, then each integration script (each starts
-# its own Redis, web server and daemons on free loopback ports), then prints
-# one line "N passed, N failed". Exit status 0 only when nothing failed.
+# Runs every test: the unit tests, a few seconds of each fuzz harness, then
+# each integration script (each starts its own Redis, web server and daemons
+# on free loopback ports), then prints one line "N passed, N failed". Exit status 0 only when nothing failed.
 #   tests/run.sh [NAME...]   run only the integration tests named
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +28,8 @@ if [ $# -eq 0 ]; then
         [ $rc -eq 0 ] || grep -q '^FAIL' "$log" || echo "FAIL $(basename "$t"): exited $rc" >> "$RESULTS"
     done
     grep -c '^PASS' "$RESULTS" | sed 's/^/unit checks passed: /'
+    echo "== fuzz smoke (each harness for a few seconds; make fuzz runs them longer)"
+    FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-3} FUZZ_KEEP_GOING=1 sh "$ROOT/tests/fuzz/run.sh" | sed 's/^/  /'
     set -- $(cd "$ROOT/tests/integration" && ls *.sh | sed 's/\.sh$//')
 fi
 

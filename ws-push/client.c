@@ -1,19 +1,16 @@
 /* client.c -- the WebSocket protocol clients speak to ws-push.
  *
  * Upgrades are accepted on "/" and "/ws". Client messages (reassembled from
- * fragments) are {"type":"text"|"image","content":...}; each becomes a job
+ * fragments, read and checked by common/message.c) each become a job
  * answered to this connection only. Bad messages get an error frame and the
  * connection stays open. */
 #define _POSIX_C_SOURCE 200809L
 #include "wspush.h"
 
-#include <ctype.h>
-#include <jansson.h>
 #include <string.h>
 
-#include "base64.h"
-#include "image.h"
 #include "log.h"
+#include "message.h"
 
 static void client_send_error(struct wspush *wp, struct conn *c, const char *message)
 {
@@ -29,96 +26,39 @@ static int accepted_path(struct lws *wsi)
     return strcmp(uri, "/") == 0 || strcmp(uri, "/ws") == 0 || strcmp(uri, "/ws/") == 0;
 }
 
-static int is_blank(const char *s, size_t n)
+static void submit(struct wspush *wp, struct conn *c, const struct client_message *m)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
-
-static void submit_text(struct wspush *wp, struct conn *c, const char *text, size_t len)
-{
-    char reply[256];
-    if ((long)len > wp->cfg->max_message_bytes) {
-        client_send_error(wp, c, "消息内容过长 (message too long)");
+    char reply[256], token[33], key[256];
+    keys_connection(wp->connections, c->id, reply, sizeof(reply));
+    struct job j = {.kind = m->kind, .content = m->text.data ? m->text.data : "",
+                    .content_len = m->text.len, .reply = reply};
+    if (m->kind == JOB_TEXT) {
+        redis_link_submit(wp, c->id, &j, NULL, 0);
         return;
     }
-    keys_connection(wp->connections, c->id, reply, sizeof(reply));
-    struct job j = {.kind = JOB_TEXT, .content = text, .content_len = len, .reply = reply};
-    redis_link_submit(wp, c->id, &j, NULL, 0);
-}
-
-static void submit_image(struct wspush *wp, struct conn *c, const char *b64, size_t len,
-                         const char *question)
-{
-    /* accept a data: URL as well as bare base64 */
-    if (len > 5 && strncmp(b64, "data:", 5) == 0) {
-        const char *comma = memchr(b64, ',', len);
-        if (!comma) {
-            client_send_error(wp, c, "图片数据格式错误 (bad data URL)");
-            return;
-        }
-        len -= (size_t)(comma + 1 - b64);
-        b64 = comma + 1;
+    if (job_new_token(token) != 0 || keys_image(&wp->keys, token, key, sizeof(key)) != 0) {
+        client_send_error(wp, c, MSG_INTERNAL);
+        return;
     }
-    struct buf img = BUF_INIT;
-    if (base64_decode(&img, b64, len) != 0) {
-        client_send_error(wp, c, "图片不是有效的 base64 (image is not valid base64)");
-    } else if (img.len == 0) {
-        client_send_error(wp, c, "图片为空 (image is empty)");
-    } else if ((long)img.len > wp->cfg->max_image_bytes) {
-        client_send_error(wp, c, "图片过大 (image too large)");
-    } else if (!image_mime((const unsigned char *)img.data, img.len)) {
-        client_send_error(wp, c, "不支持的图片格式，仅支持 JPEG、PNG、GIF、WebP");
-    } else if (question && (long)strlen(question) > wp->cfg->max_message_bytes) {
-        client_send_error(wp, c, "问题过长 (question too long)");
-    } else {
-        char reply[256], token[33], key[256];
-        keys_connection(wp->connections, c->id, reply, sizeof(reply));
-        if (job_new_token(token) != 0 || keys_image(&wp->keys, token, key, sizeof(key)) != 0) {
-            client_send_error(wp, c, "服务内部错误 (internal error)");
-        } else {
-            struct job j = {.kind = JOB_IMAGE, .content = question ? question : "",
-                            .content_len = question ? strlen(question) : 0, .reply = reply,
-                            .image_key = key,
-                            .mime = image_mime((const unsigned char *)img.data, img.len)};
-            redis_link_submit(wp, c->id, &j, img.data, img.len);
-        }
-    }
-    buf_free(&img);
+    j.image_key = key;
+    j.mime = m->mime;
+    redis_link_submit(wp, c->id, &j, m->image.data, m->image.len);
 }
 
 static void handle_message(struct wspush *wp, struct conn *c, const char *data, size_t len)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, 0, &jerr);
-    if (!root || !json_is_object(root)) {
-        client_send_error(wp, c, "消息不是有效的 JSON 对象 (message is not a JSON object)");
-        json_decref(root);
-        return;
-    }
-    const char *type = json_string_value(json_object_get(root, "type"));
-    json_t *content = json_object_get(root, "content");
-    const char *id = json_string_value(json_object_get(root, "id"));
-    json_t *after = json_object_get(root, "after");
-    if (type && strcmp(type, "cancel") == 0) {
-        control_cancel(wp, c, id ? id : "");
-    } else if (type && strcmp(type, "resume") == 0) {
-        control_resume(wp, c, id ? id : "", json_is_integer(after) ? (long)json_integer_value(after) : -2);
-    } else if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0)) {
-        client_send_error(wp, c, "未知的消息类型，应为 text、image、cancel 或 resume (unknown \"type\")");
-    } else if (!json_is_string(content)) {
-        client_send_error(wp, c, "content 必须是字符串 (\"content\" must be a string)");
-    } else if (is_blank(json_string_value(content), json_string_length(content))) {
-        client_send_error(wp, c, "消息内容不能为空 (\"content\" is empty)");
-    } else if (type[0] == 't') {
-        submit_text(wp, c, json_string_value(content), json_string_length(content));
-    } else {
-        const char *q = json_string_value(json_object_get(root, "question"));
-        submit_image(wp, c, json_string_value(content), json_string_length(content), q);
-    }
-    json_decref(root);
+    struct client_message m;
+    const char *why = client_message_parse(&m, data, len, wp->cfg->max_message_bytes,
+                                           wp->cfg->max_image_bytes);
+    if (why)
+        client_send_error(wp, c, why);
+    else if (m.request == CLIENT_RESUME)
+        control_resume(wp, c, m.id, m.after);
+    else if (m.request == CLIENT_CANCEL)
+        control_cancel(wp, c, m.id);
+    else
+        submit(wp, c, &m);
+    client_message_free(&m);
 }
 
 static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const char *in,
@@ -139,9 +79,9 @@ static void receive(struct wspush *wp, struct conn *c, struct lws *wsi, const ch
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return;
     if (c->rx_discard == 1)
-        client_send_error(wp, c, "消息过大 (message too large)");
+        client_send_error(wp, c, MSG_FRAME_TOO_LARGE);
     else if (c->rx_discard == 2)
-        client_send_error(wp, c, "不支持二进制消息，请发送 JSON 文本 (binary frames are not supported)");
+        client_send_error(wp, c, MSG_BINARY_FRAME);
     else
         handle_message(wp, c, c->rx.data ? c->rx.data : "", c->rx.len);
     c->rx_discard = 0;

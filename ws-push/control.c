@@ -21,6 +21,7 @@
 
 #include "answer.h"
 #include "log.h"
+#include "message.h"
 
 static void reject_about(struct wspush *wp, uint64_t conn, long result, const char *id)
 {
@@ -110,28 +111,28 @@ static void skip_what_it_had(struct wspush *wp, struct follow *r)
 void control_resume(struct wspush *wp, struct conn *c, const char *id, long after)
 {
     struct answer_read a;
-    if (after < -1 || answer_read_argv(&a, &wp->keys, id, after, ANSWERS_FILL_COUNT) != 0) {
-        conn_reject(&wp->conns, c, "resume 需要 id 和 after (resume needs a job \"id\" and \"after\" >= -1)");
+    if (answer_read_argv(&a, &wp->keys, id, after, ANSWERS_FILL_COUNT) != 0) {
+        conn_reject(&wp->conns, c, MSG_RESUME_BAD);
         return;
     }
     if (!wp->cmd.ra.ac) {
-        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");
+        conn_reject(&wp->conns, c, MSG_RESUME_LATER);
         return;
     }
     if (follow_find(&wp->follows, id, FOLLOW_RESUME, c->id)) {
-        conn_reject(&wp->conns, c, "正在恢复这个回答 (that answer is being resumed already)");
+        conn_reject(&wp->conns, c, MSG_RESUME_TWICE);
         return;
     }
     struct follow *r = follow_get(&wp->follows, id, FOLLOW_RESUME, c->id);
     if (!r) {
-        conn_reject(&wp->conns, c, "服务内部错误 (internal error)");
+        conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
     r->next_seq = after + 1;
     skip_what_it_had(wp, r);
     if (redisAsyncCommandArgv(wp->cmd.ra.ac, on_resume, r, a.argc, a.argv, a.argvlen) != REDIS_OK) {
         follow_remove(&wp->follows, r);
-        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot resume now, try again)");
+        conn_reject(&wp->conns, c, MSG_RESUME_LATER);
         return;
     }
     r->filling = r->resolving = 1;
@@ -170,18 +171,18 @@ void control_cancel(struct wspush *wp, struct conn *c, const char *id)
 {
     struct cancel *x = calloc(1, sizeof(*x));
     if (!x) {
-        conn_reject(&wp->conns, c, "服务内部错误 (internal error)");
+        conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
     x->conn = c->id;
     if (!answer_id_valid(id) || answer_cancel_argv(&x->a, &wp->keys, id, &x->frame,
                                                    wp->cfg->answer_ttl,
                                                    wp->cfg->answer_max_frames) != 0) {
-        conn_reject(&wp->conns, c, "cancel 需要 id (cancel needs a job \"id\")");
+        conn_reject(&wp->conns, c, MSG_CANCEL_BAD);
     } else if (!wp->cmd.ra.ac ||
                redisAsyncCommandArgv(wp->cmd.ra.ac, on_cancelled, x, x->a.argc, x->a.argv,
                                      x->a.argvlen) != REDIS_OK) {
-        conn_reject(&wp->conns, c, "服务暂时不可用 (cannot cancel now, try again)");
+        conn_reject(&wp->conns, c, MSG_CANCEL_LATER);
     } else {
         snprintf(x->id, sizeof(x->id), "%s", id);
         return;

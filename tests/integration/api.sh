@@ -34,6 +34,7 @@ long=$(head -c 101 /dev/zero | tr '\0' a)
 expect_match "content over max_message_bytes" '^400 .*too long' "$(http POST /api/message -H "$J" -d "{\"content\":\"$long\"}")"
 huge=$(head -c 5000 /dev/zero | tr '\0' a)
 expect_match "body over the limit" '^400 .*too large' "$(http POST /api/message -H "$J" -d "{\"content\":\"$huge\"}")"
+expect_match "content with a NUL" '^400 .*\\"content\\" contains a NUL character' "$(http POST /api/message -H "$J" -d '{"content":"a\u0000b"}')"
 before=$(rcli XLEN "${REDIS_PREFIX}jobs")
 expect_eq "bad requests queue nothing" 2 "$before"
 
@@ -104,6 +105,25 @@ expect_match "image with CRLF and boundary-like bytes" '^200 ' \
 id=$(sed 's/.*"id":"\([^"]*\)".*/\1/' "$T/body")
 key=$(rcli XRANGE "${REDIS_PREFIX}jobs" "$id" "$id" | grep -A1 -x image | tail -1)
 check "multipart body kept byte for byte" sh -c "redis-cli -p $REDIS_PORT --no-raw GET $key > /dev/null && [ \$(redis-cli -p $REDIS_PORT STRLEN $key) = $(stat -c %s "$T/tricky.png") ]"
+
+# -- the question about an image follows the text rules: UTF-8, no NUL
+image_asking() {   # image_asking FIELD PRINTF-BYTES: POST /api/image with that question
+    http POST /api/image -H 'Content-Type: multipart/form-data; boundary=zz' --data-binary @<(
+        printf -- '--zz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n' "$1"; printf "$2"
+        printf -- '\r\n--zz\r\nContent-Disposition: form-data; name="image"\r\n\r\n'; cat "$PNG"
+        printf -- '\r\n--zz--\r\n')
+}
+jobs_before=$(rcli XLEN "${REDIS_PREFIX}jobs")
+expect_match "a question that is not UTF-8 is refused" \
+    '^400 \{"code":400,"message":"问题不是有效的 UTF-8 \(question is not valid UTF-8\)"\}$' \
+    "$(image_asking content 'what\377?')"
+expect_match "a prompt with a NUL is refused" '^400 .*question contains a NUL character' \
+    "$(image_asking prompt 'a\000b')"
+expect_eq "refused questions queue nothing" "$jobs_before" "$(rcli XLEN "${REDIS_PREFIX}jobs")"
+r=$(image_asking content '这是什么?')
+expect_match "a UTF-8 question sent the same way is queued" '^200 ' "$r"
+id=$(printf '%s' "$r" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+check "and kept as it was sent" sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}jobs $id $id | grep -qx '这是什么?'"
 
 # -- status counts clients of every instance
 start_wspush ws2

@@ -63,6 +63,22 @@ expect_match "bad base64 is named" 'not valid base64' "$out"
 expect_match "a non-image is refused" 'JPEG、PNG、GIF、WebP' "$out"
 expect_eq "the connection is kept and answers afterwards" "Echo: still here" "$(printf '%s\n' "$out" | answer_text)"
 
+# -- the question about an image follows the text rules: a string, no NUL
+png64=$(base64 -w0 "$ROOT/tests/fixtures/pixel.png")
+out=$("$BIN/wsclient" --url "$WS1" \
+    --send "{\"type\":\"image\",\"content\":\"$png64\",\"question\":\"a\\u0000b\"}" \
+    --send "{\"type\":\"image\",\"content\":\"$png64\",\"question\":7}" \
+    --send "{\"type\":\"image\",\"content\":\"$png64\",\"question\":\"\\ud800\"}" \
+    --send "{\"type\":\"text\",\"content\":\"x\\u0000\"}" \
+    --send "{\"type\":\"image\",\"content\":\"$png64\",\"question\":\"pixel?\"}" --wait 1 --timeout 20)
+expect_eq "each bad question gets an error frame without id" 4 "$(printf '%s\n' "$out" | grep '^{"type":"error"' | grep -vc '"id"')"
+expect_match "a NUL in the question is named" 'question contains a NUL character' "$out"
+expect_match "a question that is not a string is named" '\\"question\\" must be a string' "$out"
+expect_match "a NUL in a text message is named" '\\"content\\" contains a NUL character' "$out"
+expect_eq "the good question on the same socket is answered" "I see a PNG image of $(stat -c %s "$ROOT/tests/fixtures/pixel.png") bytes. You asked: pixel?" \
+    "$(printf '%s\n' "$out" | answer_text)"
+expect_eq "only the good question became a job" 1 "$(printf '%s\n' "$out" | grep -c '^{"type":"queued"')"
+
 # -- frames over the limit
 start_wspush ws3 --max-image-bytes 2048 --max-message-bytes 100
 out=$("$BIN/wsclient" --url "ws://127.0.0.1:$WS_PORT_ws3/ws" --send-image "$T/big.png" --fragment 65536 \

@@ -1,0 +1,31 @@
+/* fuzz_redis_url.c -- libFuzzer harness: redis_url (common/redis_conn.c
+ * redis_addr_parse). */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_conn.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *url = malloc(size + 1);
+    if (!url)
+        return 0;
+    memcpy(url, data, size);
+    url[size] = '\0';
+    struct redis_addr a;
+    char err[128] = "";
+    if (redis_addr_parse(&a, url, err, sizeof(err)) == 0) {
+        assert(a.host[0] && strlen(a.host) < sizeof(a.host));
+        assert(strlen(a.password) < sizeof(a.password));
+        assert(a.is_unix || (a.port >= 1 && a.port <= 65535));
+        assert(a.db >= 0);
+    } else {
+        assert(err[0]);
+    }
+    free(url);
+    return 0;
+}
