@@ -142,7 +142,6 @@ void answers_queued(struct wspush *wp, uint64_t conn, const char *id)
 
 void answers_absorb(struct wspush *wp, struct follow *f, const redisReply *entries)
 {
-    long before = f->next_seq;
     for (size_t i = 0; i < entries->elements; i++) {
         long seq;
         const char *frame;
@@ -156,10 +155,10 @@ void answers_absorb(struct wspush *wp, struct follow *f, const redisReply *entri
         rejoin(wp, f);
     if (f->ended || f->gone)
         return;
-    if (entries->elements == ANSWERS_FILL_COUNT)
+    /* a frame heard live is in the history: heard after the read was sent,
+     * it may have been stored after the read too */
+    if (entries->elements == ANSWERS_FILL_COUNT || f->heard_seq > f->heard_at_read)
         fill(wp, f);
-    else if (f->heard_seq >= f->next_seq && f->next_seq > before)
-        fill(wp, f); /* live frames heard while this read was on its way */
     else if (f->heard_seq >= f->next_seq) {
         log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, f->heard_seq);
@@ -193,8 +192,10 @@ static void fill(struct wspush *wp, struct follow *f)
         return;
     answer_range_start(f->next_seq - 1, start, sizeof(start));
     if (redisAsyncCommand(wp->cmd.ra.ac, on_fill, f, "XRANGE %s %s + COUNT %d", key, start,
-                          ANSWERS_FILL_COUNT) == REDIS_OK)
+                          ANSWERS_FILL_COUNT) == REDIS_OK) {
         f->filling = 1;
+        f->heard_at_read = f->heard_seq;
+    }
 }
 
 void answers_fill(struct wspush *wp, struct follow *f)

@@ -83,6 +83,7 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
         if (f) {
             f->next_seq = r->next_seq;
             f->heard_seq = r->heard_seq;
+            f->heard_at_read = r->heard_at_read;
             follow_remove(&wp->follows, r);
             r = f;
         }
@@ -136,6 +137,7 @@ void control_resume(struct wspush *wp, struct conn *c, const char *id, long afte
         return;
     }
     r->filling = r->resolving = 1;
+    r->heard_at_read = r->heard_seq;
 }
 
 /* ---- cancel ------------------------------------------------------------ */

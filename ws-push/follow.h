@@ -28,6 +28,7 @@ struct follow {
     uint64_t conn;          /* the connection it is for; 0: every client */
     long next_seq;          /* first seq not delivered yet */
     long heard_seq;         /* highest seq heard of live, -1: none */
+    long heard_at_read;     /* heard_seq when the last history read was sent */
     int ended;
     int filling;            /* a history read is on its way */
     int resolving;          /* RESUME: its first read has not come back */
