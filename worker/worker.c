@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +60,14 @@ enum task_state {
 
 /* A frame waiting for Redis to confirm it was stored and published. */
 struct out_frame {
-    struct out_frame *next;
+    STAILQ_ENTRY(out_frame) link;
     int append;         /* put it after whatever the answer holds */
     size_t len;
     char data[];
 };
 
 struct task {
-    struct task *prev, *next;
+    LIST_ENTRY(task) link;      /* the worker's tasks */
     struct worker *w;
     enum task_state state;
     char id[48];
@@ -83,8 +84,8 @@ struct task {
     struct model_call *call;
     long seq;
     int dirty;                  /* on the worker's dirty list */
-    struct task *dirty_next;
-    struct out_frame *out, *out_tail; /* unconfirmed frames, oldest first */
+    SLIST_ENTRY(task) dirty_link;
+    STAILQ_HEAD(, out_frame) out; /* unconfirmed frames, oldest first */
     struct out_frame *unsent;   /* the first not yet sent on this connection */
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
@@ -100,7 +101,7 @@ struct worker {
     CURLM *multi;
     int epfd;                   /* curl's sockets (curl_multi_socket_action) */
     long long curl_timer_at;    /* -1: curl wants no timeout call */
-    struct task *dirty;         /* tasks with delta text waiting to be published */
+    SLIST_HEAD(, task) dirty;   /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
     struct redis_async intake, ctl;
     struct redis_async cancels;     /* subscribed to P cancels */
@@ -111,7 +112,7 @@ struct worker {
     struct redis_backoff backoff;
     int group_ready, creating_group, reading, claiming;
     long long next_claim, next_heartbeat;
-    struct task *tasks;
+    LIST_HEAD(, task) tasks;
     int ntasks;
     volatile sig_atomic_t stop_requested;
     long long stop_deadline;
@@ -137,7 +138,7 @@ static void on_script(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     memcpy(w->script, reply->str, reply->len + 1);
-    for (struct task *t = w->tasks; t; t = t->next)
+    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
         send_frames(t); /* what waited for Redis goes out now */
 }
 
@@ -170,8 +171,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->ctl.ac = NULL;
         w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
-        for (struct task *t = w->tasks; t; t = t->next)
-            t->unsent = t->out; /* unconfirmed: sent again on the next connection */
+        for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
+            t->unsent = STAILQ_FIRST(&t->out); /* unconfirmed: sent again on the next connection */
         release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
@@ -232,28 +233,19 @@ static void acknowledge(struct worker *w, const char *id)
 static void task_free(struct task *t)
 {
     struct worker *w = t->w;
-    if (t->dirty) {
-        struct task **pp = &w->dirty;
-        while (*pp != t)
-            pp = &(*pp)->dirty_next;
-        *pp = t->dirty_next;
-    }
+    if (t->dirty)
+        SLIST_REMOVE(&w->dirty, t, task, dirty_link);
     if (t->state == TASK_WAITING)
         w->nwaiting--;
     if (t->call) {
         curl_multi_remove_handle(w->multi, model_call_easy(t->call));
         model_call_free(t->call);
     }
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        w->tasks = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    LIST_REMOVE(t, link);
     w->ntasks--;
-    while (t->out) {
-        struct out_frame *f = t->out;
-        t->out = f->next;
+    struct out_frame *f;
+    while ((f = STAILQ_FIRST(&t->out))) {
+        STAILQ_REMOVE_HEAD(&t->out, link);
         free(f);
     }
     free(t->reply);
@@ -281,8 +273,8 @@ static void task_drop(struct task *t)
  * lost with the connection). */
 static void release_unstarted_tasks(struct worker *w)
 {
-    for (struct task *t = w->tasks, *next; t; t = next) {
-        next = t->next;
+    for (struct task *t = LIST_FIRST(&w->tasks), *next; t; t = next) {
+        next = LIST_NEXT(t, link);
         if (t->state == TASK_PROBING || t->state == TASK_FETCHING)
             task_free(t);
     }
@@ -291,11 +283,11 @@ static void release_unstarted_tasks(struct worker *w)
 /* Leaves the jobs pending: whoever claims them next answers them. */
 static void release_all_tasks(struct worker *w)
 {
-    if (w->tasks)
+    if (!LIST_EMPTY(&w->tasks))
         log_warn("releasing %d unfinished job(s); they stay pending for another try",
                  w->ntasks);
-    while (w->tasks)
-        task_free(w->tasks);
+    while (!LIST_EMPTY(&w->tasks))
+        task_free(LIST_FIRST(&w->tasks));
 }
 
 static void on_written(redisAsyncContext *ac, void *r, void *privdata);
@@ -311,7 +303,7 @@ static void send_frames(struct task *t)
             redisAsyncCommandArgv(w->ctl.ac, on_written, t, a.argc, a.argv, a.argvlen) != REDIS_OK)
             return;
         t->inflight++;
-        t->unsent = f->next;
+        t->unsent = STAILQ_NEXT(f, link);
     }
 }
 
@@ -322,15 +314,10 @@ static int emit(struct task *t, int append)
     struct out_frame *f = malloc(sizeof(*f) + b->len + 1);
     if (!f)
         return -1;
-    f->next = NULL;
     f->append = append;
     f->len = b->len;
     memcpy(f->data, b->data, b->len + 1);
-    if (t->out_tail)
-        t->out_tail->next = f;
-    else
-        t->out = f;
-    t->out_tail = f;
+    STAILQ_INSERT_TAIL(&t->out, f, link);
     if (!t->unsent)
         t->unsent = f;
     send_frames(t);
@@ -375,10 +362,8 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     w->script_error_reported = 0;
-    struct out_frame *f = t->out;
-    t->out = f->next;
-    if (!t->out)
-        t->out_tail = NULL;
+    struct out_frame *f = STAILQ_FIRST(&t->out);
+    STAILQ_REMOVE_HEAD(&t->out, link);
     struct frame_head h;
     int final = frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
     long result = (long)reply->integer;
@@ -420,8 +405,7 @@ static void on_ready(void *ctx)
     struct task *t = ctx;
     if (!t->dirty) {
         t->dirty = 1;
-        t->dirty_next = t->w->dirty;
-        t->w->dirty = t;
+        SLIST_INSERT_HEAD(&t->w->dirty, t, dirty_link);
     }
 }
 
@@ -530,7 +514,7 @@ static char *dup_n(const char *s, size_t n)
 
 static int is_running(const struct worker *w, const char *id)
 {
-    for (const struct task *t = w->tasks; t; t = t->next)
+    for (const struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
         if (strcmp(t->id, id) == 0)
             return 1;
     return 0;
@@ -558,10 +542,8 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     t->reply = strdup(j.reply);
     t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
     t->content_len = j.content ? j.content_len : 0;
-    t->next = w->tasks;
-    if (w->tasks)
-        w->tasks->prev = t;
-    w->tasks = t;
+    STAILQ_INIT(&t->out);
+    LIST_INSERT_HEAD(&w->tasks, t, link);
     w->ntasks++;
     if (j.kind == JOB_IMAGE) {
         snprintf(t->mime, sizeof(t->mime), "%s", j.mime);
@@ -678,7 +660,7 @@ static void task_model_done(struct task *t, CURLcode code)
  * nothing this worker writes for it would be taken); stop paying for it. */
 static void task_cancel(struct worker *w, const char *id)
 {
-    for (struct task *t = w->tasks; t; t = t->next) {
+    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link)) {
         if (strcmp(t->id, id) != 0 || t->dropped || t->state == TASK_ENDING)
             continue;
         log_info("job %s: cancelled; %s", t->id,
@@ -926,7 +908,7 @@ static void claim_stale_jobs(struct worker *w)
 static void heartbeat(struct worker *w)
 {
     long long now = clock_ms();
-    if (now < w->next_heartbeat || !w->ctl.ac || !w->tasks)
+    if (now < w->next_heartbeat || !w->ctl.ac || LIST_EMPTY(&w->tasks))
         return;
     w->next_heartbeat = now + w->cfg->worker_claim_idle_ms / 3;
     const char **argv = calloc((size_t)w->ntasks + 7, sizeof(*argv));
@@ -938,7 +920,7 @@ static void heartbeat(struct worker *w)
     argv[c++] = KEYS_GROUP;
     argv[c++] = w->consumer;
     argv[c++] = "0";
-    for (struct task *t = w->tasks; t; t = t->next)
+    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
         argv[c++] = t->id;
     argv[c++] = "JUSTID";
     redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, NULL);
@@ -952,8 +934,8 @@ static void start_due_retries(struct worker *w)
     if (!w->nwaiting)
         return;
     long long now = clock_ms();
-    for (struct task *t = w->tasks, *next; t; t = next) {
-        next = t->next;
+    for (struct task *t = LIST_FIRST(&w->tasks), *next; t; t = next) {
+        next = LIST_NEXT(t, link);
         if (t->state == TASK_WAITING && t->retry_at <= now)
             task_call_model(t);
     }
@@ -975,9 +957,9 @@ static void drain_curl_messages(struct worker *w)
 /* What arrived in this turn of the loop goes out now, one frame per answer. */
 static void publish_ready(struct worker *w)
 {
-    while (w->dirty) {
-        struct task *t = w->dirty;
-        w->dirty = t->dirty_next;
+    while (!SLIST_EMPTY(&w->dirty)) {
+        struct task *t = SLIST_FIRST(&w->dirty);
+        SLIST_REMOVE_HEAD(&w->dirty, dirty_link);
         t->dirty = 0;
         if (t->call)
             model_call_flush(t->call);
@@ -1019,7 +1001,7 @@ static int poll_timeout(const struct worker *w)
     long long now = clock_ms(), next = now + 100;
     if (w->curl_timer_at >= 0 && w->curl_timer_at < next)
         next = w->curl_timer_at;
-    for (const struct task *t = w->nwaiting ? w->tasks : NULL; t; t = t->next)
+    for (const struct task *t = w->nwaiting ? LIST_FIRST(&w->tasks) : NULL; t; t = LIST_NEXT(t, link))
         if (t->state == TASK_WAITING && t->retry_at < next)
             next = t->retry_at;
     return next > now ? (int)(next - now) : 0;
@@ -1097,7 +1079,7 @@ int worker_run(struct worker *w)
                 log_info("stopping: finishing %d running answer(s)", w->ntasks);
                 w->stop_deadline = clock_ms() + STOP_GRACE_MS;
             }
-            if (!w->tasks || clock_ms() >= w->stop_deadline)
+            if (LIST_EMPTY(&w->tasks) || clock_ms() >= w->stop_deadline)
                 break;
         }
         ensure_connected(w);

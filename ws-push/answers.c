@@ -49,7 +49,7 @@ static void forward(struct wspush *wp, const struct follow *f, const char *data,
     else if (!follow_has_resume(&wp->follows, f->id))
         conn_broadcast(&wp->conns, m);
     else
-        for (c = wp->conns.all; c; c = c->next)
+        for (c = LIST_FIRST(&wp->conns.all); c; c = LIST_NEXT(c, link))
             if (!resumed_by(wp, f->id, c->id))
                 conn_send(&wp->conns, c, m);
     msg_unref(m);

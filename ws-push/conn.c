@@ -86,10 +86,7 @@ int conn_add(struct conn_table *t, struct conn *c, struct lws *wsi)
     size_t h = bucket(t, c->id);
     c->hnext = t->buckets[h];
     t->buckets[h] = c;
-    c->next = t->all;
-    if (t->all)
-        t->all->prev = c;
-    t->all = c;
+    LIST_INSERT_HEAD(&t->all, c, link);
     t->count++;
     return 0;
 }
@@ -103,12 +100,7 @@ void conn_remove(struct conn_table *t, struct conn *c)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = c->hnext;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        t->all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     t->count--;
     while (c->qlen)
         queue_pop(c);
@@ -195,7 +187,7 @@ void conn_close_with(struct conn *c, enum conn_close why, int code, const char *
 
 void conn_broadcast(struct conn_table *t, struct msg *m)
 {
-    for (struct conn *c = t->all; c; c = c->next)
+    for (struct conn *c = LIST_FIRST(&t->all); c; c = LIST_NEXT(c, link))
         conn_send(t, c, m);
 }
 

@@ -12,6 +12,7 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "buf.h"
 
@@ -37,7 +38,7 @@ struct conn {
     uint64_t id;
     struct lws *wsi;
     int fd;                     /* wsi's socket */
-    struct conn *prev, *next;   /* all connections */
+    LIST_ENTRY(conn) link;      /* all connections */
     struct conn *hnext;         /* hash chain */
     struct msg **queue;         /* ring of queued frames */
     unsigned qhead, qlen, qcap;
@@ -48,7 +49,7 @@ struct conn {
 };
 
 struct conn_table {
-    struct conn *all;
+    LIST_HEAD(, conn) all;
     struct conn **buckets;
     size_t nbuckets, count;
     uint64_t next_id;

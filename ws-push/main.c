@@ -154,7 +154,7 @@ static int serve(const struct config *cfg)
                  interrupted == SIGINT ? "SIGINT" : "SIGTERM", wp.conns.count);
     wp.stopping = 1;
     redis_link_close(&wp);
-    for (struct conn *c = wp.conns.all; c; c = c->next) {
+    for (struct conn *c = LIST_FIRST(&wp.conns.all); c; c = LIST_NEXT(c, link)) {
         c->closing = CONN_GOING_AWAY;
         lws_callback_on_writable(c->wsi);
     }

@@ -27,7 +27,7 @@ void partial_release(struct conn_table *t, struct conn *c)
 static struct conn *largest(struct conn_table *t)
 {
     struct conn *big = NULL;
-    for (struct conn *c = t->all; c; c = c->next)
+    for (struct conn *c = LIST_FIRST(&t->all); c; c = LIST_NEXT(c, link))
         if (!c->closing && c->rx_counted && (!big || c->rx_counted > big->rx_counted))
             big = c;
     return big;

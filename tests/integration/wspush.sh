@@ -135,7 +135,7 @@ restart_redis
 check "ws-push resubscribes after a Redis restart" wait_until 15 sh -c "[ \$(grep -c 'subscriber link connected' $T/ws1.out) -ge 2 ]"
 wait_until 15 sh -c "[ \$(grep -c 'command link connected' $T/ws1.out) -ge 2 ]"
 wait_until 15 grep -q "redis connection back" "$T/w1.out"
-check "the client was not disconnected" sh -c "! grep -q '# disconnected' $T/keep.out"
+check "the client was not disconnected" sh -c "grep -q '^# connected' $T/keep.out && ! grep -q '^# \\(closed\\|disconnected\\)' $T/keep.out"
 broadcast "after restart"
 wait "$(pid_of keep)"; expect_eq "the same client gets answers after the restart" 0 $?
 
@@ -145,3 +145,20 @@ stop ws1
 wait_until 5 grep -q "# closed" "$T/bye.out"
 check "clients get close 1001 on shutdown" grep -q "# closed 1001" "$T/bye.out"
 check "presence is removed on shutdown" sh -c "[ \$(redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:ws1) = 0 ]"
+
+# -- a restarted instance (same name, connection ids from 1 again) never
+# reuses a reply channel: a new client gets nothing of a former client's
+# answer that is still being published
+LOG_LEVEL=debug start_wspush ws9
+W9="ws://127.0.0.1:$WS_PORT_ws9/ws"
+wsclient --url "$W9" --send '{"type":"text","content":"private @@tokens=150 @@delay=20"}' --timeout 0.5 > "$T/former.out"
+pid9=$(grep '"type":"queued"' "$T/former.out" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+check "the former client got part of its answer" grep -q '"type":"text"' "$T/former.out"
+LOG_LEVEL=debug restart_wspush ws9
+listen newcomer "$W9" --wait 1 --timeout 20
+expect_eq "the newcomer has the former client's connection id" 2 "$(grep -c 'client 1 connected' "$T/ws9.out")"
+broadcast "for everyone"
+wait "$(pid_of newcomer)"
+expect_eq "the newcomer gets what is meant for everyone" 0 $?
+check "the former answer was still being published" sh -c "redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}answer:$pid9 | grep -qv '^0$'"
+check "the newcomer got none of the former client's answer" sh -c "! grep -q '$pid9' $T/newcomer.out"
