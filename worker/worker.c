@@ -292,6 +292,24 @@ static void release_all_tasks(struct worker *w)
 
 static void on_written(redisAsyncContext *ac, void *r, void *privdata);
 
+/* The start of every callback holding a task: NULL when it must stop here
+ * (the worker is closing, the task is over, or the reply was lost with the
+ * connection). */
+static struct task *task_of_reply(redisAsyncContext *ac, void *privdata, const redisReply *reply)
+{
+    struct worker *w = ac->data;
+    struct task *t = privdata;
+    if (w->closing)
+        return NULL;
+    t->inflight--;
+    if (t->dropped) {
+        if (!t->inflight)
+            task_free(t);
+        return NULL;
+    }
+    return reply ? t : NULL;
+}
+
 static void send_frames(struct task *t)
 {
     struct worker *w = t->w;
@@ -342,16 +360,10 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
 static void on_written(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct worker *w = ac->data;
-    struct task *t = privdata;
     redisReply *reply = r;
-    if (w->closing)
-        return;
-    t->inflight--;
-    if (!reply || t->dropped) {
-        if (t->dropped && !t->inflight)
-            task_free(t);
-        return; /* lost with the connection: unsent again, see on_disconnect */
-    }
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return; /* no reply: unsent again on the next connection, see on_disconnect */
     if (reply->type != REDIS_REPLY_INTEGER) {
         /* not stored (no script after a SCRIPT FLUSH, out of memory, a
          * replica): start over on a new connection, which sends it again */
@@ -413,19 +425,10 @@ static void task_call_model(struct task *t);
 
 static void on_image(redisAsyncContext *ac, void *r, void *privdata)
 {
-    struct worker *w = ac->data;
-    struct task *t = privdata;
     redisReply *reply = r;
-    if (w->closing)
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
         return;
-    t->inflight--;
-    if (t->dropped) {
-        if (!t->inflight)
-            task_free(t);
-        return;
-    }
-    if (!reply)
-        return; /* disconnected: the task is released */
     if (reply->type != REDIS_REPLY_STRING) {
         log_warn("job %s: image %s is gone", t->id, t->image_key);
         task_finish(t, MSG_IMAGE_GONE);
@@ -460,22 +463,16 @@ static void task_begin(struct task *t)
         task_call_model(t);
 }
 
-/* XREVRANGE of a claimed job's answer: what the worker that had it wrote. */
+/* XREVRANGE of a job's answer before the model is called: nothing yet,
+ * ended (cancelled, or finished by a worker that died) or begun (by one that
+ * died). */
 static void on_probe(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct worker *w = ac->data;
-    struct task *t = privdata;
     redisReply *reply = r;
-    if (w->closing)
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
         return;
-    t->inflight--;
-    if (t->dropped) {
-        if (!t->inflight)
-            task_free(t);
-        return;
-    }
-    if (!reply)
-        return; /* disconnected: the task is released */
     long seq;
     const char *frame;
     size_t len;

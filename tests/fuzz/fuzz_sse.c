@@ -9,6 +9,9 @@
 #include "buf.h"
 #include "../../worker/sse.h"
 
+/* small, so that streams over it are tried too */
+#define FUZZ_MAX_EVENT 4096
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Records each event as <length>:<data>. */
@@ -23,10 +26,10 @@ static int record(void *ctx, const char *d, size_t len)
 static int parse(const char *p, size_t n, uint32_t seed, struct buf *out)
 {
     struct sse s;
-    sse_init(&s);
-    int rc = 0;
+    sse_init(&s, FUZZ_MAX_EVENT);
+    enum sse_status rc = SSE_OK;
     size_t i = 0;
-    while (rc == 0 && i < n) {
+    while (rc == SSE_OK && i < n) {
         size_t chunk = n - i;
         if (seed) {
             seed = seed * 1103515245u + 12345u;
