@@ -381,10 +381,12 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
     long result = (long)reply->integer;
     if (final && (result >= 0 || result == ANSWER_ENDED)) {
         task_ended(t, &h, result);
-    } else if (result == ANSWER_ENDED || result == ANSWER_FOREIGN) {
-        log_warn("job %s: %s; this copy stops", t->id,
-                 result == ANSWER_ENDED ? "its answer was ended elsewhere"
-                                        : "another worker answers it");
+    } else if (result == ANSWER_ENDED) {
+        /* a cancel wrote the last frame (its notice may still be on its way) */
+        log_info("job %s: its answer was ended elsewhere (cancelled); model call stopped", t->id);
+        task_drop(t);
+    } else if (result == ANSWER_FOREIGN) {
+        log_warn("job %s: another worker answers it; this copy stops", t->id);
         task_drop(t);
     }
     free(f);

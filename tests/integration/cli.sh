@@ -129,11 +129,11 @@ fi
 # ws-push says why whenever it stops (issue 12)
 long=$(head -c 80 /dev/zero | tr '\0' p)
 out=$("$BIN/ws-push" --redis-prefix "$long" 2>&1); rc=$?
-expect_eq "ws-push: a too-long redis_prefix exits 1" 1 "$rc"
-expect_match "ws-push: and says so" "redis_prefix is too long" "$out"
+expect_eq "ws-push: a too-long redis_prefix is a configuration error" 2 "$rc"
+expect_match "ws-push: and says so" "^--redis-prefix: too long: 80 bytes, at most [0-9]+" "$out"
 out=$("$BIN/ws-push" --instance-id "$(head -c 200 /dev/zero | tr '\0' i)" 2>&1); rc=$?
-expect_eq "ws-push: a too-long instance_id exits 1" 1 "$rc"
-expect_match "ws-push: and says so" "instance_id is too long" "$out"
+expect_eq "ws-push: a too-long instance_id is a configuration error" 2 "$rc"
+expect_match "ws-push: and says so" "^--instance-id: too long: 200 bytes, at most [0-9]+" "$out"
 out=$("$BIN/ws-push" --bind no-such-host.invalid 2>&1); rc=$?
 expect_eq "ws-push: a bind address that does not resolve exits 1" 1 "$rc"
 expect_match "ws-push: and says so" "bind 'no-such-host.invalid': not an address of this host" "$out"
