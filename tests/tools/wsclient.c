@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "base64.h"
@@ -45,6 +46,7 @@ static struct {
     int wait, no_read, unfinished;
     int clients, connected, satisfied, next_index;
     int exit_code, finished;
+    volatile sig_atomic_t timed_out;
 } st = {.exit_code = 1, .clients = 1};
 
 static int ends_answer(const char *frame)
@@ -157,6 +159,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return 0;
 }
 
+static struct lws_context *context;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    st.timed_out = 1;
+    lws_cancel_service(context); /* wakes its poll */
+}
+
 static const char *image_frame(const char *path, const char *question)
 {
     FILE *f = fopen(path, "rb");
@@ -264,19 +275,21 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!st.finished) {
-        lws_service(ctx, 50);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > timeout) {
-            if (st.wait)
-                fprintf(stderr, "# timeout after %.1f s (%d of %d clients saw %d answers end)\n",
-                        timeout, st.satisfied, st.clients, st.wait);
-            else
-                st.exit_code = 0; /* nothing to wait for: a timed listen */
-            break;
-        }
+    /* lws 4.1 may sleep in poll() far longer than lws_service is told: the
+     * deadline wakes it */
+    context = ctx;
+    struct itimerval deadline = {.it_value = {.tv_sec = (time_t)timeout,
+                                              .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6) + 1}};
+    signal(SIGALRM, on_alarm);
+    setitimer(ITIMER_REAL, &deadline, NULL);
+    while (!st.finished && !st.timed_out)
+        lws_service(ctx, 1000);
+    if (st.timed_out && !st.finished) {
+        if (st.wait)
+            fprintf(stderr, "# timeout after %.1f s (%d of %d clients saw %d answers end)\n", timeout,
+                    st.satisfied, st.clients, st.wait);
+        else
+            st.exit_code = 0; /* nothing to wait for: a timed listen */
     }
     lws_context_destroy(ctx);
     return st.exit_code;
