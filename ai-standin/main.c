@@ -5,7 +5,7 @@
  * small state machine (struct conn); a connection that waits for its next
  * token keeps a due time, and the loop sleeps until the nearest one.
  * Streamed answers are Server-Sent Events in a chunked body. What the answer
- * says is decided in answer.c; the request head is parsed in http.c. */
+ * says is decided in script.c; the request head is parsed in http.c. */
 #define _GNU_SOURCE
 #define _POSIX_C_SOURCE 200809L
 
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "answer.h"
+#include "script.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
