@@ -39,3 +39,8 @@ out=$(chat '{"stream":true,"messages":[{"role":"user","content":"a b c d @@cut=2
 check "cut stops without [DONE]" sh -c "! printf '%s' '$out' | grep -q DONE"
 expect_eq "tokens=N answers N tokens" 1000 "$(chat '{"stream":true,"messages":[{"role":"user","content":"@@tokens=1000"}]}' | grep -c '"content":"tok')"
 check "stand-in survives garbage" sh -c "printf 'GARBAGE\r\n\r\n' | timeout 2 bash -c 'cat > /dev/tcp/127.0.0.1/$STANDIN_PORT'; curl -sf http://127.0.0.1:$STANDIN_PORT/v1/models > /dev/null"
+listeners=$(ss -ltnH "sport = :$STANDIN_PORT" | awk '{print $4}' | tr '\n' ' ')
+expect_eq "listens on the configured address only" "127.0.0.1:$STANDIN_PORT " "$listeners"
+S='{"stream":true,"messages":[{"role":"user","content":"a b"}]}'
+expect_eq "a stream keeps the connection for the next request" "1 0 0 " \
+    "$(curl -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d "$S" --next -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d "$S" --next -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d '{"messages":[{"role":"user","content":"x"}]}')"
