@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "due.h"
 #include "log.h"
 #include "program.h"
 #include "server.h"
@@ -108,7 +109,9 @@ static int serve(const struct config *cfg)
         if (lws_service(context, 0) < 0)
             break;
     log_info("signal: stopping");
+    due_stop();
     lws_context_destroy(context);
+    due_free_all();
     return 0;
 }
 

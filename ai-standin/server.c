@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "due.h"
 #include "log.h"
 #include "script.h"
 #include "sse.h"
@@ -46,7 +47,8 @@ struct conn {
     struct buf held;            /* PH_HELD: the JSON body */
     size_t held_off, held_end;  /* sent so far; where to stop (@@cut: half) */
     int held_status;
-    lws_sorted_usec_list_t sul; /* the next token or the held answer is due */
+    struct due_timer timer;     /* the next token is due */
+    lws_sorted_usec_list_t sul; /* the held answer is due */
     int due;
 };
 
@@ -88,6 +90,7 @@ long server_delay_ms(void)
 
 static void conn_clear(struct conn *c)
 {
+    due_cancel(&c->timer);
     lws_sul_cancel(&c->sul);
     answer_free(&c->ans);
     stream_free(&c->st);
@@ -223,17 +226,36 @@ static int reply_health(struct conn *c)
  * Answers
  * ===================================================================== */
 
-static void on_due(lws_sorted_usec_list_t *sul)
+static int on_writeable(struct conn *c);
+
+/* Sends what is due right away when the socket has taken everything so far
+ * (as it usually has): waiting for POLLOUT would cost two more passes of
+ * the service loop per token. */
+static void on_due(struct conn *c)
 {
-    struct conn *c = lws_container_of(sul, struct conn, sul);
+    struct lws *wsi = c->wsi;
     c->due = 1;
-    lws_callback_on_writable(c->wsi);
+    if (lws_partial_buffered(wsi))
+        lws_callback_on_writable(wsi);
+    else if (on_writeable(c) < 0)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
-static void wait_ms(struct conn *c, long long ms)
+static void on_token_due(struct due_timer *t)
+{
+    on_due(lws_container_of(t, struct conn, timer));
+}
+
+static void on_held_due(lws_sorted_usec_list_t *sul)
+{
+    on_due(lws_container_of(sul, struct conn, sul));
+}
+
+/* Token timers share a few delays: see due.h. */
+static int wait_ms(struct conn *c, long ms)
 {
     c->due = 0;
-    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul, on_due, ms * LWS_US_PER_MS);
+    return due_arm(lws_get_context(c->wsi), &c->timer, ms, on_token_due);
 }
 
 /* One turn of a stream: the due token (with a delay) or up to TURN_BYTES. */
@@ -250,9 +272,8 @@ static int stream_turn(struct conn *c)
     switch (step) {
     case STREAM_MORE:
         if (c->delay_ms > 0)
-            wait_ms(c, c->delay_ms);
-        else
-            lws_callback_on_writable(c->wsi);
+            return wait_ms(c, c->delay_ms);
+        lws_callback_on_writable(c->wsi);
         return 0;
     case STREAM_DONE:
         return finish(c, 0);
@@ -272,7 +293,7 @@ static int stream_begin(struct conn *c)
     c->keep_alive = !close;
     c->phase = PH_STREAM;
     if (c->delay_ms > 0) {
-        wait_ms(c, c->delay_ms);
+        return wait_ms(c, c->delay_ms);
     } else {
         c->due = 1;
         lws_callback_on_writable(c->wsi);
@@ -326,7 +347,8 @@ static int held_begin(struct conn *c)
         c->keep_alive = 0;
     }
     c->phase = PH_HELD;
-    wait_ms(c, (long long)c->delay_ms * (long long)a->ntokens);
+    lws_usec_t us = (lws_usec_t)c->delay_ms * (lws_usec_t)a->ntokens * LWS_US_PER_MS;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->sul, on_held_due, us);
     return 0;
 }
 

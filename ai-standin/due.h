@@ -1,0 +1,30 @@
+/* due.h -- the stand-in's token timers: thousands of them, each re-armed
+ * every few milliseconds with one of a few delays. lws_sul keeps one sorted
+ * list, so arming costs a walk over every timer; here the timers of one
+ * delay fall due in the order they were armed, so each delay keeps a FIFO
+ * and only its head is an lws_sul. Arming and cancelling are O(1). */
+#ifndef AIMSG_STANDIN_DUE_H
+#define AIMSG_STANDIN_DUE_H
+
+#include <libwebsockets.h>
+
+struct due_queue;
+
+struct due_timer {
+    struct due_timer *prev, *next;
+    struct due_queue *q;        /* NULL when not armed */
+    lws_usec_t at;
+    void (*cb)(struct due_timer *t);
+};
+
+/* Calls cb(t) in ms milliseconds (re-arms t if armed). -1: out of memory. */
+int due_arm(struct lws_context *ctx, struct due_timer *t, long ms,
+            void (*cb)(struct due_timer *t));
+void due_cancel(struct due_timer *t);
+
+/* Before the context is destroyed: the queues' suls are cancelled. After
+ * it (its connections closed, so no timer is armed): the queues freed. */
+void due_stop(void);
+void due_free_all(void);
+
+#endif
