@@ -1,59 +1,74 @@
-/* due.c -- FIFO timer queues per delay on top of lws_sul. See due.h. */
+/* due.c -- FIFO timer queues per delay, run by the service loop. See due.h. */
 #include "due.h"
 
 #include <stdlib.h>
 
 struct due_queue {
     long ms;
-    struct lws_context *ctx;
-    lws_sorted_usec_list_t sul; /* for the head */
     struct due_timer *head, *tail;
     struct due_queue *next;
 };
 
 static struct due_queue *queues;
+static lws_sorted_usec_list_t wake; /* for the earliest head */
 
-static void queue_schedule(struct due_queue *q)
+/* The timers of q that are due at now, in order. A timer re-armed by its
+ * callback goes to the tail with a later time, so this ends. */
+static void queue_run(struct due_queue *q, lws_usec_t now)
 {
-    lws_usec_t wait = q->head->at - lws_now_usecs();
-    lws_sul_schedule(q->ctx, 0, &q->sul, q->sul.cb, wait > 0 ? wait : 0);
-}
-
-static void queue_fire(lws_sorted_usec_list_t *sul)
-{
-    struct due_queue *q = lws_container_of(sul, struct due_queue, sul);
-    lws_usec_t now = lws_now_usecs();
-    /* a timer re-armed by its callback goes to the tail with a later time */
     while (q->head && q->head->at <= now) {
         struct due_timer *t = q->head;
         due_cancel(t);
         t->cb(t);
     }
-    if (q->head)
-        queue_schedule(q);
 }
 
-static struct due_queue *queue_for(struct lws_context *ctx, long ms)
+static struct lws_context *wake_ctx;
+
+/* The wake-up is only there to end lws's poll: due_service runs the
+ * timers. lws runs it before its poll when it fell due between
+ * due_service and the poll: then make that poll return at once. */
+static void on_wake(lws_sorted_usec_list_t *sul)
+{
+    lws_sul_schedule(wake_ctx, 0, sul, on_wake, 1);
+}
+
+void due_service(struct lws_context *ctx)
+{
+    lws_usec_t now = lws_now_usecs(), next = 0;
+    for (struct due_queue *q = queues; q; q = q->next) {
+        queue_run(q, now);
+        if (q->head && (!next || q->head->at < next))
+            next = q->head->at;
+    }
+    if (!next) {
+        lws_sul_cancel(&wake);
+        return;
+    }
+    /* the time after the writes above, so that they do not add to the wait */
+    lws_usec_t wait = next - lws_now_usecs();
+    wake_ctx = ctx;
+    lws_sul_schedule(ctx, 0, &wake, on_wake, wait > 0 ? wait : 0);
+}
+
+static struct due_queue *queue_for(long ms)
 {
     for (struct due_queue *q = queues; q; q = q->next)
-        if (q->ms == ms && q->ctx == ctx)
+        if (q->ms == ms)
             return q;
     struct due_queue *q = calloc(1, sizeof(*q));
     if (!q)
         return NULL;
     q->ms = ms;
-    q->ctx = ctx;
-    q->sul.cb = queue_fire;
     q->next = queues;
     queues = q;
     return q;
 }
 
-int due_arm(struct lws_context *ctx, struct due_timer *t, long ms,
-            void (*cb)(struct due_timer *t))
+int due_arm(struct due_timer *t, long ms, void (*cb)(struct due_timer *t))
 {
     due_cancel(t);
-    struct due_queue *q = queue_for(ctx, ms);
+    struct due_queue *q = queue_for(ms);
     if (!q)
         return -1;
     t->cb = cb;
@@ -66,8 +81,6 @@ int due_arm(struct lws_context *ctx, struct due_timer *t, long ms,
     else
         q->head = t;
     q->tail = t;
-    if (q->head == t)
-        queue_schedule(q);
     return 0;
 }
 
@@ -86,14 +99,11 @@ void due_cancel(struct due_timer *t)
         q->tail = t->prev;
     t->prev = t->next = NULL;
     t->q = NULL;
-    /* a cancelled head leaves the sul armed: it fires, finds the new head
-     * not yet due, and waits for it */
 }
 
 void due_stop(void)
 {
-    for (struct due_queue *q = queues; q; q = q->next)
-        lws_sul_cancel(&q->sul);
+    lws_sul_cancel(&wake);
 }
 
 void due_free_all(void)

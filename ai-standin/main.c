@@ -105,9 +105,11 @@ static int serve(const struct config *cfg)
     }
     log_info("listening on %s:%ld (delay %ld ms between tokens%s)", cfg->bind,
              cfg->standin_port, server_delay_ms(), server_requires_key() ? ", API key required" : "");
-    while (!interrupted)
+    while (!interrupted) {
+        due_service(context);
         if (lws_service(context, 0) < 0)
             break;
+    }
     log_info("signal: stopping");
     due_stop();
     lws_context_destroy(context);

@@ -255,7 +255,7 @@ static void on_held_due(lws_sorted_usec_list_t *sul)
 static int wait_ms(struct conn *c, long ms)
 {
     c->due = 0;
-    return due_arm(lws_get_context(c->wsi), &c->timer, ms, on_token_due);
+    return due_arm(&c->timer, ms, on_token_due);
 }
 
 /* One turn of a stream: the due token (with a delay) or up to TURN_BYTES. */
