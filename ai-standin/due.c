@@ -33,9 +33,14 @@ static void on_wake(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(wake_ctx, 0, sul, on_wake, 1);
 }
 
+/* lws's poll waits in whole milliseconds: a timer due in less than that
+ * runs now rather than after a poll that returns at once (each poll walks
+ * every connection's descriptor). */
+#define SLACK_US 1000
+
 void due_service(struct lws_context *ctx)
 {
-    lws_usec_t now = lws_now_usecs(), next = 0;
+    lws_usec_t now = lws_now_usecs() + SLACK_US, next = 0;
     for (struct due_queue *q = queues; q; q = q->next) {
         queue_run(q, now);
         if (q->head && (!next || q->head->at < next))
