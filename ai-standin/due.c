@@ -33,14 +33,9 @@ static void on_wake(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(wake_ctx, 0, sul, on_wake, 1);
 }
 
-/* lws's poll waits in whole milliseconds: a timer due in less than that
- * runs now rather than after a poll that returns at once (each poll walks
- * every connection's descriptor). */
-#define SLACK_US 1000
-
 void due_service(struct lws_context *ctx)
 {
-    lws_usec_t now = lws_now_usecs() + SLACK_US, next = 0;
+    lws_usec_t now = lws_now_usecs(), next = 0;
     for (struct due_queue *q = queues; q; q = q->next) {
         queue_run(q, now);
         if (q->head && (!next || q->head->at < next))
@@ -50,8 +45,11 @@ void due_service(struct lws_context *ctx)
         lws_sul_cancel(&wake);
         return;
     }
-    /* the time after the writes above, so that they do not add to the wait */
+    /* counted from after the writes above, so that they do not add to the
+     * wait; in whole milliseconds, rounded up, as lws's poll waits (else
+     * it returns early, and each poll walks every connection's socket) */
     lws_usec_t wait = next - lws_now_usecs();
+    wait = (wait + LWS_US_PER_MS - 1) / LWS_US_PER_MS * LWS_US_PER_MS;
     wake_ctx = ctx;
     lws_sul_schedule(ctx, 0, &wake, on_wake, wait > 0 ? wait : 0);
 }

@@ -1,8 +1,8 @@
 /* server.c -- the stand-in's HTTP requests on libwebsockets. lws parses
  * the requests, reads the bodies and sends the bytes; here each request is
  * routed, checked (API key, Content-Length) and answered. An answer is
- * paced like a model's: one token per delay on an lws_sul timer for a
- * stream, the whole JSON after delay x tokens otherwise. See server.h. */
+ * paced like a model's: one token per delay on a due timer (due.h) for a
+ * stream, the whole JSON after delay x tokens (an lws_sul) otherwise. See server.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "server.h"
 

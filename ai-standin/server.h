@@ -1,6 +1,6 @@
 /* server.h -- the stand-in's HTTP side on libwebsockets: the routes
  * (POST /v1/chat/completions, GET /v1/models, GET /health), the API key
- * check, and the pacing of answers (token delays on lws_sul timers). */
+ * check, and the pacing of answers (token delays on due timers, due.h). */
 #ifndef AIMSG_STANDIN_SERVER_H
 #define AIMSG_STANDIN_SERVER_H
 
