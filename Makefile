@@ -73,7 +73,7 @@ $(BUILD)/ws-push: $(call obj,$(WSPUSH_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(WSPUSH_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
 
 $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
 
 $(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)
@@ -88,8 +88,7 @@ $(BUILD)/wsload: $(call obj,bench/wsload.c) $(BUILD)/libcommon.a
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz_src_multipart := fcgi-api/multipart.c
 fuzz_src_sse := worker/sse.c
-fuzz_src_standin_http := ai-standin/http.c
-fuzz_src_standin_body := ai-standin/answer.c
+fuzz_src_standin_body := ai-standin/script.c
 define fuzz_rule
 $(BUILD)/fuzz_$(1): $(call obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1))) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $$@ $(call obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1))) $(LIB_COMMON) $(LIB_JSON)

@@ -1,11 +1,11 @@
 /* fuzz_standin_body.c -- libFuzzer harness: the AI stand-in's request body
- * (ai-standin/answer.c answer_parse: chat-completions JSON, the question and
+ * (ai-standin/script.c answer_parse: chat-completions JSON, the question and
  * its @@directives), then every token of the answer it builds. */
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "../../ai-standin/answer.h"
+#include "../../ai-standin/script.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -45,3 +45,8 @@ expect_match "@@plain: one JSON completion though a stream was asked" '^\{"id":"
 n=$(chat '{"stream":true,"messages":[{"role":"user","content":"@@endless @@delay=0"}]}' | head -c 3000000 | grep -c '"content":"tok')
 check "@@endless: tokens keep coming ($n in the first 3 MB)" [ "$n" -ge 10000 ]
 check "the stand-in still answers after a client left an endless answer" curl -sf "http://127.0.0.1:$STANDIN_PORT/v1/models"
+listeners=$(ss -ltnH "sport = :$STANDIN_PORT" | awk '{print $4}' | tr '\n' ' ')
+expect_eq "listens on the configured address only" "127.0.0.1:$STANDIN_PORT " "$listeners"
+S='{"stream":true,"messages":[{"role":"user","content":"a b"}]}'
+expect_eq "a stream keeps the connection for the next request" "1 0 0 " \
+    "$(curl -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d "$S" --next -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d "$S" --next -s -o /dev/null -w '%{num_connects} ' "$U" -H "$J" -d '{"messages":[{"role":"user","content":"x"}]}')"

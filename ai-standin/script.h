@@ -1,9 +1,9 @@
-/* answer.h -- the stand-in's deterministic answer to a chat-completions
+/* script.h -- the stand-in's deterministic answer to a chat-completions
  * request: validates the JSON body, finds the question (the last user
  * message), strips and interprets the @@directives in it, and splits the
  * answer into tokens. Knows nothing about HTTP or sockets. */
-#ifndef AIMSG_STANDIN_ANSWER_H
-#define AIMSG_STANDIN_ANSWER_H
+#ifndef AIMSG_STANDIN_SCRIPT_H
+#define AIMSG_STANDIN_SCRIPT_H
 
 #include <limits.h>
 #include <stddef.h>

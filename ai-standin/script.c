@@ -1,7 +1,7 @@
-/* answer.c -- builds the stand-in's deterministic answer from a request body
- * and parses the @@directives hidden in the question. See answer.h. */
+/* script.c -- builds the stand-in's deterministic answer from a request body
+ * and parses the @@directives hidden in the question. See script.h. */
 #define _POSIX_C_SOURCE 200809L
-#include "answer.h"
+#include "script.h"
 
 #include <jansson.h>
 #include <stdarg.h>

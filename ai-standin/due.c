@@ -1,0 +1,119 @@
+/* due.c -- FIFO timer queues per delay, run by the service loop. See due.h. */
+#include "due.h"
+
+#include <stdlib.h>
+
+struct due_queue {
+    long ms;
+    struct due_timer *head, *tail;
+    struct due_queue *next;
+};
+
+static struct due_queue *queues;
+static lws_sorted_usec_list_t wake; /* for the earliest head */
+
+/* The timers of q that are due at now, in order. A timer re-armed by its
+ * callback goes to the tail with a later time, so this ends. */
+static void queue_run(struct due_queue *q, lws_usec_t now)
+{
+    while (q->head && q->head->at <= now) {
+        struct due_timer *t = q->head;
+        due_cancel(t);
+        t->cb(t);
+    }
+}
+
+static struct lws_context *wake_ctx;
+
+/* The wake-up is only there to end lws's poll: due_service runs the
+ * timers. lws runs it before its poll when it fell due between
+ * due_service and the poll: then make that poll return at once. */
+static void on_wake(lws_sorted_usec_list_t *sul)
+{
+    lws_sul_schedule(wake_ctx, 0, sul, on_wake, 1);
+}
+
+void due_service(struct lws_context *ctx)
+{
+    lws_usec_t now = lws_now_usecs(), next = 0;
+    for (struct due_queue *q = queues; q; q = q->next) {
+        queue_run(q, now);
+        if (q->head && (!next || q->head->at < next))
+            next = q->head->at;
+    }
+    if (!next) {
+        lws_sul_cancel(&wake);
+        return;
+    }
+    /* counted from after the writes above, so that they do not add to the
+     * wait; in whole milliseconds, rounded up, as lws's poll waits (else
+     * it returns early, and each poll walks every connection's socket) */
+    lws_usec_t wait = next - lws_now_usecs();
+    wait = (wait + LWS_US_PER_MS - 1) / LWS_US_PER_MS * LWS_US_PER_MS;
+    wake_ctx = ctx;
+    lws_sul_schedule(ctx, 0, &wake, on_wake, wait > 0 ? wait : 0);
+}
+
+static struct due_queue *queue_for(long ms)
+{
+    for (struct due_queue *q = queues; q; q = q->next)
+        if (q->ms == ms)
+            return q;
+    struct due_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->ms = ms;
+    q->next = queues;
+    queues = q;
+    return q;
+}
+
+int due_arm(struct due_timer *t, long ms, void (*cb)(struct due_timer *t))
+{
+    due_cancel(t);
+    struct due_queue *q = queue_for(ms);
+    if (!q)
+        return -1;
+    t->cb = cb;
+    t->q = q;
+    t->at = lws_now_usecs() + (lws_usec_t)ms * LWS_US_PER_MS;
+    t->next = NULL;
+    t->prev = q->tail;
+    if (q->tail)
+        q->tail->next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    return 0;
+}
+
+void due_cancel(struct due_timer *t)
+{
+    struct due_queue *q = t->q;
+    if (!q)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        q->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        q->tail = t->prev;
+    t->prev = t->next = NULL;
+    t->q = NULL;
+}
+
+void due_stop(void)
+{
+    lws_sul_cancel(&wake);
+}
+
+void due_free_all(void)
+{
+    while (queues) {
+        struct due_queue *q = queues;
+        queues = q->next;
+        free(q);
+    }
+}
