@@ -111,6 +111,7 @@ struct worker {
     int script_error_reported;
     struct redis_backoff backoff;
     int group_ready, creating_group, reading, claiming;
+    int recover_own;            /* read our own pending jobs before new ones */
     long long next_claim, next_heartbeat;
     LIST_HEAD(, task) tasks;
     int ntasks;
@@ -176,6 +177,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
+        /* a read the connection took with it may have been served: the jobs
+         * it delivered are ours, pending, and known to nobody else yet */
+        w->recover_own |= w->reading;
         w->reading = 0;
     }
 }
@@ -718,19 +722,26 @@ static void ensure_group(struct worker *w)
 
 static void start_entries(struct worker *w, const redisReply *entries)
 {
-    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
-        if (entries->element[i]->type == REDIS_REPLY_ARRAY)
-            task_start(w, entries->element[i], 0);
+    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+            continue;
+        if (e->element[1]->type == REDIS_REPLY_NIL && e->element[0]->type == REDIS_REPLY_STRING)
+            acknowledge(w, e->element[0]->str); /* pending, but deleted: nothing to answer */
+        else
+            task_start(w, e, 0);
+    }
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *privdata)
 {
-    (void)privdata;
     struct worker *w = ac->data;
     redisReply *reply = r;
     w->reading = 0;
     if (!reply || w->stop_requested)
         return; /* entries read now stay pending and are claimed later */
+    if (privdata && reply->type == REDIS_REPLY_ARRAY)
+        w->recover_own = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strstr(reply->str, "NOGROUP"))
             w->group_ready = 0; /* Redis lost it (restart without persistence) */
@@ -758,9 +769,15 @@ static void read_jobs(struct worker *w)
     if (w->reading || !w->intake.ac || !ready(w) || !w->group_ready || w->stop_requested ||
         free <= 0)
         return;
-    if (redisAsyncCommand(w->intake.ac, on_read, NULL,
-                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP,
-                          w->consumer, free, READ_BLOCK_MS, w->keys.jobs) == REDIS_OK)
+    int rc = w->recover_own
+                 ? /* from 0: what the group delivered to us and we have not acked */
+                   redisAsyncCommand(w->intake.ac, on_read, (void *)1,
+                                     "XREADGROUP GROUP %s %s COUNT %d STREAMS %s 0", KEYS_GROUP,
+                                     w->consumer, free + w->ntasks, w->keys.jobs)
+                 : redisAsyncCommand(w->intake.ac, on_read, NULL,
+                                     "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
+                                     KEYS_GROUP, w->consumer, free, READ_BLOCK_MS, w->keys.jobs);
+    if (rc == REDIS_OK)
         w->reading = 1;
 }
 

@@ -88,7 +88,8 @@ broken() {
 expect_eq "at ws1's client every answer came whole, in order and once" "" "$(broken a)"
 expect_eq "at ws2's client every answer came whole, in order and once" "" "$(broken b)"
 check "most answers ended with done" test "$(cut -d' ' -f1 "$T/a.done")" -ge $((total * 9 / 10))
-# (a post refused during the stall may still have been queued: answered too)
+# (a post refused during the stall may still have been queued, and delivered
+# to a read the worker had given up on: it reads its own pending jobs again)
 check "the jobs stream is empty" wait_until 20 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"
 check "both clients stayed connected" sh -c "grep -q '^# connected' $T/a.out && ! grep -q '^# \\(closed\\|disconnected\\)' $T/a.out $T/b.out"
 check "worker w1 is still alive" kill -0 "$(pid_of w1)"
