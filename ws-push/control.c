@@ -177,9 +177,8 @@ void control_cancel(struct wspush *wp, struct conn *c, const char *id)
         return;
     }
     x->conn = c->id;
-    if (!answer_id_valid(id) || answer_cancel_argv(&x->a, &wp->keys, id, &x->frame,
-                                                   wp->cfg->answer_ttl,
-                                                   wp->cfg->answer_max_frames) != 0) {
+    if (answer_cancel_argv(&x->a, &wp->keys, id, &x->frame, wp->cfg->answer_ttl,
+                           wp->cfg->answer_max_frames) != 0) { /* checks the id too */
         conn_reject(&wp->conns, c, MSG_CANCEL_BAD);
     } else if (!wp->cmd.ra.ac ||
                redisAsyncCommandArgv(wp->cmd.ra.ac, on_cancelled, x, x->a.argc, x->a.argv,
