@@ -111,7 +111,6 @@ struct worker {
     int script_error_reported;
     struct redis_backoff backoff;
     int group_ready, creating_group, reading, claiming;
-    int recover_own;            /* read our own pending jobs before new ones */
     long long next_claim, next_heartbeat;
     LIST_HEAD(, task) tasks;
     int ntasks;
@@ -177,9 +176,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
-        /* a read the connection took with it may have been served: the jobs
-         * it delivered are ours, pending, and known to nobody else yet */
-        w->recover_own |= w->reading;
         w->reading = 0;
     }
 }
@@ -735,13 +731,12 @@ static void start_entries(struct worker *w, const redisReply *entries)
 
 static void on_read(redisAsyncContext *ac, void *r, void *privdata)
 {
+    (void)privdata;
     struct worker *w = ac->data;
     redisReply *reply = r;
     w->reading = 0;
     if (!reply || w->stop_requested)
         return; /* entries read now stay pending and are claimed later */
-    if (privdata && reply->type == REDIS_REPLY_ARRAY)
-        w->recover_own = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         if (strstr(reply->str, "NOGROUP"))
             w->group_ready = 0; /* Redis lost it (restart without persistence) */
@@ -769,15 +764,9 @@ static void read_jobs(struct worker *w)
     if (w->reading || !w->intake.ac || !ready(w) || !w->group_ready || w->stop_requested ||
         free <= 0)
         return;
-    int rc = w->recover_own
-                 ? /* from 0: what the group delivered to us and we have not acked */
-                   redisAsyncCommand(w->intake.ac, on_read, (void *)1,
-                                     "XREADGROUP GROUP %s %s COUNT %d STREAMS %s 0", KEYS_GROUP,
-                                     w->consumer, free + w->ntasks, w->keys.jobs)
-                 : redisAsyncCommand(w->intake.ac, on_read, NULL,
-                                     "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                                     KEYS_GROUP, w->consumer, free, READ_BLOCK_MS, w->keys.jobs);
-    if (rc == REDIS_OK)
+    if (redisAsyncCommand(w->intake.ac, on_read, NULL,
+                          "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP,
+                          w->consumer, free, READ_BLOCK_MS, w->keys.jobs) == REDIS_OK)
         w->reading = 1;
 }
 
@@ -856,7 +845,7 @@ static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
-static void claim(struct worker *w, const char **ids, size_t n, int to_dead)
+static void claim(struct worker *w, const char **ids, size_t n, int to_dead, long min_idle_ms)
 {
     if (n == 0)
         return;
@@ -864,7 +853,7 @@ static void claim(struct worker *w, const char **ids, size_t n, int to_dead)
     if (!argv)
         return;
     char idle[24];
-    snprintf(idle, sizeof(idle), "%ld", w->cfg->worker_claim_idle_ms);
+    snprintf(idle, sizeof(idle), "%ld", min_idle_ms);
     argv[0] = "XCLAIM";
     argv[1] = w->keys.jobs;
     argv[2] = KEYS_GROUP;
@@ -877,10 +866,19 @@ static void claim(struct worker *w, const char **ids, size_t n, int to_dead)
     free(argv);
 }
 
-/* XPENDING reply: [[id, consumer, idle, deliveries], ...] */
+/* A job of ours (delivered to this consumer) that we do not run, pending
+ * this long, was lost to us: a read the worker gave up on (its deadline)
+ * was served later, into the closed connection; or it was released when
+ * the connection went. Nobody else knows it is free for worker_claim_idle_ms. */
+static long own_idle_ms(const struct worker *w)
+{
+    return w->cfg->redis_timeout_ms + READ_BLOCK_MS;
+}
+
+/* XPENDING reply: [[id, consumer, idle, deliveries], ...]; privdata set:
+ * our own jobs only */
 static void on_pending(redisAsyncContext *ac, void *r, void *privdata)
 {
-    (void)privdata;
     struct worker *w = ac->data;
     redisReply *reply = r;
     w->claiming--;
@@ -898,8 +896,9 @@ static void on_pending(redisAsyncContext *ac, void *r, void *privdata)
         else
             retry[nr++] = p->element[0]->str;
     }
-    claim(w, retry, nr, 0);
-    claim(w, dead, nd, 1);
+    long min_idle = privdata ? own_idle_ms(w) : w->cfg->worker_claim_idle_ms;
+    claim(w, retry, nr, 0, min_idle);
+    claim(w, dead, nd, 1, min_idle);
     free(retry);
     free(dead);
 }
@@ -916,6 +915,10 @@ static void claim_stale_jobs(struct worker *w)
         return;
     if (redisAsyncCommand(w->ctl.ac, on_pending, NULL, "XPENDING %s %s IDLE %ld - + %d",
                           w->keys.jobs, KEYS_GROUP, w->cfg->worker_claim_idle_ms, free) == REDIS_OK)
+        w->claiming++;
+    if (redisAsyncCommand(w->ctl.ac, on_pending, (void *)1, "XPENDING %s %s IDLE %ld - + %d %s",
+                          w->keys.jobs, KEYS_GROUP, own_idle_ms(w), free + w->ntasks,
+                          w->consumer) == REDIS_OK)
         w->claiming++;
 }
 
