@@ -66,7 +66,7 @@ void server_init(const struct config *cfg)
 {
     const char *key = getenv("STANDIN_REQUIRE_KEY");
     srv.require_key = key && key[0] ? key : NULL;
-    log_set_secret(srv.require_key ? srv.require_key : cfg->ai_api_key);
+    log_add_secret(srv.require_key);
     srv.model = cfg->ai_model[0] ? cfg->ai_model : "ai-standin";
     srv.delay_ms = cfg->standin_delay_ms;
 }

@@ -11,6 +11,13 @@
 
 #include <stddef.h>
 
+/* A list option: a YAML sequence, or comma-separated in the environment,
+ * in a flag or as a YAML string. */
+struct config_list {
+    size_t n;
+    char **items;
+};
+
 struct config {
     /* public side */
     long port;                  /* web server port (lighttpd/apache) */
@@ -48,6 +55,19 @@ struct config {
     long image_ttl;             /* seconds an uploaded image is kept in Redis */
     long answer_ttl;            /* seconds an answer's frames are kept after its last */
     long answer_max_frames;     /* frames kept per answer */
+
+    /* users and access (common/auth.h, common/quota.h) */
+    char *auth_jwt_secret;      /* HS256 key; "" = none (never logged) */
+    char *auth_jwt_public_key;  /* PEM file: RS256/ES256 key; "" = none */
+    char *auth_jwt_audience;    /* "" = aud not checked */
+    char *auth_jwt_issuer;      /* "" = iss not checked */
+    long auth_jwt_leeway;       /* seconds of clock skew allowed on exp/nbf */
+    long ws_auth_timeout;       /* seconds a socket may take to send its token */
+    struct config_list ws_allowed_origins; /* empty: any Origin */
+    struct config_list trusted_proxies;    /* addresses/CIDRs whose X-Forwarded-For is believed */
+    long rate_messages_per_minute;         /* per user (per address when auth is off); 0 = none */
+    long max_answers_in_flight_per_user;   /* 0 = none */
+    long ws_max_connections_per_user;      /* per user (per address when auth is off); 0 = none */
 
     /* ws-push */
     long ws_queue_frames;       /* per-connection send queue bound */

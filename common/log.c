@@ -19,7 +19,7 @@ static struct {
     char program[32];
     char dir[512];
     enum log_level min;
-    char *secret;
+    char *secrets[LOG_MAX_SECRETS];
     int fd;
     char day[11];       /* date the open file is for */
 } lg = {.program = "aimsg", .min = LOG_INFO, .fd = -1};
@@ -59,10 +59,22 @@ int log_init(const char *program, const char *dir, const char *level)
     return 0;
 }
 
-void log_set_secret(const char *secret)
+void log_clear_secrets(void)
 {
-    free(lg.secret);
-    lg.secret = secret && secret[0] ? strdup(secret) : NULL;
+    for (int i = 0; i < LOG_MAX_SECRETS; i++) {
+        free(lg.secrets[i]);
+        lg.secrets[i] = NULL;
+    }
+}
+
+void log_add_secret(const char *secret)
+{
+    for (int i = 0; i < LOG_MAX_SECRETS; i++) {
+        if (!lg.secrets[i]) {
+            lg.secrets[i] = secret && secret[0] ? strdup(secret) : NULL;
+            return;
+        }
+    }
 }
 
 void log_close(void)
@@ -71,8 +83,7 @@ void log_close(void)
         close(lg.fd);
     lg.fd = -1;
     lg.day[0] = '\0';
-    free(lg.secret);
-    lg.secret = NULL;
+    log_clear_secrets();
 }
 
 static void open_day_file(const char *day)
@@ -90,13 +101,14 @@ static void open_day_file(const char *day)
     memcpy(lg.day, day, sizeof(lg.day));
 }
 
-static void mask_secret(char *s)
+static void mask_secrets(char *s)
 {
-    if (!lg.secret)
-        return;
-    size_t n = strlen(lg.secret);
-    for (char *p = strstr(s, lg.secret); p; p = strstr(p + n, lg.secret))
-        memset(p, '*', n);
+    for (int i = 0; i < LOG_MAX_SECRETS && lg.secrets[i]; i++) {
+        const char *secret = lg.secrets[i];
+        size_t n = strlen(secret);
+        for (char *p = strstr(s, secret); p; p = strstr(p + n, secret))
+            memset(p, '*', n);
+    }
 }
 
 static void write_all(int fd, const char *buf, size_t len)
@@ -131,7 +143,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    mask_secret(line);
+    mask_secrets(line);
     size_t len = strlen(line);
     for (size_t i = (size_t)n; i < len; i++)
         if (line[i] == '\n' || line[i] == '\r')

@@ -181,7 +181,8 @@ int main(int argc, char **argv)
     /* the model's API key is the worker's: the process that faces the
      * internet does not keep it (a settings.yaml shared by all may have it) */
     memset(cfg.ai_api_key, 0, strlen(cfg.ai_api_key));
-    log_set_secret(NULL);
+    log_clear_secrets();
+    log_add_secret(cfg.auth_jwt_secret);
     rc = serve(&cfg);
     program_end(&cfg);
     return rc;

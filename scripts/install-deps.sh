@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config curl ca-certificates
       libfcgi-dev libwebsockets-dev libhiredis-dev libcurl4-openssl-dev
-      libjansson-dev libyaml-dev libssl-dev
+      libjansson-dev libyaml-dev libssl-dev libjwt-dev
       redis-server redis-tools lighttpd apache2 nginx spawn-fcgi
       wrk chromium fonts-wqy-zenhei faketime procps psmisc
       clang libclang-rt-14-dev"
