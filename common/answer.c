@@ -11,13 +11,36 @@
 /* KEYS: answer stream, reply channel ('' = the job's own), answers index,
  *       jobs stream
  * ARGV: seq ('' = after the last), frame before seq, frame after seq,
- *       writer, final (1/0), ttl ms, job id, index min id, group, max frames */
+ *       writer, final (1/0), ttl ms, job id, index min id, group, max frames,
+ *       in-flight set prefix, owner (the reply channel a canceller must
+ *       be the owner of; '' = anyone) */
 const char answer_write_lua[] =
     "local final = ARGV[5] == '1'\n"
     "local reply = KEYS[2]\n"
+    "local jobf\n"
+    "local function job()\n"
+    "  if jobf == nil then\n"
+    "    local e = redis.call('XRANGE', KEYS[4], ARGV[7], ARGV[7])[1]\n"
+    "    jobf = e and e[2] or false\n"
+    "  end\n"
+    "  return jobf or {}\n"
+    "end\n"
+    "local function field(f, name)\n"
+    "  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end\n"
+    "end\n"
     "local function ack()\n"
+    "  local user = field(job(), 'user')\n"
+    "  if user then redis.call('ZREM', ARGV[11] .. user, ARGV[7]) end\n"
     "  redis.pcall('XACK', KEYS[4], ARGV[9], ARGV[7])\n"
     "  redis.pcall('XDEL', KEYS[4], ARGV[7])\n"
+    "end\n"
+    "if ARGV[12] ~= '' then\n"
+    "  local owner = field(job(), 'reply')\n"
+    "  if not owner then\n"
+    "    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]\n"
+    "    owner = first and field(first[2], 'r')\n"
+    "  end\n"
+    "  if owner ~= ARGV[12] then return -4 end\n"
     "end\n"
     "local seq = tonumber(ARGV[1])\n"
     "local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]\n"
@@ -39,14 +62,10 @@ const char answer_write_lua[] =
     "  seq = 0\n"
     "end\n"
     "if reply == '' then\n"
-    "  local job = redis.call('XRANGE', KEYS[4], ARGV[7], ARGV[7])[1]\n"
-    "  if not job then return -4 end\n"
-    "  local f = job[2]\n"
-    "  for i = 1, #f, 2 do\n"
-    "    if f[i] == 'reply' then reply = f[i + 1]\n"
-    "    elseif f[i] == 'image' and final then redis.call('UNLINK', f[i + 1]) end\n"
-    "  end\n"
-    "  if reply == '' then return -4 end\n"
+    "  reply = field(job(), 'reply')\n"
+    "  if not reply or reply == '' then return -4 end\n"
+    "  local image = field(job(), 'image')\n"
+    "  if image and final then redis.call('UNLINK', image) end\n"
     "end\n"
     "local frame = ARGV[2] .. string.format('%d', seq) .. ARGV[3]\n"
     "local add = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[10], '0-' .. string.format('%d', seq + 1),\n"
@@ -90,9 +109,9 @@ static void arg(struct answer_write *a, const char *s, size_t n)
 
 #define ARG(a, s) arg(a, s, strlen(s))
 
-int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
+static int write_argv(struct answer_write *a, const char *sha, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
-                      const char *writer, long ttl_seconds, long max_frames)
+                      const char *writer, long ttl_seconds, long max_frames, const char *owner)
 {
     struct frame_head h;
     if (frame_peek(frame, len, &h) != 0 || keys_answer(k, h.id, a->key, sizeof(a->key)) != 0)
@@ -126,16 +145,30 @@ int answer_write_argv(struct answer_write *a, const char *sha, const struct keys
     ARG(a, KEYS_GROUP);
     snprintf(a->maxlen, sizeof(a->maxlen), "%ld", max_frames);
     ARG(a, a->maxlen);
+    ARG(a, k->inflight_prefix);
+    ARG(a, owner);
     return 0;
 }
 
+int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
+                      const char *reply, const char *frame, size_t len, int append,
+                      const char *writer, long ttl_seconds, long max_frames)
+{
+    return write_argv(a, sha, k, reply, frame, len, append, writer, ttl_seconds, max_frames, "");
+}
+
 int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char *id,
-                       struct buf *frame, long ttl_seconds, long max_frames)
+                       const char *owner, struct buf *frame, long ttl_seconds, long max_frames)
 {
     if (!answer_id_valid(id) || frame_cancelled(frame, id, 0) != 0)
         return -1;
-    return answer_write_argv(a, NULL, k, "", frame->data, frame->len, 1, "cancel", ttl_seconds,
-                             max_frames);
+    return write_argv(a, NULL, k, "", frame->data, frame->len, 1, "cancel", ttl_seconds,
+                      max_frames, owner ? owner : "");
+}
+
+int answer_may_read(const char *channel, const struct keys *k, const char *owner)
+{
+    return !owner || strcmp(channel, owner) == 0 || strcmp(channel, k->broadcast) == 0;
 }
 
 const char *answer_refusal_message(long result)

@@ -35,8 +35,8 @@ enum answer_refusal {
 /* EVALSHA arguments storing one frame. */
 struct answer_write {
     int argc;
-    const char *argv[17];
-    size_t argvlen[17];
+    const char *argv[20];
+    size_t argvlen[20];
     char key[160], seq[24], final[2], ttl[24], minid[32], maxlen[24];
 };
 
@@ -68,9 +68,17 @@ int answer_read_reply(const redisReply *r, const char **channel, const redisRepl
 
 /* The final "cancelled" frame of answer id (built in frame, which must
  * outlive the call), as an EVAL appending it; afterwards PUBLISH k->cancels
- * id tells the worker running it to stop. */
+ * id tells the worker running it to stop. owner, when not NULL, is the
+ * reply channel the answer must have (the asking user's inbox): another
+ * user's answer is refused as unknown (ANSWER_UNKNOWN), so its existence
+ * is not revealed either. */
 int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char *id,
-                       struct buf *frame, long ttl_seconds, long max_frames);
+                       const char *owner, struct buf *frame, long ttl_seconds, long max_frames);
+
+/* Whether a reader whose answers go to owner (NULL: anyone may, no
+ * authentication or an admin) may read (resume, GET) an answer whose frames
+ * go to channel: its own, and answers to everyone. */
+int answer_may_read(const char *channel, const struct keys *k, const char *owner);
 
 /* What a client is told when its cancel or resume is refused (the script's
  * result, or ANSWER_UNKNOWN for an id that is not a job id). */

@@ -42,6 +42,21 @@ int frame_reject(struct buf *out, const char *message)
            buf_json_string(out, message, strlen(message)) | buf_puts(out, "}");
 }
 
+int frame_reject_code(struct buf *out, int code, const char *message)
+{
+    buf_reset(out);
+    return buf_printf(out, "{\"type\":\"error\",\"code\":%d,\"content\":", code) |
+           buf_json_string(out, message, strlen(message)) | buf_puts(out, "}");
+}
+
+int frame_authenticated(struct buf *out, const char *user, long long exp)
+{
+    buf_reset(out);
+    return buf_puts(out, "{\"type\":\"authenticated\",\"user\":") |
+           buf_json_string(out, user, strlen(user)) |
+           buf_printf(out, ",\"exp\":%lld}", exp);
+}
+
 int frame_queued(struct buf *out, const char *id)
 {
     buf_reset(out);

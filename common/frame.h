@@ -20,6 +20,12 @@ int frame_cancelled(struct buf *out, const char *id, long seq);
 int frame_error(struct buf *out, const char *id, long seq, const char *message);
 /* {"type":"error","content":…}: about a message the client sent. */
 int frame_reject(struct buf *out, const char *message);
+/* {"type":"error","code":n,"content":…}: refused for a reason an HTTP
+ * client would get status n for (401 token, 429 a quota). */
+int frame_reject_code(struct buf *out, int code, const char *message);
+/* {"type":"authenticated","user":…,"exp":s}: the socket's token was
+ * accepted (exp 0: it does not expire). */
+int frame_authenticated(struct buf *out, const char *user, long long exp);
 /* {"type":"queued","id":…}: a client's message became job id */
 int frame_queued(struct buf *out, const char *id);
 

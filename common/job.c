@@ -40,6 +40,10 @@ void job_xadd_argv(struct job_argv *a, const struct keys *k, const struct job *j
         ARG(a, "mime");
         ARG(a, j->mime);
     }
+    if (j->user) {
+        ARG(a, "user");
+        ARG(a, j->user);
+    }
 }
 
 void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes, size_t len,
@@ -52,17 +56,6 @@ void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes
     ARG(a, "EX");
     snprintf(a->ttl, sizeof(a->ttl), "%ld", ttl);
     ARG(a, a->ttl);
-}
-
-void job_image_tx(struct job_image_tx *t, const struct keys *k, const struct job *j,
-                  const void *bytes, size_t len, long ttl)
-{
-    t->cmd[0].argc = 0;
-    ARG(&t->cmd[0], "MULTI");
-    job_image_argv(&t->cmd[1], j->image_key, bytes, len, ttl);
-    job_xadd_argv(&t->cmd[2], k, j);
-    t->cmd[3].argc = 0;
-    ARG(&t->cmd[3], "EXEC");
 }
 
 int job_new_token(char out[33])
@@ -107,6 +100,8 @@ int job_from_entry(struct job *j, const redisReply *entry)
             j->image_key = val->str;
         } else if (strcmp(name->str, "mime") == 0) {
             j->mime = val->str;
+        } else if (strcmp(name->str, "user") == 0) {
+            j->user = val->str;
         } else if (strcmp(name->str, "ts") == 0) {
             j->ts = atoll(val->str);
         }

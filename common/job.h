@@ -7,6 +7,8 @@
  *   ts       enqueue time, ms since the epoch
  *   image    key holding the image bytes (image jobs only)
  *   mime     image type (image jobs only)
+ *   user     who asked: "user:<sub>" (authentication on) or "addr:<ip>";
+ *            the key of its quotas and, for a user, who owns the answer
  * The entry ID is the job id every frame of the answer carries. */
 #ifndef AIMSG_JOB_H
 #define AIMSG_JOB_H
@@ -26,11 +28,12 @@ struct job {
     const char *reply;
     const char *image_key;  /* NULL for text jobs */
     const char *mime;
+    const char *user;       /* NULL: none */
     long long ts;
 };
 
 /* Arguments for redisCommandArgv / redisAsyncCommandArgv. */
-#define JOB_ARGV_MAX 16
+#define JOB_ARGV_MAX 32
 struct job_argv {
     int argc;
     const char *argv[JOB_ARGV_MAX];
@@ -44,17 +47,6 @@ void job_xadd_argv(struct job_argv *a, const struct keys *k, const struct job *j
 /* SET <image_key> <bytes> EX <ttl>: store an image before queueing its job. */
 void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes,
                     size_t len, long ttl);
-/* An image job is stored in one transaction: MULTI, SET <image_key>
- * <bytes> EX <ttl>, XADD <jobs> ... image <image_key> ..., EXEC; a job never
- * points at an image that was not stored. EXEC's reply is [SET's, XADD's]:
- * its second element is the job id. j->image_key names the image. */
-#define JOB_IMAGE_TX_CMDS 4
-struct job_image_tx {
-    struct job_argv cmd[JOB_IMAGE_TX_CMDS];
-};
-void job_image_tx(struct job_image_tx *t, const struct keys *k, const struct job *j,
-                  const void *bytes, size_t len, long ttl);
-
 /* A fresh random token for an image key (32 hex characters). */
 int job_new_token(char out[33]);
 

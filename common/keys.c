@@ -23,7 +23,50 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->cancels, sizeof(k->cancels), "%scancels", prefix);
     snprintf(k->presence_prefix, sizeof(k->presence_prefix), "%swspush:", prefix);
     snprintf(k->health, sizeof(k->health), "%shealth", prefix);
+    snprintf(k->inbox_prefix, sizeof(k->inbox_prefix), "%sinbox:", prefix);
+    snprintf(k->rate_prefix, sizeof(k->rate_prefix), "%srate:", prefix);
+    snprintf(k->inflight_prefix, sizeof(k->inflight_prefix), "%sinflight:", prefix);
+    snprintf(k->conns_prefix, sizeof(k->conns_prefix), "%sconns:", prefix);
     return 0;
+}
+
+#define SUBJECT_USER "user:"
+#define SUBJECT_ADDR "addr:"
+
+int keys_subject_user(const char *sub, char *buf, size_t len)
+{
+    return fits(snprintf(buf, len, SUBJECT_USER "%s", sub), len);
+}
+
+int keys_subject_addr(const char *addr, char *buf, size_t len)
+{
+    return fits(snprintf(buf, len, SUBJECT_ADDR "%s", addr), len);
+}
+
+int keys_subject_is_user(const char *subject)
+{
+    return strncmp(subject, SUBJECT_USER, strlen(SUBJECT_USER)) == 0;
+}
+
+const char *keys_subject_sub(const char *subject)
+{
+    return keys_subject_is_user(subject) ? subject + strlen(SUBJECT_USER) : NULL;
+}
+
+int keys_user_channel(const struct keys *k, const char *sub, char *buf, size_t len)
+{
+    return fits(snprintf(buf, len, "%s%s", k->inbox_prefix, sub), len);
+}
+
+const char *keys_user_of_channel(const struct keys *k, const char *channel)
+{
+    size_t n = strlen(k->inbox_prefix);
+    return strncmp(channel, k->inbox_prefix, n) == 0 && channel[n] ? channel + n : NULL;
+}
+
+int keys_of_subject(const char *prefix, const char *subject, char *buf, size_t len)
+{
+    return fits(snprintf(buf, len, "%s%s", prefix, subject), len);
 }
 
 int keys_image(const struct keys *k, const char *token, char *buf, size_t len)

@@ -21,9 +21,29 @@ struct keys {
     char instances[96];     /* set: ids of ws-push instances that registered */
     char presence_prefix[96]; /* + instance id: connection count, with TTL */
     char health[96];        /* never exists: fcgi-api's write probe (SET .. XX) */
+    char inbox_prefix[96];  /* + sub: channel of one user's answers */
+    char rate_prefix[96];   /* + subject: sorted set, its messages of the last minute */
+    char inflight_prefix[96]; /* + subject: sorted set, its answers not ended */
+    char conns_prefix[96];  /* + subject: sorted set, its open WebSockets */
 };
 
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */
+
+/* Who asks, as quotas and delivery know them: "user:<sub>" when
+ * authentication is on, else "addr:<client address>". */
+#define KEYS_MAX_SUBJECT 160
+int keys_subject_user(const char *sub, char *buf, size_t len);
+int keys_subject_addr(const char *addr, char *buf, size_t len);
+int keys_subject_is_user(const char *subject);
+/* The sub of a "user:<sub>" subject, else NULL. */
+const char *keys_subject_sub(const char *subject);
+/* P inbox:<sub>: the answers of one user, to each of its sockets on every
+ * ws-push instance. */
+int keys_user_channel(const struct keys *k, const char *sub, char *buf, size_t len);
+/* The sub of a user channel, or NULL. */
+const char *keys_user_of_channel(const struct keys *k, const char *channel);
+/* <prefix><subject>, prefix one of rate_prefix, inflight_prefix, conns_prefix */
+int keys_of_subject(const char *prefix, const char *subject, char *buf, size_t len);
 int keys_image(const struct keys *k, const char *token, char *buf, size_t len);
 int keys_presence(const struct keys *k, const char *instance, char *buf, size_t len);
 /* Stream of the frames of answer id. */

@@ -24,6 +24,10 @@ const char MSG_CANCEL_BAD[] = "cancel 需要 id (cancel needs a job \"id\")";
 const char MSG_RESUME_LATER[] = "服务暂时不可用 (cannot resume now, try again)";
 const char MSG_RESUME_TWICE[] = "正在恢复这个回答 (that answer is being resumed already)";
 const char MSG_CANCEL_LATER[] = "服务暂时不可用 (cannot cancel now, try again)";
+const char MSG_AUTH_BAD[] = "认证消息格式错误 (expected {\"type\":\"auth\",\"token\":\"<jwt>\"})";
+const char MSG_AUTH_FIRST[] = "请先认证 (authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"} or connect with ?token=)";
+const char MSG_AUTH_TIMEOUT[] = "认证超时 (no token within ws_auth_timeout seconds)";
+const char MSG_AUTH_OTHER_USER[] = "令牌属于另一个用户 (that token is for another user than this socket's)";
 const char MSG_CONTENT_MISSING[] = "缺少 content 字段 (missing \"content\")";
 const char MSG_CONTENT_NOT_STRING[] = "content 必须是字符串 (\"content\" must be a string)";
 const char MSG_CONTENT_EMPTY[] = "消息内容不能为空 (\"content\" is empty)";
@@ -181,6 +185,18 @@ static const char *read_request(struct client_message *m, json_t *root, enum cli
     return NULL;
 }
 
+/* {"type":"auth","token":…}: the token in m->text */
+static const char *read_auth(struct client_message *m, json_t *root)
+{
+    json_t *token = json_object_get(root, "token");
+    m->request = CLIENT_AUTH;
+    if (!json_is_string(token) || json_string_length(token) == 0)
+        return MSG_AUTH_BAD;
+    return buf_append(&m->text, json_string_value(token), json_string_length(token)) == 0
+               ? NULL
+               : MSG_INTERNAL;
+}
+
 static const char *read_message(struct client_message *m, json_t *root, long max_message_bytes,
                                 long max_image_bytes)
 {
@@ -190,6 +206,8 @@ static const char *read_message(struct client_message *m, json_t *root, long max
     json_t *content = json_object_get(root, "content");
     if (type && (strcmp(type, "resume") == 0 || strcmp(type, "cancel") == 0))
         return read_request(m, root, type[0] == 'r' ? CLIENT_RESUME : CLIENT_CANCEL);
+    if (type && strcmp(type, "auth") == 0)
+        return read_auth(m, root);
     if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0))
         return MSG_UNKNOWN_TYPE;
     if (!content)

@@ -38,6 +38,10 @@ extern const char MSG_CANCEL_BAD[];
 extern const char MSG_RESUME_LATER[];
 extern const char MSG_RESUME_TWICE[];
 extern const char MSG_CANCEL_LATER[];
+extern const char MSG_AUTH_BAD[];
+extern const char MSG_AUTH_FIRST[];
+extern const char MSG_AUTH_TIMEOUT[];
+extern const char MSG_AUTH_OTHER_USER[];
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates,
  * nothing above U+10FFFF), else 0. */
@@ -57,15 +61,15 @@ const char *message_check_image(const void *p, size_t len, long max_bytes, const
 
 /* A WebSocket client message, parsed and checked (docs/PROTOCOL.md):
  * {"type":"text","content":...}, {"type":"image","content":<base64 or
- * data: URL>,"question":...}, {"type":"resume","id":...,"after":N} or
- * {"type":"cancel","id":...}. */
-enum client_request { CLIENT_ASK, CLIENT_RESUME, CLIENT_CANCEL };
+ * data: URL>,"question":...}, {"type":"resume","id":...,"after":N},
+ * {"type":"cancel","id":...} or {"type":"auth","token":...}. */
+enum client_request { CLIENT_ASK, CLIENT_RESUME, CLIENT_CANCEL, CLIENT_AUTH };
 struct client_message {
     enum client_request request;
     char id[48];                /* resume, cancel: the answer's job id */
     long after;                 /* resume: the last seq the client has */
     enum job_kind kind;
-    struct buf text;            /* the text, or the question (may be empty) */
+    struct buf text;            /* the text, the question (may be empty), or the token */
     struct buf image;           /* decoded image bytes (image messages) */
     const char *mime;           /* image type (image messages) */
 };

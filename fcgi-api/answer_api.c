@@ -76,6 +76,8 @@ static void answer_replied(struct api *api, struct request *r)
     int rc = answer_read_reply(reply, &channel, &entries);
     json_t *out = json_object();
     char *body = NULL;
+    if (rc == 0 && !answer_may_read(channel, &api->store.keys, r->owner))
+        rc = ANSWER_UNKNOWN; /* another user's: it does not exist for this one */
     if (rc != 0) {
         respond_refusal(r, rc == ANSWER_UNKNOWN ? ANSWER_UNKNOWN : 0);
     } else if (!out || json_object_set_new(out, "id", json_string(id)) != 0 ||
@@ -151,7 +153,7 @@ void answer_api_cancel(struct api *api, struct request *r)
     const char *publish[] = {"PUBLISH", api->store.keys.cancels, r->cancel_id};
     size_t publish_len[] = {7, strlen(publish[1]), strlen(publish[2])};
     /* the worker is told in the same turn: an id it does not run is nothing to it */
-    if (answer_cancel_argv(&a, &api->store.keys, r->cancel_id, &frame, api->cfg->answer_ttl,
+    if (answer_cancel_argv(&a, &api->store.keys, r->cancel_id, r->owner, &frame, api->cfg->answer_ttl,
                            api->cfg->answer_max_frames) != 0)
         respond_error(r, 500, "服务内部错误 (internal error)");
     else if (store_send_command(&api->store, a.argc, a.argv, a.argvlen) != 0)

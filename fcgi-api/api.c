@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "access.h"
 #include "answer_api.h"
+#include "enqueue.h"
 #include "log.h"
 #include "message.h"
 #include "multipart.h"
@@ -73,34 +75,80 @@ static void handle_health(struct api *api, struct request *r)
         r->then = health_replied;
 }
 
+/* The caller's own sockets are counted when ws-push keeps them in Redis
+ * (common/conns.h): with authentication, or a per-user connection limit. */
+static int counts_own_connections(const struct api *api)
+{
+    return auth_enabled(api->auth) || api->cfg->ws_max_connections_per_user > 0;
+}
+
 static void status_replied(struct api *api, struct request *r)
 {
-    long long count;
-    if (store_recv_connection_count(&api->store, &count) != 0) {
+    long long count, own = -1;
+    int failed = store_recv_connection_count(&api->store, &count) != 0;
+    if (counts_own_connections(api)) {
+        redisReply *reply = store_recv_reply(&api->store);
+        if (reply && reply->type == REDIS_REPLY_INTEGER)
+            own = reply->integer;
+        else
+            failed = 1;
+        if (reply)
+            freeReplyObject(reply);
+    }
+    if (failed) {
         api_respond_redis_down(api, r);
         return;
     }
-    char json[128];
+    char json[192], mine[48] = "";
+    if (own >= 0)
+        snprintf(mine, sizeof(mine), ",\"userConnectionCount\":%lld", own);
     snprintf(json, sizeof(json),
-             "{\"status\":\"ok\",\"connectionCount\":%lld,\"message\":\"服务运行正常\"}", count);
+             "{\"status\":\"ok\",\"connectionCount\":%lld%s,\"message\":\"服务运行正常\"}",
+             count, mine);
     respond(r, 200, "", json);
 }
 
 static void handle_status(struct api *api, struct request *r)
 {
-    if (store_send_connection_count(&api->store) != 0)
+    if (store_send_connection_count(&api->store) != 0 ||
+        (counts_own_connections(api) &&
+         store_send_subject_connections(&api->store, r->subject, api->cfg->presence_ttl) != 0))
         api_respond_redis_down(api, r);
     else
         r->then = status_replied;
 }
 
+/* 200 with the job id, 429 when a quota said no, or 503 */
+static void enqueue_replied(struct api *api, struct request *r, const char *message)
+{
+    char id[48], retry[48];
+    const char *limited;
+    long retry_after;
+    if (store_recv_enqueue(&api->store, r->enqueue_cmds, id, &limited, &retry_after) != 0) {
+        api_respond_redis_down(api, r);
+    } else if (limited) {
+        snprintf(retry, sizeof(retry), "Retry-After: %ld\r\n", retry_after);
+        log_info("429 %s %s for %s: %s", r->method, r->path, r->subject, limited);
+        respond_error_with(r, 429, retry, limited);
+    } else {
+        respond_queued(r, message, id);
+    }
+}
+
 static void message_replied(struct api *api, struct request *r)
 {
-    char id[48];
-    if (store_recv_queue_text(&api->store, id) != 0)
+    enqueue_replied(api, r, "消息发送成功");
+}
+
+/* Sends the commands queueing j; 0, or -1 when the request was answered. */
+static int queue(struct api *api, struct request *r, const struct job *j, const void *image,
+                 size_t image_len)
+{
+    if (store_send_enqueue(&api->store, api->cfg, j, image, image_len, &r->enqueue_cmds) != 0) {
         api_respond_redis_down(api, r);
-    else
-        respond_queued(r, "消息发送成功", id);
+        return -1;
+    }
+    return 0;
 }
 
 /* NULL when the "content" of POST /api/message is acceptable, else why not. */
@@ -114,7 +162,10 @@ static const char *content_problem(json_t *content, long max_message_bytes)
                               max_message_bytes);
 }
 
-static void handle_message(struct api *api, struct request *r)
+/* POST /api/message: the answer goes to the asker (with authentication:
+ * each of the user's sockets; without: everyone); POST /api/broadcast: to
+ * everyone (an admin's token). */
+static void queue_text(struct api *api, struct request *r, const char *reply)
 {
     int status;
     const char *reason;
@@ -141,21 +192,31 @@ static void handle_message(struct api *api, struct request *r)
     const char *why = content_problem(content, api->cfg->max_message_bytes);
     if (why)
         respond_error(r, 400, why);
-    else if (store_send_queue_text(&api->store, json_string_value(content),
-                                   json_string_length(content)) != 0)
-        api_respond_redis_down(api, r);
-    else
+    else if (queue(api, r, &(struct job){.kind = JOB_TEXT,
+                                         .content = json_string_value(content),
+                                         .content_len = json_string_length(content),
+                                         .reply = reply, .user = r->subject},
+                   NULL, 0) == 0)
         r->then = message_replied;
     json_decref(root);
 }
 
+static void handle_message(struct api *api, struct request *r)
+{
+    queue_text(api, r, r->inbox);
+}
+
+static void handle_broadcast(struct api *api, struct request *r)
+{
+    if (!r->admin)
+        respond_error(r, 403, "需要管理员令牌 (broadcasting needs a token with \"admin\": true)");
+    else
+        queue_text(api, r, api->store.keys.broadcast);
+}
+
 static void image_replied(struct api *api, struct request *r)
 {
-    char id[48];
-    if (store_recv_queue_image(&api->store, id) != 0)
-        api_respond_redis_down(api, r);
-    else
-        respond_queued(r, "图片发送成功", id);
+    enqueue_replied(api, r, "图片发送成功");
 }
 
 static void handle_image(struct api *api, struct request *r)
@@ -194,10 +255,14 @@ static void handle_image(struct api *api, struct request *r)
         respond_error(r, why == MSG_IMAGE_TOO_LARGE ? 413 : 400, why);
         return;
     }
-    if (store_send_queue_image(&api->store, img->data, img->len, mime, q ? q->data : "",
-                               q ? q->len : 0) != 0)
-        api_respond_redis_down(api, r);
-    else
+    char token[33], key[160];
+    if (job_new_token(token) != 0 || keys_image(&api->store.keys, token, key, sizeof(key)) != 0) {
+        respond_error(r, 500, MSG_INTERNAL);
+        return;
+    }
+    struct job j = {.kind = JOB_IMAGE, .content = q ? q->data : "", .content_len = q ? q->len : 0,
+                    .reply = r->inbox, .image_key = key, .mime = mime, .user = r->subject};
+    if (queue(api, r, &j, img->data, img->len) == 0)
         r->then = image_replied;
 }
 
@@ -205,15 +270,17 @@ struct route {
     const char *path;
     const char *method;
     void (*handler)(struct api *, struct request *);
+    int open;                   /* needs no token (load balancers probe it) */
 };
 
 static const struct route routes[] = {
-    {"/api/health", "GET", handle_health},
-    {"/api/status", "GET", handle_status},
-    {"/api/message", "POST", handle_message},
-    {"/api/image", "POST", handle_image},
-    {"/api/cancel", "POST", answer_api_cancel},
-    {"/api/answer/", "GET", answer_api_get}, /* + <id> */
+    {"/api/health", "GET", handle_health, 1},
+    {"/api/status", "GET", handle_status, 0},
+    {"/api/message", "POST", handle_message, 0},
+    {"/api/broadcast", "POST", handle_broadcast, 0},
+    {"/api/image", "POST", handle_image, 0},
+    {"/api/cancel", "POST", answer_api_cancel, 0},
+    {"/api/answer/", "GET", answer_api_get, 0}, /* + <id> */
 };
 
 static int path_is(const struct route *route, const char *path)
@@ -248,6 +315,8 @@ void api_begin(struct api *api, struct request *r)
             respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
             return;
         }
+        if (!routes[i].open && access_identify(api, r) != 0)
+            return; /* 401 */
         routes[i].handler(api, r);
         return;
     }

@@ -2,13 +2,17 @@
 #ifndef AIMSG_API_H
 #define AIMSG_API_H
 
+#include "auth.h"
 #include "config.h"
+#include "proxy.h"
 #include "request.h"
 #include "store.h"
 
 struct api {
     const struct config *cfg;
     struct store store;
+    struct auth *auth;
+    struct proxy_nets proxies;  /* whose X-Forwarded-For is believed */
 };
 
 /* Routes the request: answers it, or sends its Redis commands and leaves

@@ -119,8 +119,15 @@ static int serve(const struct config *cfg)
 {
     static struct slot slots[TURN_MAX];
     struct api api = {.cfg = cfg};
+    char err[512];
     if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl) != 0) {
         log_error("%s", api.store.err);
+        return 2;
+    }
+    if (!(api.auth = auth_new(cfg, err, sizeof(err))) ||
+        proxy_nets_init(&api.proxies, &cfg->trusted_proxies, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        auth_free(api.auth);
         return 2;
     }
     if (program_on_stop_signals(on_signal) != 0) /* epoll_wait() must return on a signal */
@@ -153,7 +160,8 @@ static int serve(const struct config *cfg)
         log_error("epoll: %s", strerror(errno));
         return 1;
     }
-    log_info("started (redis %s, prefix %s)", cfg->redis_url, cfg->redis_prefix);
+    log_info("started (redis %s, prefix %s, authentication %s)", cfg->redis_url,
+             cfg->redis_prefix, auth_enabled(api.auth) ? "on" : "off");
     while (!stopping) {
         if (epoll_wait(ep, &ev, 1, -1) < 0) {
             if (errno == EINTR)
@@ -168,6 +176,8 @@ static int serve(const struct config *cfg)
     for (int i = 0; i < TURN_MAX; i++)
         FCGX_Free(&slots[i].fcgi, 1);
     store_close(&api.store);
+    auth_free(api.auth);
+    proxy_nets_free(&api.proxies);
     return 0;
 }
 

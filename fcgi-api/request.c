@@ -26,6 +26,9 @@ void request_init(struct request *r, FCGX_Request *fcgi)
     memcpy(r->path, uri, n);
     r->path[n] = '\0';
     r->content_type = param(fcgi, "CONTENT_TYPE");
+    r->authorization = param(fcgi, "HTTP_AUTHORIZATION");
+    r->peer = param(fcgi, "REMOTE_ADDR");
+    r->forwarded_for = param(fcgi, "HTTP_X_FORWARDED_FOR");
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", fcgi->envp);
     char *end;
     r->content_length = cl && cl[0] ? strtol(cl, &end, 10) : -1;
@@ -108,10 +111,13 @@ static const char *status_text(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -130,14 +136,20 @@ void respond(struct request *r, int status, const char *extra_headers, const cha
         FCGX_PutS(json, r->fcgi->out);
 }
 
-void respond_error(struct request *r, int status, const char *reason)
+void respond_error_with(struct request *r, int status, const char *extra_headers,
+                        const char *reason)
 {
     struct buf b = BUF_INIT;
     if (buf_printf(&b, "{\"code\":%d,\"message\":", status) != 0 ||
         buf_json_string(&b, reason, strlen(reason)) != 0 || buf_puts(&b, "}") != 0) {
         respond(r, 500, "", "{\"code\":500,\"message\":\"out of memory\"}");
     } else {
-        respond(r, status, "", b.data);
+        respond(r, status, extra_headers, b.data);
     }
     buf_free(&b);
+}
+
+void respond_error(struct request *r, int status, const char *reason)
+{
+    respond_error_with(r, status, "", reason);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "keys.h"
 
 struct api;
 
@@ -16,10 +17,19 @@ struct request {
     const char *content_type; /* "" when absent */
     long content_length;      /* -1 when absent */
     int head;                 /* HEAD: answered like GET, without the body */
+    const char *authorization; /* "" when absent */
+    const char *peer;         /* REMOTE_ADDR: who the web server talks to */
+    const char *forwarded_for; /* X-Forwarded-For, "" when absent */
+    /* who asks (access.c) */
+    char subject[KEYS_MAX_SUBJECT]; /* quotas' key: user:<sub> or addr:<ip> */
+    char inbox[KEYS_MAX_SUBJECT + 100]; /* where its answers go */
+    const char *owner;        /* what it may resume/cancel: inbox; NULL: any */
+    int admin;
     struct buf body;
     /* set by a handler that waits for Redis replies: answers with them */
     void (*then)(struct api *api, struct request *r);
     char cancel_id[48];       /* POST /api/cancel: the id, for its reply */
+    int enqueue_cmds;         /* replies a queued job waits for */
 };
 
 void request_init(struct request *r, FCGX_Request *fcgi);
@@ -36,5 +46,7 @@ void request_finish(struct request *r);
 void respond(struct request *r, int status, const char *extra_headers, const char *json);
 /* {"code":status,"message":reason} */
 void respond_error(struct request *r, int status, const char *reason);
+void respond_error_with(struct request *r, int status, const char *extra_headers,
+                        const char *reason);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conns.h"
+#include "enqueue.h"
 #include "job.h"
 #include "log.h"
 
@@ -214,74 +216,54 @@ int store_recv_connection_count(struct store *s, long long *count)
     return 0;
 }
 
-static int copy_id(struct store *s, const redisReply *r, char id[48])
+int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
+                       const void *image, size_t image_len, int *ncmds)
 {
-    if (r->type != REDIS_REPLY_STRING || r->len >= 48) {
-        snprintf(s->err, sizeof(s->err), "redis: XADD returned no id");
+    struct enqueue e;
+    if (enqueue_prepare(&e, &s->keys, cfg, j, image, image_len) != 0) {
+        snprintf(s->err, sizeof(s->err), "cannot build the job's keys");
         return -1;
     }
-    memcpy(id, r->str, r->len + 1);
-    return 0;
-}
-
-int store_send_queue_text(struct store *s, const char *text, size_t len)
-{
-    struct job j = {.kind = JOB_TEXT, .content = text, .content_len = len,
-                    .reply = s->keys.broadcast};
-    struct job_argv a;
-    job_xadd_argv(&a, &s->keys, &j);
-    return send_job(s, &a);
-}
-
-int store_recv_queue_text(struct store *s, char id[48])
-{
-    redisReply *r = recv_ok(s);
-    if (!r)
-        return -1;
-    int rc = copy_id(s, r, id);
-    freeReplyObject(r);
-    return rc;
-}
-
-int store_send_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
-                           const char *question, size_t qlen)
-{
-    char token[33], key[160];
-    if (job_new_token(token) != 0 || keys_image(&s->keys, token, key, sizeof(key)) != 0) {
-        snprintf(s->err, sizeof(s->err), "cannot make an image key");
-        return -1;
-    }
-    struct job j = {.kind = JOB_IMAGE, .content = question, .content_len = qlen,
-                    .reply = s->keys.broadcast, .image_key = key, .mime = mime};
-    struct job_image_tx tx;
-    job_image_tx(&tx, &s->keys, &j, bytes, len, s->image_ttl);
     /* (a failed append drops the connection: no half transaction is sent) */
-    for (int i = 0; i < JOB_IMAGE_TX_CMDS; i++)
-        if (send_job(s, &tx.cmd[i]) != 0)
+    for (int i = 0; i < e.ncmds; i++)
+        if (send_job(s, &e.cmd[i]) != 0)
             return -1;
+    *ncmds = e.ncmds;
     return 0;
 }
 
-int store_recv_queue_image(struct store *s, char id[48])
+int store_recv_enqueue(struct store *s, int ncmds, char id[48], const char **limited,
+                       long *retry_after)
 {
-    /* MULTI's +OK and two +QUEUED (or the error that aborts the EXEC) */
-    for (int i = 0; i < 3; i++) {
+    /* a transaction's +OK and +QUEUED (or the error that aborts its EXEC) */
+    for (int i = 0; i < ncmds - 1; i++) {
         redisReply *r = recv_any(s);
         if (!r)
             return -1;
         freeReplyObject(r);
     }
-    redisReply *r = recv_ok(s);
+    redisReply *r = recv_any(s);
     if (!r)
         return -1;
-    int rc = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type != REDIS_REPLY_ERROR)
-        rc = copy_id(s, r->element[1], id);
-    else
-        snprintf(s->err, sizeof(s->err), "redis: the image transaction failed");
+    const char *why;
+    int rc = enqueue_result(r, id, &why, retry_after);
+    *limited = rc == ENQUEUE_LIMITED ? why : NULL;
+    if (rc < 0) {
+        snprintf(s->err, sizeof(s->err), "redis: %s", why ? why : "the job was not queued");
+        log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
+    }
     freeReplyObject(r);
-    return rc;
+    return rc < 0 ? -1 : 0;
+}
+
+int store_send_subject_connections(struct store *s, const char *subject, long presence_ttl)
+{
+    char key[KEYS_MAX_SUBJECT + 100], stale[24];
+    if (keys_of_subject(s->keys.conns_prefix, subject, key, sizeof(key)) != 0)
+        return -1;
+    snprintf(stale, sizeof(stale), "%ld", presence_ttl * 1000);
+    const char *argv[] = {"EVAL", conns_count_lua, "1", key, stale};
+    return send_argv(s, 5, argv, NULL);
 }
 
 int store_send_command(struct store *s, int argc, const char **argv, const size_t *argvlen)

@@ -21,6 +21,8 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "config.h"
+#include "job.h"
 #include "keys.h"
 #include "redis_conn.h"
 
@@ -54,13 +56,17 @@ int store_recv_write_probe(struct store *s);
 int store_send_connection_count(struct store *s);
 int store_recv_connection_count(struct store *s, long long *count);
 
-/* A job answered to every client; id receives the job id. */
-int store_send_queue_text(struct store *s, const char *text, size_t len);
-/* The image under its own key (with a TTL) and its job, in one transaction. */
-int store_send_queue_image(struct store *s, const void *bytes, size_t len, const char *mime,
-                           const char *question, size_t qlen);
-int store_recv_queue_text(struct store *s, char id[48]);
-int store_recv_queue_image(struct store *s, char id[48]);
+/* Queues job j (common/enqueue.h): *ncmds is the number of replies
+ * store_recv_enqueue reads. It returns 0 with the job id, or with *limited
+ * set (a quota said no: the reason, and *retry_after seconds), or -1. */
+int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
+                       const void *image, size_t image_len, int *ncmds);
+int store_recv_enqueue(struct store *s, int ncmds, char id[48], const char **limited,
+                       long *retry_after);
+
+/* The number of open WebSockets of subject over all instances (its reply
+ * is an integer: read it with store_recv_reply). */
+int store_send_subject_connections(struct store *s, const char *subject, long presence_ttl);
 
 /* Any other command, and its reply (an error reply counts as a failure);
  * the caller frees the reply. */

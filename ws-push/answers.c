@@ -32,33 +32,61 @@ static int resumed_by(struct wspush *wp, const char *id, uint64_t conn)
     return follow_find(&wp->follows, id, FOLLOW_RESUME, conn) != NULL;
 }
 
-/* To the entry's connection, or to every client but those resuming the
- * answer on their own. */
+/* An answer sent to a group (everyone, or a user's sockets) rather than to
+ * one connection: a member may resume it on its own for a while. */
+static int to_group(const struct follow *f)
+{
+    return f->conn == 0 || f->conn == ANSWERS_USER;
+}
+
+static int resuming(struct wspush *wp, const struct conn *c, void *ctx)
+{
+    return resumed_by(wp, ctx, c->id);
+}
+
+/* To the entry's connection, or to its group but those resuming the answer
+ * on their own. */
 static void forward(struct wspush *wp, const struct follow *f, const char *data, size_t len)
 {
-    struct conn *c = f->conn ? conn_find(&wp->conns, f->conn) : NULL;
-    if (f->conn && !c)
+    struct conn *c = to_group(f) ? NULL : conn_find(&wp->conns, f->conn);
+    if (!to_group(f) && !c)
         return; /* that client has gone */
+    if (f->conn == ANSWERS_USER && (!f->user || !subjects_find(&wp->subjects, f->user)))
+        return; /* none of the user's sockets is here */
     struct msg *m = msg_new(data, len);
     if (!m) {
         log_error("out of memory delivering a frame");
         return;
     }
+    int some_resume = to_group(f) && follow_has_resume(&wp->follows, f->id);
     if (c)
         conn_send(&wp->conns, c, m);
-    else if (!follow_has_resume(&wp->follows, f->id))
+    else if (f->conn == ANSWERS_USER)
+        subjects_send(wp, f->user, m, some_resume ? resuming : NULL, (void *)f->id);
+    else if (!some_resume)
         conn_broadcast(&wp->conns, m);
     else
         for (c = LIST_FIRST(&wp->conns.all); c; c = LIST_NEXT(c, link))
-            if (!resumed_by(wp, f->id, c->id))
+            if (c->who.authed && !resumed_by(wp, f->id, c->id))
                 conn_send(&wp->conns, c, m);
     msg_unref(m);
 }
 
-static void forward_raw(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+static void forward_raw(struct wspush *wp, uint64_t conn, const char *user, const char *data,
+                        size_t len)
 {
-    struct follow f = {.conn = conn};
+    struct follow f = {.conn = conn, .user = (char *)user};
     forward(wp, &f, data, len);
+}
+
+/* The CHANNEL entry of answer id for its target (a new one knows it). */
+static struct follow *channel_entry(struct wspush *wp, const char *id, uint64_t conn,
+                                    const char *user)
+{
+    struct follow *f = follow_get(&wp->follows, id, FOLLOW_CHANNEL, conn);
+    if (f && conn == ANSWERS_USER && !f->user && !(f->user = strdup(user)))
+        return NULL;
+    return f;
 }
 
 static void fill(struct wspush *wp, struct follow *f);
@@ -80,8 +108,8 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
         log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, h->seq - 1);
     }
-    if (f->kind == FOLLOW_CHANNEL && f->conn == 0)
-        follow_note_join(f, h->seq, wp->conns.next_id - 1);
+    if (f->kind == FOLLOW_CHANNEL && to_group(f))
+        follow_note_join(f, h->seq, wp->conns.next_member - 1);
     forward(wp, f, data, len);
     f->next_seq = h->seq + 1;
     if (f->next_seq == f->skip_from && f->skip_to > f->skip_from)
@@ -95,7 +123,7 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
 static void rejoin(struct wspush *wp, struct follow *r)
 {
     struct follow *f = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
-    if (!r->resolving && !r->filling && f && f->conn == 0 && r->next_seq == f->next_seq)
+    if (!r->resolving && !r->filling && f && to_group(f) && r->next_seq == f->next_seq)
         follow_remove(&wp->follows, r);
 }
 
@@ -113,28 +141,29 @@ static void take_resume(struct follow *r, void *ctx)
     rejoin(lf->wp, r);
 }
 
-void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len)
+void answers_deliver(struct wspush *wp, uint64_t conn, const char *user, const char *data,
+                     size_t len)
 {
     struct frame_head h;
     if (frame_peek(data, len, &h) != 0) {
         if (conn != ANSWERS_FOREIGN)
-            forward_raw(wp, conn, data, len); /* not an answer frame of ours: as it is */
+            forward_raw(wp, conn, user, data, len); /* not an answer frame of ours: as it is */
         return;
     }
     struct follow *f = conn == ANSWERS_FOREIGN
                            ? follow_find(&wp->follows, h.id, FOLLOW_CHANNEL, 0)
-                           : follow_get(&wp->follows, h.id, FOLLOW_CHANNEL, conn);
+                           : channel_entry(wp, h.id, conn, user);
     if (f)
         take(wp, f, &h, data, len, 1);
     else if (conn != ANSWERS_FOREIGN)
-        forward_raw(wp, conn, data, len); /* no memory to follow it */
+        forward_raw(wp, conn, user, data, len); /* no memory to follow it */
     struct live_frame lf = {wp, &h, data, len};
     follow_each_resume(&wp->follows, h.id, take_resume, &lf);
 }
 
-void answers_queued(struct wspush *wp, uint64_t conn, const char *id)
+void answers_queued(struct wspush *wp, uint64_t conn, const char *user, const char *id)
 {
-    if (!follow_get(&wp->follows, id, FOLLOW_CHANNEL, conn))
+    if (!channel_entry(wp, id, conn, user))
         log_warn("answer %s: out of memory; it will not be caught up", id);
 }
 
@@ -228,11 +257,19 @@ static void on_index(redisAsyncContext *ac, void *r, void *privdata)
         if (id->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING)
             continue;
         uint64_t conn = 0;
-        if (strcmp(ch->str, wp->keys.broadcast) != 0 &&
-            (!(conn = keys_connection_of(wp->connections, ch->str)) ||
-             !conn_find(&wp->conns, conn)))
+        char user[KEYS_MAX_SUBJECT];
+        const char *sub = keys_user_of_channel(&wp->keys, ch->str);
+        if (sub) {
+            if (keys_subject_user(sub, user, sizeof(user)) != 0 ||
+                !subjects_find(&wp->subjects, user))
+                continue; /* a user with no socket here */
+            conn = ANSWERS_USER;
+        } else if (strcmp(ch->str, wp->keys.broadcast) != 0 &&
+                   (!(conn = keys_connection_of(wp->connections, ch->str)) ||
+                    !conn_find(&wp->conns, conn))) {
             continue; /* another instance's client, or one that left */
-        struct follow *f = follow_get(&wp->follows, id->str, FOLLOW_CHANNEL, conn);
+        }
+        struct follow *f = channel_entry(wp, id->str, conn, user);
         if (f)
             fill(wp, f);
     }
@@ -300,10 +337,12 @@ void answers_pong(struct wspush *wp, const char *payload)
     }
 }
 
+/* (an answer to a user is kept while none of its sockets is here: one
+ * may come back and resume it) */
 static int conn_gone(void *ctx, uint64_t conn)
 {
     struct wspush *wp = ctx;
-    return !conn_find(&wp->conns, conn);
+    return conn != ANSWERS_USER && !conn_find(&wp->conns, conn);
 }
 
 struct channel_use {

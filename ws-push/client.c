@@ -1,9 +1,10 @@
 /* client.c -- the WebSocket protocol clients speak to ws-push.
  *
- * Upgrades are accepted on "/" and "/ws". Client messages (reassembled from
- * fragments, read and checked by common/message.c) each become a job
- * answered to this connection only. Bad messages get an error frame and the
- * connection stays open. */
+ * Upgrades are accepted on "/" and "/ws" (access.c decides who may open
+ * one). Client messages (reassembled from fragments, read and checked by
+ * common/message.c) each become a job, answered to this connection only
+ * (with authentication: to each socket of its user). Bad messages get an
+ * error frame and the connection stays open. */
 #define _POSIX_C_SOURCE 200809L
 #include "wspush.h"
 
@@ -28,10 +29,13 @@ static int accepted_path(struct lws *wsi)
 
 static void submit(struct wspush *wp, struct conn *c, const struct client_message *m)
 {
-    char reply[256], token[33], key[256];
-    keys_connection(wp->connections, c->id, reply, sizeof(reply));
+    char reply[KEYS_MAX_SUBJECT + 256], token[33], key[256];
+    if (access_reply_channel(wp, c, reply, sizeof(reply)) != 0) {
+        client_send_error(wp, c, MSG_INTERNAL);
+        return;
+    }
     struct job j = {.kind = m->kind, .content = m->text.data ? m->text.data : "",
-                    .content_len = m->text.len, .reply = reply};
+                    .content_len = m->text.len, .reply = reply, .user = c->who.subject};
     if (m->kind == JOB_TEXT) {
         redis_link_submit(wp, c->id, &j, NULL, 0);
         return;
@@ -50,7 +54,11 @@ static void handle_message(struct wspush *wp, struct conn *c, const char *data, 
     struct client_message m;
     const char *why = client_message_parse(&m, data, len, wp->cfg->max_message_bytes,
                                            wp->cfg->max_image_bytes);
-    if (why)
+    if (m.request == CLIENT_AUTH && !why)
+        access_auth_frame(wp, c, m.text.data, m.text.len);
+    else if (!c->who.authed)
+        access_refuse_unauthenticated(wp, c, why ? why : MSG_AUTH_FIRST);
+    else if (why)
         client_send_error(wp, c, why);
     else if (m.request == CLIENT_RESUME)
         control_resume(wp, c, m.id, m.after);
@@ -101,7 +109,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (wp->stopping || !accepted_path(wsi))
             return 1;
-        return 0;
+        return access_handshake(wp, wsi, c);
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return mask_guard_accepted((int)(intptr_t)in) != 0;
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -112,6 +120,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->fd = lws_get_socket_fd(wsi);
         mask_guard_bind(c->fd, c);
         log_debug("client %llu connected (%zu open)", (unsigned long long)c->id, wp->conns.count);
+        access_established(wp, c);
         return 0;
     case LWS_CALLBACK_CLOSED:
         log_debug("client %llu closed", (unsigned long long)c->id);
@@ -120,6 +129,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                      (unsigned long long)c->id, wp->conns.queue_limit);
         if (c->id)
             mask_guard_unbind(c->fd);
+        access_closed(wp, c);
         conn_remove(&wp->conns, c);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:

@@ -40,6 +40,7 @@ int conn_table_init(struct conn_table *t, unsigned queue_limit)
     t->nbuckets = 1024;
     t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
     t->next_id = 1;
+    t->next_member = 1;
     t->queue_limit = queue_limit;
     return t->buckets ? 0 : -1;
 }
@@ -78,7 +79,9 @@ static void grow(struct conn_table *t)
 
 int conn_add(struct conn_table *t, struct conn *c, struct lws *wsi)
 {
+    struct conn_who who = c->who;
     memset(c, 0, sizeof(*c));
+    c->who = who;
     c->id = t->next_id++;
     c->wsi = wsi;
     if (t->count >= t->nbuckets)
@@ -137,7 +140,7 @@ static int queue_grow(struct conn *c, unsigned limit)
 int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
 {
     if (c->closing)
-        return -1;
+        return -1; /* (a refusal queues its error frame before it closes) */
     if (c->qlen == c->qcap && (c->qcap >= t->queue_limit || queue_grow(c, t->queue_limit) != 0)) {
         /* Close now: a client that reads nothing never makes the socket
          * writable again, so waiting for that would keep it forever. */
@@ -185,10 +188,28 @@ void conn_close_with(struct conn *c, enum conn_close why, int code, const char *
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
+void conn_close_after_queue(struct conn *c, enum conn_close why, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = why;
+    c->close_code = code;
+    c->close_reason = reason;
+    lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+void conn_admit(struct conn_table *t, struct conn *c)
+{
+    c->who.authed = 1;
+    c->member_no = t->next_member++;
+}
+
 void conn_broadcast(struct conn_table *t, struct msg *m)
 {
     for (struct conn *c = LIST_FIRST(&t->all); c; c = LIST_NEXT(c, link))
-        conn_send(t, c, m);
+        if (c->who.authed)
+            conn_send(t, c, m);
 }
 
 /* RFC 6455 header of an unmasked final text frame of len bytes. */
@@ -231,9 +252,14 @@ static int write_batch(struct conn *c)
     return lws_write(c->wsi, p, len, LWS_WRITE_RAW) < (int)len ? -1 : (int)len;
 }
 
+static int flushes_first(const struct conn *c)
+{
+    return c->closing == CONN_GOING_AWAY || c->closing == CONN_REFUSED;
+}
+
 int conn_write_queued(struct conn *c)
 {
-    if (c->closing && c->closing != CONN_GOING_AWAY)
+    if (c->closing && !flushes_first(c))
         return -1; /* being closed: lws sends the close frame prepared */
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];
@@ -250,10 +276,9 @@ int conn_write_queued(struct conn *c)
     }
     if (c->qlen) {
         lws_callback_on_writable(c->wsi);
-    } else if (c->closing == CONN_GOING_AWAY) {
-        static const char why[] = "server shutting down";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why,
-                         sizeof(why) - 1);
+    } else if (flushes_first(c)) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
     }
     return 0;

@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 
 #include "buf.h"
+#include "keys.h"
 
 struct msg {
     unsigned refs;
@@ -32,7 +33,20 @@ enum conn_close {
     CONN_GOING_AWAY,        /* shutdown: close 1001 */
     CONN_OVER_BUDGET,       /* largest half-received message over budget: close 1009 */
     CONN_PROTOCOL_ERROR,    /* broke RFC 6455 (an unmasked frame): close 1002 */
+    CONN_REFUSED,           /* token, quota: close (1008) once its queue is sent */
 };
+
+/* Who is on a connection (access.c). Filled in at the handshake, before
+ * the connection joins the table (conn_add keeps it). */
+struct conn_who {
+    char subject[KEYS_MAX_SUBJECT]; /* user:<sub> or addr:<ip>; quotas' key */
+    int authed;                 /* may ask and be sent answers */
+    int admin;
+    long long exp;              /* the token's exp (s since the epoch); 0: none */
+    long long auth_deadline_ms; /* unauthenticated: closed after (monotonic) */
+};
+
+struct subject;
 
 struct conn {
     uint64_t id;
@@ -46,6 +60,13 @@ struct conn {
     int rx_discard;             /* the current message is being dropped */
     size_t rx_counted;          /* of the partial budget, held by rx */
     enum conn_close closing;
+    int close_code;             /* CONN_REFUSED, CONN_GOING_AWAY: the close frame */
+    const char *close_reason;
+    struct conn_who who;
+    uint64_t member_no;         /* order of becoming a member (authed); 0: not yet */
+    struct subject *subject;    /* its group (subjects.c) */
+    LIST_ENTRY(conn) subject_link;
+    int counted;                /* in P conns:<subject> (common/conns.h) */
 };
 
 struct conn_table {
@@ -53,6 +74,7 @@ struct conn_table {
     struct conn **buckets;
     size_t nbuckets, count;
     uint64_t next_id;
+    uint64_t next_member;
     unsigned queue_limit;
     size_t partial_bytes, partial_budget; /* see partial.c */
 };
@@ -72,11 +94,17 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m);
  * message the client sent. */
 int conn_send_copy(struct conn_table *t, struct conn *c, const void *data, size_t len);
 void conn_reject(struct conn_table *t, struct conn *c, const char *message);
+/* To every member (authenticated connection). */
 void conn_broadcast(struct conn_table *t, struct msg *m);
+/* c becomes a member: it is sent answers from now on. */
+void conn_admit(struct conn_table *t, struct conn *c);
 /* Marks c to be closed with why (unless it is already closing): nothing it
  * sends is read any more and the close frame (code, reason) is sent when the
  * socket is writable, or the socket closed after 5 s. */
 void conn_close_with(struct conn *c, enum conn_close why, int code, const char *reason);
+/* Closes c with code and reason (a static string) once what is queued for
+ * it (an error frame saying why) has been sent; nothing more is queued. */
+void conn_close_after_queue(struct conn *c, enum conn_close why, int code, const char *reason);
 
 /* Writes queued frames while the socket takes them. Returns -1 to close. */
 int conn_write_queued(struct conn *c);

@@ -75,11 +75,29 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
         follow_remove(&wp->follows, r);
         return;
     }
-    if (strcmp(channel, wp->keys.broadcast) != 0) {
+    struct conn *c = conn_find(&wp->conns, r->conn);
+    char owner[KEYS_MAX_SUBJECT + 100];
+    if (!c || !answer_may_read(channel, &wp->keys, access_owner(wp, c, owner, sizeof(owner)))) {
+        /* another user's answer does not exist for this one */
+        reject_about(wp, r->conn, ANSWER_UNKNOWN, r->id);
+        follow_remove(&wp->follows, r);
+        return;
+    }
+    /* an answer to this socket's user goes to the user's sockets here; one
+     * to another user (an admin resumes it) moves here as one to a socket */
+    const char *sub = keys_user_of_channel(&wp->keys, channel);
+    char user[KEYS_MAX_SUBJECT];
+    int to_user = sub && keys_subject_user(sub, user, sizeof(user)) == 0 &&
+                  strcmp(user, c->who.subject) == 0;
+    if (strcmp(channel, wp->keys.broadcast) != 0 && !to_user) {
         take_over(wp, r, channel);
     } else if (!follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0)) {
-        /* never heard here: everyone gets it from here on */
-        struct follow *f = follow_get(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
+        /* never heard here: its group (everyone, or the user's sockets
+         * here) gets it from here on */
+        struct follow *f = follow_get(&wp->follows, r->id, FOLLOW_CHANNEL,
+                                      to_user ? ANSWERS_USER : 0);
+        if (f && to_user && !(f->user = strdup(c->who.subject)))
+            f = NULL; /* (the RESUME entry alone brings it) */
         if (f) {
             f->next_seq = r->next_seq;
             f->heard_seq = r->heard_seq;
@@ -97,7 +115,9 @@ static void skip_what_it_had(struct wspush *wp, struct follow *r)
 {
     const struct follow *f = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
     int exact;
-    long first = f && f->conn == 0 ? follow_first_seq_of(f, r->conn, &exact) : -1;
+    const struct conn *c = conn_find(&wp->conns, r->conn);
+    int group = f && (f->conn == 0 || f->conn == ANSWERS_USER);
+    long first = group && c ? follow_first_seq_of(f, c->member_no, &exact) : -1;
     if (first < 0 || first >= f->next_seq)
         return;
     if (!exact)
@@ -144,6 +164,7 @@ void control_resume(struct wspush *wp, struct conn *c, const char *id, long afte
 
 struct cancel {
     struct answer_write a;
+    char owner[KEYS_MAX_SUBJECT + 100];
     struct buf frame;
     uint64_t conn;
     char id[48];
@@ -177,7 +198,8 @@ void control_cancel(struct wspush *wp, struct conn *c, const char *id)
         return;
     }
     x->conn = c->id;
-    if (answer_cancel_argv(&x->a, &wp->keys, id, &x->frame, wp->cfg->answer_ttl,
+    if (answer_cancel_argv(&x->a, &wp->keys, id, access_owner(wp, c, x->owner, sizeof(x->owner)),
+                           &x->frame, wp->cfg->answer_ttl,
                            wp->cfg->answer_max_frames) != 0) { /* checks the id too */
         conn_reject(&wp->conns, c, MSG_CANCEL_BAD);
     } else if (!wp->cmd.ra.ac ||

@@ -20,6 +20,7 @@ void follow_table_free(struct follow_table *t)
         for (struct follow *f = t->buckets[i], *next; f; f = next) {
             next = f->hnext;
             free(f->channel);
+            free(f->user);
             free(f->joins);
             free(f);
         }
@@ -155,6 +156,7 @@ void follow_sweep(struct follow_table *t, long long now_ms, long long keep_ms,
                 *pp = f->hnext;
                 on_free(ctx, f);
                 free(f->channel);
+                free(f->user);
                 free(f->joins);
                 free(f);
                 t->count--;

@@ -35,14 +35,15 @@ struct follow {
     int gone;               /* removed: freed once no read is on its way */
     int resumers;           /* CHANNEL for every client: RESUME entries of it */
     char *channel;          /* CHANNEL: a foreign channel subscribed for it */
+    char *user;             /* CHANNEL for a user's sockets: the subject */
     long skip_from, skip_to;  /* RESUME: the connection has these seqs live */
     struct follow_join *joins; /* CHANNEL for every client: who got which seq */
     unsigned njoins;
     long long touched_ms;   /* last heard of (monotonic) */
 };
 
-/* From frame seq on, every connection up to id max_conn was sent the
- * answer (connection ids only grow). A few of these, newest last, tell a
+/* From frame seq on, every member up to max_conn (conn.member_no, which
+ * only grows) was sent the answer. A few of these, newest last, tell a
  * connection that resumes which frames it got live before it asked. */
 #define FOLLOW_JOINS 32
 struct follow_join {

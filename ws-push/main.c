@@ -34,6 +34,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     struct wspush *wp = lws_container_of(sul, struct wspush, tick);
     redis_link_tick(wp);
     answers_tick(wp);
+    access_tick(wp);
     lws_sul_schedule(wp->ctx, 0, &wp->tick, on_tick, TICK_US);
 }
 
@@ -49,7 +50,7 @@ static int setup(struct wspush *wp, const struct config *cfg)
 {
     memset(wp, 0, sizeof(*wp));
     wp->cfg = cfg;
-    char err[256];
+    char err[512];
     if (redis_addr_parse(&wp->addr, cfg->redis_url, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return -1;
@@ -75,10 +76,17 @@ static int setup(struct wspush *wp, const struct config *cfg)
         return -1;
     }
     snprintf(wp->ping_channel, sizeof(wp->ping_channel), "%sping", wp->connections);
+    if (!(wp->auth = auth_new(cfg, err, sizeof(err))) ||
+        proxy_nets_init(&wp->proxies, &cfg->trusted_proxies, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        auth_free(wp->auth);
+        return -1;
+    }
     if (conn_table_init(&wp->conns, (unsigned)cfg->ws_queue_frames) != 0 ||
-        follow_table_init(&wp->follows) != 0) {
+        follow_table_init(&wp->follows) != 0 || subjects_init(&wp->subjects) != 0) {
         log_error("out of memory");
         conn_table_free(&wp->conns);
+        follow_table_free(&wp->follows);
         return -1;
     }
     /* a base64 image, its JSON envelope and a question */
@@ -133,6 +141,9 @@ static int serve(const struct config *cfg)
                   la.shown, cfg->ws_port, cfg->bind);
         conn_table_free(&wp.conns);
         follow_table_free(&wp.follows);
+        subjects_free(&wp.subjects);
+        auth_free(wp.auth);
+        proxy_nets_free(&wp.proxies);
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
@@ -155,8 +166,8 @@ static int serve(const struct config *cfg)
     wp.stopping = 1;
     redis_link_close(&wp);
     for (struct conn *c = LIST_FIRST(&wp.conns.all); c; c = LIST_NEXT(c, link)) {
-        c->closing = CONN_GOING_AWAY;
-        lws_callback_on_writable(c->wsi);
+        conn_close_after_queue(c, CONN_GOING_AWAY, LWS_CLOSE_STATUS_GOINGAWAY,
+                               "server shutting down");
     }
     /* the tick (every TICK_US) keeps lws_service from sleeping longer */
     long long deadline = clock_ms() + SHUTDOWN_GRACE_MS;
@@ -173,6 +184,9 @@ static int serve(const struct config *cfg)
     lws_context_destroy(context);
     conn_table_free(&wp.conns);
     follow_table_free(&wp.follows); /* after the links: their callbacks may hold entries */
+    subjects_free(&wp.subjects);
+    auth_free(wp.auth);
+    proxy_nets_free(&wp.proxies);
     log_info("stopped");
     return failed;
 }

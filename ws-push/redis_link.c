@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "enqueue.h"
 #include "frame.h"
 #include "log.h"
+#include "message.h"
 
 /* ---- hiredis adapter -------------------------------------------------- */
 
@@ -131,6 +133,13 @@ static void deliver(struct wspush *wp, const redisReply *channel, const redisRep
     if (channel->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
         return;
     uint64_t conn = 0;
+    const char *sub = via_pattern ? NULL : keys_user_of_channel(&wp->keys, channel->str);
+    if (sub) {
+        char user[KEYS_MAX_SUBJECT];
+        if (keys_subject_user(sub, user, sizeof(user)) == 0)
+            answers_deliver(wp, ANSWERS_USER, user, payload->str, payload->len);
+        return;
+    }
     if (!via_pattern) {
         /* ours is the broadcast channel; any other we hear is another
          * instance's connection channel, subscribed for a resumed answer */
@@ -141,7 +150,7 @@ static void deliver(struct wspush *wp, const redisReply *channel, const redisRep
     } else if (!(conn = keys_connection_of(wp->connections, channel->str))) {
         return; /* not a channel of ours */
     }
-    answers_deliver(wp, conn, payload->str, payload->len);
+    answers_deliver(wp, conn, NULL, payload->str, payload->len);
 }
 
 struct heard_on {
@@ -200,10 +209,22 @@ static void subscribe_foreign(struct follow *f, void *ctx)
         redisAsyncCommand(wp->sub.ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", f->channel);
 }
 
+static void subscribe_inbox(struct wspush *wp, const char *name, const char *channel, void *ctx)
+{
+    (void)name;
+    (void)ctx;
+    if (channel[0])
+        redisAsyncCommand(wp->sub.ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", channel);
+}
+
+/* The users' inboxes first: confirmations come in order, so when the last
+ * two (broadcast, our pattern) are in and the catch-up starts, every
+ * channel of ours is heard. */
 static void subscribe(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
     wp->subscribed = wp->confirmations = 0;
+    subjects_each(wp, subscribe_inbox, NULL);
     redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "SUBSCRIBE %s", wp->keys.broadcast);
     redisAsyncCommand(l->ra.ac, on_pubsub, NULL, "PSUBSCRIBE %s*", wp->connections);
     follow_each(&wp->follows, subscribe_foreign, wp);
@@ -271,34 +292,31 @@ void redis_link_close(struct wspush *wp)
 
 /* ---- jobs from clients ------------------------------------------------ */
 
-/* The XADD's reply; an image job's comes inside EXEC's [SET, XADD] */
-static const redisReply *xadd_reply(const redisReply *r)
-{
-    if (!r || r->type != REDIS_REPLY_ARRAY)
-        return r;
-    if (r->elements != 2 || r->element[0]->type == REDIS_REPLY_ERROR)
-        return NULL;
-    return r->element[1];
-}
-
 static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = ac->data;
     struct wspush *wp = l->wp;
-    const redisReply *reply = xadd_reply(r);
     struct conn *c = conn_find(&wp->conns, (uint64_t)(uintptr_t)privdata);
+    char id[48];
+    const char *why;
+    long retry_after;
+    int rc = enqueue_result(r, id, &why, &retry_after);
     if (!c)
         return;
-    if (!reply || reply->type != REDIS_REPLY_STRING) {
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_error("XADD: %s", reply->str);
-        conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
-        return;
-    }
-    answers_queued(wp, c->id, reply->str);
     struct buf b = BUF_INIT;
-    if (frame_queued(&b, reply->str) == 0)
-        conn_send_copy(&wp->conns, c, b.data, b.len);
+    if (rc == ENQUEUE_LIMITED) {
+        if (frame_reject_code(&b, 429, why) == 0)
+            conn_send_copy(&wp->conns, c, b.data, b.len);
+    } else if (rc != 0) {
+        if (why)
+            log_error("queueing a job: %s", why);
+        conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
+    } else {
+        int to_user = keys_subject_is_user(c->who.subject);
+        answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, id);
+        if (frame_queued(&b, id) == 0)
+            conn_send_copy(&wp->conns, c, b.data, b.len);
+    }
     buf_free(&b);
 }
 
@@ -306,22 +324,19 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
                        const void *image, size_t image_len)
 {
     struct conn *c = conn_find(&wp->conns, conn_id);
+    struct enqueue e;
     if (!wp->cmd.ra.ac) {
         if (c)
             conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
         return;
     }
-    void *id = (void *)(uintptr_t)conn_id;
-    struct job_argv a;
-    if (!image) {
-        job_xadd_argv(&a, &wp->keys, j);
-        redisAsyncCommandArgv(wp->cmd.ra.ac, on_queued, id, a.argc, a.argv, a.argvlen);
+    if (enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+        if (c)
+            conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
-    /* the image and its job in one transaction (common/job.h) */
-    struct job_image_tx tx;
-    job_image_tx(&tx, &wp->keys, j, image, image_len, wp->cfg->image_ttl);
-    for (int i = 0; i < JOB_IMAGE_TX_CMDS; i++)
-        redisAsyncCommandArgv(wp->cmd.ra.ac, i == JOB_IMAGE_TX_CMDS - 1 ? on_queued : NULL, id,
-                              tx.cmd[i].argc, tx.cmd[i].argv, tx.cmd[i].argvlen);
+    void *id = (void *)(uintptr_t)conn_id;
+    for (int i = 0; i < e.ncmds; i++)
+        redisAsyncCommandArgv(wp->cmd.ra.ac, i == e.ncmds - 1 ? on_queued : NULL, id,
+                              e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);
 }

@@ -10,15 +10,23 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "config.h"
 #include "conn.h"
 #include "follow.h"
 #include "job.h"
 #include "keys.h"
+#include "proxy.h"
 #include "redis_async.h"
 #include "redis_conn.h"
 
 struct wspush;
+
+/* subjects.c: connections grouped by who is on them */
+struct subject_table {
+    struct subject **buckets;
+    size_t nbuckets, count;
+};
 
 /* One hiredis async connection whose socket lives in the lws loop. */
 struct redis_link {
@@ -39,6 +47,10 @@ struct wspush {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     struct conn_table conns;
+    struct subject_table subjects;
+    struct auth *auth;
+    struct proxy_nets proxies;
+    long long next_access_check_ms, next_vouch_ms;
     struct redis_link sub, cmd;
     int confirmations, subscribed;  /* of the two subscriptions */
     struct follow_table follows;
@@ -73,15 +85,57 @@ int mask_guard_accepted(int fd);
 void mask_guard_bind(int fd, struct conn *c);
 void mask_guard_unbind(int fd);
 
+/* subjects.c */
+int subjects_init(struct subject_table *t);
+void subjects_free(struct subject_table *t);
+struct subject *subjects_find(const struct subject_table *t, const char *name);
+size_t subjects_count(const struct subject_table *t, const char *name);
+/* c joins the group of c->who.subject (a user's first socket here
+ * subscribes to its inbox), or leaves it (its last unsubscribes). */
+int subjects_join(struct wspush *wp, struct conn *c);
+void subjects_leave(struct wspush *wp, struct conn *c);
+/* fn(name, channel: the inbox, "" for an address) for every group */
+void subjects_each(struct wspush *wp, void (*fn)(struct wspush *, const char *name,
+                                                 const char *channel, void *ctx),
+                   void *ctx);
+/* m to every member of group name for which skip (may be NULL) says 0 */
+void subjects_send(struct wspush *wp, const char *name, struct msg *m,
+                   int (*skip)(struct wspush *, const struct conn *, void *), void *ctx);
+struct conn *subjects_first_conn(struct subject *s);   /* s may be NULL */
+struct conn *subjects_next_conn(struct conn *c);
+
+/* access.c: who may connect, and who a connection is */
+/* At the handshake: 0 to accept, else the upgrade was refused (an HTTP
+ * status was written) and lws should drop it. c is the connection-to-be. */
+int access_handshake(struct wspush *wp, struct lws *wsi, struct conn *c);
+/* The connection is established: it becomes a member now (token in the
+ * URL, or none needed) or waits for its auth frame. */
+void access_established(struct wspush *wp, struct conn *c);
+/* {"type":"auth","token":…} */
+void access_auth_frame(struct wspush *wp, struct conn *c, const char *token, size_t len);
+/* A message before the token: an error frame (401), then close 1008. */
+void access_refuse_unauthenticated(struct wspush *wp, struct conn *c, const char *why);
+void access_closed(struct wspush *wp, struct conn *c);
+/* Every second: sockets without a token in time, or whose token expired,
+ * are closed (1008); the instance vouches for its sockets in P conns:*. */
+void access_tick(struct wspush *wp);
+/* What c may resume and cancel: its user's inbox; NULL: anything. */
+const char *access_owner(struct wspush *wp, const struct conn *c, char *buf, size_t len);
+/* Where answers to c's messages go. */
+int access_reply_channel(struct wspush *wp, const struct conn *c, char *buf, size_t len);
+
 /* client.c */
 extern const struct lws_protocols client_protocol;
 
 /* answers.c */
 #define ANSWERS_FOREIGN UINT64_MAX  /* "conn" of a channel subscribed for a resume */
+#define ANSWERS_USER (UINT64_MAX - 1) /* "conn" of an answer to a user's sockets */
 #define ANSWERS_FILL_COUNT 1000     /* frames per history read */
-/* A frame from the answer channel naming conn (0: every client). */
-void answers_deliver(struct wspush *wp, uint64_t conn, const char *data, size_t len);
-void answers_queued(struct wspush *wp, uint64_t conn, const char *id);
+/* A frame from the answer channel naming conn (0: every client;
+ * ANSWERS_USER: the sockets of user, the subject "user:<sub>"). */
+void answers_deliver(struct wspush *wp, uint64_t conn, const char *user, const char *data,
+                     size_t len);
+void answers_queued(struct wspush *wp, uint64_t conn, const char *user, const char *id);
 void answers_catch_up(struct wspush *wp);   /* subscriptions (re)confirmed */
 void answers_pong(struct wspush *wp, const char *payload);
 void answers_tick(struct wspush *wp);
@@ -100,8 +154,9 @@ void redis_link_close(struct wspush *wp);          /* shutdown: presence gone */
 /* Another instance's connection channel, heard for an answer resumed here. */
 void redis_link_subscribe(struct wspush *wp, const char *channel);
 void redis_link_unsubscribe(struct wspush *wp, const char *channel);
-/* Queues a job whose answer goes to connection conn_id only; the client gets
- * a "queued" frame (or an error) when Redis has it. image may be NULL. */
+/* Queues a job asked on connection conn_id; the client gets a "queued"
+ * frame (or an error: 429 when a quota says no) when Redis has it. image
+ * may be NULL. */
 void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
                        const void *image, size_t image_len);
 

@@ -1,0 +1,150 @@
+/* enqueue.c -- see enqueue.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "enqueue.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char MSG_RATE_LIMITED[] = "发送太频繁 (too many messages: rate_messages_per_minute reached, "
+                                "try again later)";
+const char MSG_TOO_MANY_IN_FLIGHT[] = "回答太多 (too many answers in progress: "
+                                      "max_answers_in_flight_per_user reached)";
+
+/* An answer still "in flight" after this long is taken for lost (a job
+ * that never got a final frame: deleted by hand, dead-lettered elsewhere). */
+#define INFLIGHT_STALE_MS (3600 * 1000LL)
+
+/* KEYS: jobs stream, rate set, in-flight set, image key ('' = none)
+ * ARGV: rate limit (0 = none), in-flight limit (0 = none), in-flight stale
+ *       ms, image ttl s, image bytes, then the job's field/value pairs
+ * Returns the job id, or {1, retry-after s} (rate), {2, retry-after s}
+ * (answers in flight). */
+static const char enqueue_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local rate, inflight = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "if rate > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)\n"
+    "  if redis.call('ZCARD', KEYS[2]) >= rate then\n"
+    "    local oldest = tonumber(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2])\n"
+    "    return {1, math.max(1, math.ceil((oldest + 60000 - now) / 1000))}\n"
+    "  end\n"
+    "end\n"
+    "if inflight > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]))\n"
+    "  if redis.call('ZCARD', KEYS[3]) >= inflight then return {2, 1} end\n"
+    "end\n"
+    "if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[4]) end\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))\n"
+    "if rate > 0 then\n"
+    "  redis.call('ZADD', KEYS[2], now, id)\n"
+    "  redis.call('PEXPIRE', KEYS[2], 60000)\n"
+    "end\n"
+    "if inflight > 0 then\n"
+    "  redis.call('ZADD', KEYS[3], now, id)\n"
+    "  redis.call('PEXPIRE', KEYS[3], ARGV[3])\n"
+    "end\n"
+    "return id\n";
+
+static void arg(struct job_argv *a, const char *s, size_t n)
+{
+    a->argv[a->argc] = s;
+    a->argvlen[a->argc++] = n;
+}
+
+#define ARG(a, s) arg(a, s, strlen(s))
+
+/* EVAL with the job's XADD fields (its argv after XADD <key> *) */
+static int scripted(struct enqueue *e, const struct keys *k, const struct config *cfg,
+                    const struct job *j, const void *image, size_t image_len)
+{
+    job_xadd_argv(&e->xadd, k, j);
+    if (!j->user || keys_of_subject(k->rate_prefix, j->user, e->rate_key,
+                                    sizeof(e->rate_key)) != 0 ||
+        keys_of_subject(k->inflight_prefix, j->user, e->inflight_key,
+                        sizeof(e->inflight_key)) != 0)
+        return -1;
+    struct job_argv *a = &e->cmd[0];
+    e->ncmds = 1;
+    a->argc = 0;
+    ARG(a, "EVAL");
+    arg(a, enqueue_lua, sizeof(enqueue_lua) - 1);
+    ARG(a, "4");
+    ARG(a, k->jobs);
+    ARG(a, e->rate_key);
+    ARG(a, e->inflight_key);
+    ARG(a, j->kind == JOB_IMAGE ? j->image_key : "");
+    snprintf(e->rate, sizeof(e->rate), "%ld", cfg->rate_messages_per_minute);
+    ARG(a, e->rate);
+    snprintf(e->inflight, sizeof(e->inflight), "%ld", cfg->max_answers_in_flight_per_user);
+    ARG(a, e->inflight);
+    snprintf(e->stale, sizeof(e->stale), "%lld", INFLIGHT_STALE_MS);
+    ARG(a, e->stale);
+    snprintf(e->image_ttl, sizeof(e->image_ttl), "%ld", cfg->image_ttl);
+    ARG(a, e->image_ttl);
+    arg(a, j->kind == JOB_IMAGE ? image : "", j->kind == JOB_IMAGE ? image_len : 0);
+    for (int i = 3; i < e->xadd.argc; i++)
+        arg(a, e->xadd.argv[i], e->xadd.argvlen[i]);
+    return 0;
+}
+
+int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
+                    const struct job *j, const void *image, size_t image_len)
+{
+    if (cfg->rate_messages_per_minute > 0 || cfg->max_answers_in_flight_per_user > 0)
+        return scripted(e, k, cfg, j, image, image_len);
+    if (j->kind != JOB_IMAGE) {
+        e->ncmds = 1;
+        job_xadd_argv(&e->cmd[0], k, j);
+        return 0;
+    }
+    /* the image and its job in one transaction: a job never points at an
+     * image that was not stored */
+    e->ncmds = 4;
+    e->cmd[0].argc = 0;
+    ARG(&e->cmd[0], "MULTI");
+    job_image_argv(&e->cmd[1], j->image_key, image, image_len, cfg->image_ttl);
+    job_xadd_argv(&e->cmd[2], k, j);
+    e->cmd[3].argc = 0;
+    ARG(&e->cmd[3], "EXEC");
+    return 0;
+}
+
+static int copy_id(const redisReply *r, char id[48])
+{
+    if (!r || r->type != REDIS_REPLY_STRING || r->len >= 48)
+        return -1;
+    memcpy(id, r->str, r->len + 1);
+    return 0;
+}
+
+int enqueue_result(const redisReply *last, char id[48], const char **why, long *retry_after)
+{
+    *why = NULL;
+    *retry_after = 0;
+    if (!last)
+        return -1;
+    if (last->type == REDIS_REPLY_ERROR) {
+        *why = last->str;
+        return -1;
+    }
+    if (last->type == REDIS_REPLY_STRING)
+        return copy_id(last, id);
+    if (last->type != REDIS_REPLY_ARRAY || last->elements != 2)
+        return -1;
+    const redisReply *a = last->element[0], *b = last->element[1];
+    if (a->type == REDIS_REPLY_INTEGER && b->type == REDIS_REPLY_INTEGER &&
+        (a->integer == 1 || a->integer == 2)) {
+        *why = a->integer == 1 ? MSG_RATE_LIMITED : MSG_TOO_MANY_IN_FLIGHT;
+        *retry_after = (long)b->integer;
+        return ENQUEUE_LIMITED;
+    }
+    /* EXEC of an image job: [SET's reply, XADD's] */
+    if (a->type == REDIS_REPLY_ERROR) {
+        *why = a->str;
+        return -1;
+    }
+    if (b->type == REDIS_REPLY_ERROR)
+        *why = b->str;
+    return copy_id(b, id);
+}

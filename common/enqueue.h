@@ -1,0 +1,51 @@
+/* enqueue.h -- how a question becomes a job: the commands that queue it and
+ * what their last reply means. One definition for fcgi-api and ws-push.
+ *
+ * A text job is one XADD; an image job stores the image and XADDs its job
+ * in one MULTI/EXEC. When a quota is set (rate_messages_per_minute,
+ * max_answers_in_flight_per_user) a Lua script checks the asker's counts,
+ * and only then stores the image and queues the job, all in one step, so
+ * the limits are exact however many fcgi-api and ws-push processes ask at
+ * once:
+ *   P rate:<subject>      sorted set: job ids of the last 60 s, score = ms
+ *   P inflight:<subject>  sorted set: job ids whose answer has not ended
+ * (the script that writes an answer's last frame removes it; see answer.h).
+ * Times are Redis' own clock (TIME), the one clock every instance shares. */
+#ifndef AIMSG_ENQUEUE_H
+#define AIMSG_ENQUEUE_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "job.h"
+#include "keys.h"
+
+extern const char MSG_RATE_LIMITED[];
+extern const char MSG_TOO_MANY_IN_FLIGHT[];
+
+#define ENQUEUE_MAX_CMDS 4
+struct enqueue {
+    int ncmds;
+    struct job_argv cmd[ENQUEUE_MAX_CMDS];
+    struct job_argv xadd;       /* the job's fields, for the script */
+    /* the quota script's arguments besides the job's own */
+    char rate[24], inflight[24], stale[24], image_ttl[24];
+    char rate_key[KEYS_MAX_SUBJECT + 100], inflight_key[KEYS_MAX_SUBJECT + 100];
+};
+
+/* The commands queueing j (with its image bytes when j->kind is JOB_IMAGE;
+ * j->image_key names where they go). j->user is the subject the quotas
+ * count. Every string must outlive the sending of the commands. -1 when a
+ * key would be too long. */
+int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
+                    const struct job *j, const void *image, size_t image_len);
+
+/* What the last command's reply says: 0 with the job id; ENQUEUE_LIMITED
+ * with *why (one of the MSG_ above, for a 429) and *retry_after in seconds;
+ * -1 when it failed (*why: Redis' error text, or NULL). Earlier replies
+ * (MULTI's +OK, +QUEUED) say nothing. */
+#define ENQUEUE_LIMITED 1
+int enqueue_result(const redisReply *last, char id[48], const char **why, long *retry_after);
+
+#endif
