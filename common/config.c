@@ -14,9 +14,11 @@
 #include <yaml.h>
 
 #include "keys.h"
+#include "origin.h"
+#include "proxy.h"
 #include "redis_conn.h"
 
-enum opt_type { OPT_INT, OPT_STR };
+enum opt_type { OPT_INT, OPT_STR, OPT_LIST };
 
 #define API_KEY_MAX 4096
 
@@ -25,12 +27,34 @@ struct option_def {
     enum opt_type type;
     size_t offset;
     const char *def;
-    long min, max;              /* OPT_STR: max = longest value in bytes */
+    long min, max;              /* OPT_STR: max = longest value in bytes,
+                                 * OPT_LIST: longest item */
     const char *help;
+    /* OPT_LIST: NULL when item may follow the items before it, else why not */
+    const char *(*check_item)(const char *item, const struct config_list *before);
 };
 
-#define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h}
-#define STR_OPT(k, d, max, h)    {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h}
+/* Items of one list option, at most: a bound on what a file can make us hold. */
+#define LIST_MAX_ITEMS 1024
+
+#define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h, NULL}
+#define STR_OPT(k, d, max, h)    {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h, NULL}
+#define LIST_OPT(k, d, max, check, h) \
+    {#k, OPT_LIST, offsetof(struct config, k), d, 0, max, h, check}
+
+static const char *check_origin(const char *item, const struct config_list *before)
+{
+    if (before->n > 0 && (strcmp(item, "*") == 0 || strcmp(before->items[0], "*") == 0))
+        return "'*' (any origin) must be the only item";
+    return origin_pattern_check(item);
+}
+
+static const char *check_proxy(const char *item, const struct config_list *before)
+{
+    struct proxy_net net;
+    (void)before;
+    return proxy_net_parse(item, &net);
+}
 
 static const struct option_def options[] = {
     INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
@@ -66,6 +90,8 @@ static const struct option_def options[] = {
     STR_OPT(auth_jwt_issuer, "", 256, "when set, a token's iss must be it"),
     INT_OPT(auth_jwt_leeway, "30", 0, 600, "seconds of clock skew allowed on a token's exp and nbf"),
     INT_OPT(ws_auth_timeout, "10", 1, 300, "seconds a WebSocket without ?token= has to send its auth frame"),
+    LIST_OPT(ws_allowed_origins, "", 300, check_origin, "pages allowed to open a WebSocket: https://host[:port], *.domain, https://*.domain[:port], null, or * alone = any (discouraged) (empty: any; a request without Origin always passes)"),
+    LIST_OPT(trusted_proxies, "127.0.0.1,::1", 64, check_proxy, "addresses/CIDR networks whose X-Forwarded-For is believed (default: the web server on this host)"),
     INT_OPT(rate_messages_per_minute, "0", 0, 1000000, "messages per user (per address when auth is off) in any 60 s, HTTP and WebSocket together (0: no limit)"),
     INT_OPT(max_answers_in_flight_per_user, "0", 0, 100000, "answers one user may have queued or streaming at once (0: no limit)"),
     INT_OPT(ws_max_connections_per_user, "0", 0, 1000000, "WebSockets one user (one address when auth is off) may hold over all ws-push instances (0: no limit)"),
@@ -91,6 +117,88 @@ static char **str_field(struct config *cfg, const struct option_def *o)
     return (char **)((char *)cfg + o->offset);
 }
 
+static struct config_list *list_field(struct config *cfg, const struct option_def *o)
+{
+    return (struct config_list *)((char *)cfg + o->offset);
+}
+
+static void list_free(struct config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Appends the len bytes at text, trimmed, to l after checking them; an
+ * empty item is dropped. */
+static int list_add(struct config_list *l, const struct option_def *o, const char *text,
+                    size_t len, char *err, size_t errlen)
+{
+    while (len > 0 && isspace((unsigned char)text[0])) {
+        text++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)text[len - 1]))
+        len--;
+    if (len == 0)
+        return 0;
+    if (len > (size_t)o->max) {
+        snprintf(err, errlen, "item '%.40s...': too long: %zu bytes, at most %ld", text, len,
+                 o->max);
+        return -1;
+    }
+    if (l->n >= LIST_MAX_ITEMS) {
+        snprintf(err, errlen, "more than %d items", LIST_MAX_ITEMS);
+        return -1;
+    }
+    char *item = strndup(text, len);
+    char **items = item ? realloc(l->items, (l->n + 1) * sizeof(*items)) : NULL;
+    if (!items) {
+        free(item);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->items = items;
+    const char *why = o->check_item(item, l);
+    if (why) {
+        snprintf(err, errlen, "item '%s': %s", item, why);
+        free(item);
+        return -1;
+    }
+    l->items[l->n++] = item;
+    return 0;
+}
+
+/* A later source replaces the whole list. */
+static void list_replace(struct config *cfg, const struct option_def *o, struct config_list *l)
+{
+    list_free(list_field(cfg, o));
+    *list_field(cfg, o) = *l;
+    l->n = 0;
+    l->items = NULL;
+}
+
+/* "a, b,c": comma-separated items. */
+static int set_list(struct config *cfg, const struct option_def *o, const char *value,
+                    char *err, size_t errlen)
+{
+    struct config_list l = {0, NULL};
+    for (;;) {
+        size_t len = strcspn(value, ",");
+        if (list_add(&l, o, value, len, err, errlen) != 0) {
+            list_free(&l);
+            return -1;
+        }
+        if (value[len] == '\0')
+            break;
+        value += len + 1;
+    }
+    list_replace(cfg, o, &l);
+    return 0;
+}
+
 static const struct option_def *find_option(const char *key)
 {
     for (size_t i = 0; i < NOPTIONS; i++)
@@ -103,6 +211,8 @@ static const struct option_def *find_option(const char *key)
 static int set_option(struct config *cfg, const struct option_def *o,
                       const char *value, char *err, size_t errlen)
 {
+    if (o->type == OPT_LIST)
+        return set_list(cfg, o, value, err, errlen);
     if (o->type == OPT_STR) {
         size_t len = strlen(value);
         if (len > (size_t)o->max) {
@@ -144,15 +254,138 @@ static void set_defaults(struct config *cfg)
     cfg->config_file = strdup("");
 }
 
-/* settings.yaml: a single mapping of scalar keys to scalar values. */
+/* Where load_yaml is in the file. */
+struct yaml_state {
+    const char *path;
+    char key[128];              /* the key whose value comes next */
+    int have_key;
+    int depth;                  /* mappings open */
+    int in_list;                /* inside the sequence of a list option */
+    struct config_list list;    /* its items so far */
+};
+
+/* The scalar value of key. */
+static int yaml_value(struct config *cfg, struct yaml_state *y, const yaml_event_t *ev,
+                      size_t line)
+{
+    char err[256];
+    const char *text = (const char *)ev->data.scalar.value;
+    const struct option_def *o = find_option(y->key);
+    int plain_null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                     (strcmp(text, "~") == 0 || strcmp(text, "null") == 0 || text[0] == '\0');
+    if (plain_null && o->type != OPT_INT)
+        text = "";
+    if (plain_null && o->type == OPT_INT) {
+        fprintf(stderr, "%s:%zu: key '%s': expected an integer, got nothing\n", y->path, line,
+                y->key);
+        return -1;
+    }
+    if (set_option(cfg, o, text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s:%zu: key '%s': %s\n", y->path, line, y->key, err);
+        return -1;
+    }
+    y->have_key = 0;
+    return 0;
+}
+
+/* One item of a list option's sequence. In a sequence "null" is the text
+ * null (an origin); only ~ and empty items are nothing. */
+static int yaml_list_item(struct yaml_state *y, const yaml_event_t *ev, size_t line)
+{
+    char err[256];
+    const char *text = (const char *)ev->data.scalar.value;
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(text, "~") == 0)
+        return 0;
+    if (list_add(&y->list, find_option(y->key), text, strlen(text), err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s:%zu: key '%s': %s\n", y->path, line, y->key, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int yaml_key(struct yaml_state *y, const char *text, size_t line)
+{
+    snprintf(y->key, sizeof(y->key), "%s", text);
+    if (!find_option(y->key)) {
+        fprintf(stderr, "%s:%zu: unknown key '%s'\n", y->path, line, y->key);
+        return -1;
+    }
+    y->have_key = 1;
+    return 0;
+}
+
+/* A sequence: the value of a list option, else an error. */
+static int yaml_sequence(struct yaml_state *y, size_t line)
+{
+    if (y->in_list) {
+        fprintf(stderr, "%s:%zu: key '%s': expected a list of plain values, got a list in it\n",
+                y->path, line, y->key);
+        return -1;
+    }
+    if (!y->have_key || find_option(y->key)->type != OPT_LIST) {
+        fprintf(stderr, "%s:%zu: %s%s%s: expected a plain value, got a list\n", y->path, line,
+                y->have_key ? "key '" : "top level", y->have_key ? y->key : "",
+                y->have_key ? "'" : "");
+        return -1;
+    }
+    y->in_list = 1;
+    return 0;
+}
+
+/* One parser event of settings.yaml. */
+static int yaml_event(struct config *cfg, struct yaml_state *y, const yaml_event_t *ev)
+{
+    size_t line = ev->start_mark.line + 1;
+    switch (ev->type) {
+    case YAML_MAPPING_START_EVENT:
+        if (y->depth > 0 || y->have_key) {
+            fprintf(stderr, "%s:%zu: key '%s': expected a %s, got a mapping\n", y->path, line,
+                    y->key, y->in_list ? "list of plain values" : "plain value");
+            return -1;
+        }
+        y->depth++;
+        return 0;
+    case YAML_MAPPING_END_EVENT:
+        y->depth--;
+        return 0;
+    case YAML_SEQUENCE_START_EVENT:
+        return yaml_sequence(y, line);
+    case YAML_SEQUENCE_END_EVENT:
+        list_replace(cfg, find_option(y->key), &y->list);
+        y->in_list = 0;
+        y->have_key = 0;
+        return 0;
+    case YAML_ALIAS_EVENT:
+        /* a plain *.example.com is an alias to YAML */
+        fprintf(stderr, "%s:%zu: aliases are not supported (a value starting with * must be "
+                        "quoted: \"*.example.com\")\n", y->path, line);
+        return -1;
+    case YAML_SCALAR_EVENT:
+        if (y->depth == 0) {
+            fprintf(stderr, "%s:%zu: expected a mapping of keys to values\n", y->path, line);
+            return -1;
+        }
+        if (y->in_list)
+            return yaml_list_item(y, ev, line);
+        if (!y->have_key)
+            return yaml_key(y, (const char *)ev->data.scalar.value, line);
+        return yaml_value(cfg, y, ev, line);
+    default:
+        return 0;
+    }
+}
+
+/* settings.yaml: a single mapping of keys to plain values, or to
+ * sequences of plain values for list options. */
 static int load_yaml(struct config *cfg, const char *path, FILE *f)
 {
     yaml_parser_t parser;
     yaml_event_t ev;
-    char key[128] = "";
-    int have_key = 0, depth = 0, rc = -1;
-    char err[256];
+    struct yaml_state y;
+    int rc = -1;
 
+    memset(&y, 0, sizeof(y));
+    y.path = path;
     if (!yaml_parser_initialize(&parser)) {
         fprintf(stderr, "%s: cannot initialise YAML parser\n", path);
         return -1;
@@ -160,77 +393,25 @@ static int load_yaml(struct config *cfg, const char *path, FILE *f)
     yaml_parser_set_input_file(&parser, f);
     for (;;) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            fprintf(stderr, "%s:%zu: invalid YAML: %s\n", path,
+            /* a plain *.example.com reads as an alias to YAML */
+            int alias = parser.context && strcmp(parser.context, "while scanning an alias") == 0;
+            fprintf(stderr, "%s:%zu: invalid YAML: %s%s\n", path,
                     parser.problem_mark.line + 1,
-                    parser.problem ? parser.problem : "parse error");
+                    parser.problem ? parser.problem : "parse error",
+                    alias ? " (a value starting with * must be quoted: \"*.example.com\")" : "");
             goto out;
         }
-        size_t line = ev.start_mark.line + 1;
-        yaml_event_type_t type = ev.type;
-        if (type == YAML_STREAM_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        if (type == YAML_MAPPING_START_EVENT) {
-            if (depth > 0 || have_key) {
-                fprintf(stderr, "%s:%zu: key '%s': expected a plain value, got a mapping\n",
-                        path, line, key);
-                yaml_event_delete(&ev);
-                goto out;
-            }
-            depth++;
-        } else if (type == YAML_SEQUENCE_START_EVENT) {
-            fprintf(stderr, "%s:%zu: %s%s%s: expected a plain value, got a list\n", path,
-                    line, have_key ? "key '" : "top level", have_key ? key : "",
-                    have_key ? "'" : "");
-            yaml_event_delete(&ev);
-            goto out;
-        } else if (type == YAML_ALIAS_EVENT) {
-            fprintf(stderr, "%s:%zu: aliases are not supported\n", path, line);
-            yaml_event_delete(&ev);
-            goto out;
-        } else if (type == YAML_SCALAR_EVENT) {
-            const char *text = (const char *)ev.data.scalar.value;
-            if (depth == 0) {
-                fprintf(stderr, "%s:%zu: expected a mapping of keys to values\n", path, line);
-                yaml_event_delete(&ev);
-                goto out;
-            }
-            if (!have_key) {
-                snprintf(key, sizeof(key), "%s", text);
-                if (!find_option(key)) {
-                    fprintf(stderr, "%s:%zu: unknown key '%s'\n", path, line, key);
-                    yaml_event_delete(&ev);
-                    goto out;
-                }
-                have_key = 1;
-            } else {
-                const struct option_def *o = find_option(key);
-                int plain_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                                 (strcmp(text, "~") == 0 || strcmp(text, "null") == 0 ||
-                                  text[0] == '\0');
-                if (plain_null && o->type == OPT_STR)
-                    text = "";
-                if (plain_null && o->type == OPT_INT) {
-                    fprintf(stderr, "%s:%zu: key '%s': expected an integer, got nothing\n",
-                            path, line, key);
-                    yaml_event_delete(&ev);
-                    goto out;
-                }
-                if (set_option(cfg, o, text, err, sizeof(err)) != 0) {
-                    fprintf(stderr, "%s:%zu: key '%s': %s\n", path, line, key, err);
-                    yaml_event_delete(&ev);
-                    goto out;
-                }
-                have_key = 0;
-            }
-        } else if (type == YAML_MAPPING_END_EVENT) {
-            depth--;
-        }
+        int done = ev.type == YAML_STREAM_END_EVENT;
+        int failed = yaml_event(cfg, &y, &ev) != 0;
         yaml_event_delete(&ev);
+        if (failed)
+            goto out;
+        if (done)
+            break;
     }
     rc = 0;
 out:
+    list_free(&y.list);
     yaml_parser_delete(&parser);
     return rc;
 }
@@ -296,7 +477,8 @@ static void print_help(const struct config_usage *u)
     printf("Usage: %s [--config FILE] [--OPTION VALUE]...\n%s\n\n", u->program, u->summary);
     printf("Every option can be set in the config file (key), the environment (KEY)\n"
            "or on the command line (--key); the command line wins, then the\n"
-           "environment, then the file.\n\n");
+           "environment, then the file. A list (A,B,..) is comma-separated, or a\n"
+           "YAML list in the file; a later source replaces the whole list.\n\n");
     printf("  %-28s %s\n", "--config FILE", "YAML settings file (default: settings.yaml if present)");
     printf("  %-28s %s\n", "--help", "print this help and exit");
     printf("  %-28s %s\n", "--print-config", "print the settings in effect (key='value') and exit");
@@ -308,7 +490,8 @@ static void print_help(const struct config_usage *u)
         flag[j] = '\0';
         env_name(options[i].key, name, sizeof(name));
         char left[96];
-        snprintf(left, sizeof(left), "--%s %s", flag, options[i].type == OPT_INT ? "N" : "TEXT");
+        const char *arg = options[i].type == OPT_INT ? "N" : options[i].type == OPT_STR ? "TEXT" : "A,B,..";
+        snprintf(left, sizeof(left), "--%s %s", flag, arg);
         printf("  %-28s %s\n  %-28s [env %s, default '%s']\n", left, options[i].help, "",
                name, options[i].def);
     }
@@ -320,6 +503,30 @@ static void print_quoted(const char *key, const char *v)
     for (; *v; v++)
         fputs(*v == '\'' ? "'\\''" : (char[2]){*v, 0}, stdout);
     printf("'\n");
+}
+
+/* Comma-separated: no item holds a comma (the checks refuse it). */
+static void print_list(const char *key, const struct config_list *l)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < l->n; i++)
+        len += strlen(l->items[i]) + 1;
+    char *joined = malloc(len);
+    if (!joined) {
+        printf("%s='(out of memory)'\n", key);
+        return;
+    }
+    char *p = joined;
+    for (size_t i = 0; i < l->n; i++) {
+        if (i > 0)
+            *p++ = ',';
+        size_t n = strlen(l->items[i]);
+        memcpy(p, l->items[i], n);
+        p += n;
+    }
+    *p = '\0';
+    print_quoted(key, joined);
+    free(joined);
 }
 
 /* What follows from the settings, for the scripts (scripts/run.sh,
@@ -346,6 +553,10 @@ static void print_config(struct config *cfg)
         const struct option_def *o = &options[i];
         if (o->type == OPT_INT) {
             printf("%s=%ld\n", o->key, *int_field(cfg, o));
+            continue;
+        }
+        if (o->type == OPT_LIST) {
+            print_list(o->key, list_field(cfg, o));
             continue;
         }
         const char *v = *str_field(cfg, o);
@@ -511,6 +722,8 @@ void config_free(struct config *cfg)
         if (options[i].type == OPT_STR) {
             free(*str_field(cfg, &options[i]));
             *str_field(cfg, &options[i]) = NULL;
+        } else if (options[i].type == OPT_LIST) {
+            list_free(list_field(cfg, &options[i]));
         }
     }
     free(cfg->config_file);

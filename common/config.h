@@ -12,7 +12,8 @@
 #include <stddef.h>
 
 /* A list option: a YAML sequence, or comma-separated in the environment,
- * in a flag or as a YAML string. */
+ * in a flag or as a YAML string. Items are trimmed, empty ones dropped and
+ * each checked when read; a later source replaces the whole list. */
 struct config_list {
     size_t n;
     char **items;

@@ -42,6 +42,152 @@ static int load(struct config *cfg, const char *yaml, int argc, char **argv, cha
     return rc;
 }
 
+/* 1 when l is exactly the n items given. */
+static int list_is(const struct config_list *l, size_t n, const char *const *items)
+{
+    if (l->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l->items[i], items[i]) != 0)
+            return 0;
+    return 1;
+}
+
+#define LIST_IS(l, ...)                                                               \
+    list_is(&(l), sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *),       \
+            (const char *[]){__VA_ARGS__})
+
+/* ws_allowed_origins and trusted_proxies: YAML lists, comma strings, env,
+ * flags, and their errors. */
+static void test_lists(void)
+{
+    struct config c;
+    char err[512];
+    unsetenv("WS_ALLOWED_ORIGINS");
+    unsetenv("TRUSTED_PROXIES");
+
+    CHECK("list defaults", load(&c, "", 0, NULL, err, sizeof(err)) == 0 &&
+                               c.ws_allowed_origins.n == 0 &&
+                               LIST_IS(c.trusted_proxies, "127.0.0.1", "::1"));
+    config_free(&c);
+    CHECK("config_free empties the lists", c.trusted_proxies.n == 0 && !c.trusted_proxies.items);
+
+    CHECK("flow sequence",
+          load(&c, "ws_allowed_origins: [\"https://a.example\", \"*.example.com\"]\n", 0, NULL,
+               err, sizeof(err)) == 0 &&
+              LIST_IS(c.ws_allowed_origins, "https://a.example", "*.example.com"));
+    config_free(&c);
+
+    CHECK("block sequence, items trimmed, ~ and empty dropped",
+          load(&c, "trusted_proxies:\n  - 10.0.0.0/8\n  - \" fd00::/8 \"\n  - ~\n  - ''\nport: 1\n",
+               0, NULL, err, sizeof(err)) == 0 &&
+              LIST_IS(c.trusted_proxies, "10.0.0.0/8", "fd00::/8") && c.port == 1);
+    config_free(&c);
+
+    CHECK("null in a sequence is the null origin",
+          load(&c, "ws_allowed_origins: [null, \"https://a.com\"]\n", 0, NULL, err,
+               sizeof(err)) == 0 &&
+              LIST_IS(c.ws_allowed_origins, "null", "https://a.com"));
+    config_free(&c);
+
+    CHECK("scalar string is comma-separated",
+          load(&c, "ws_allowed_origins: \" https://a.com ,, http://[::1]:8080,\"\n", 0, NULL, err,
+               sizeof(err)) == 0 &&
+              LIST_IS(c.ws_allowed_origins, "https://a.com", "http://[::1]:8080"));
+    config_free(&c);
+
+    CHECK("empty sequence is an empty list",
+          load(&c, "trusted_proxies: []\n", 0, NULL, err, sizeof(err)) == 0 &&
+              c.trusted_proxies.n == 0);
+    config_free(&c);
+    CHECK("empty string is an empty list",
+          load(&c, "trusted_proxies: \"\"\n", 0, NULL, err, sizeof(err)) == 0 &&
+              c.trusted_proxies.n == 0);
+    config_free(&c);
+    CHECK("no value is an empty list",
+          load(&c, "trusted_proxies:\n", 0, NULL, err, sizeof(err)) == 0 &&
+              c.trusted_proxies.n == 0);
+    config_free(&c);
+
+    CHECK("a later key in the file replaces the list",
+          load(&c, "trusted_proxies: [10.0.0.1, 10.0.0.2]\ntrusted_proxies: [10.0.0.3]\n", 0, NULL,
+               err, sizeof(err)) == 0 &&
+              LIST_IS(c.trusted_proxies, "10.0.0.3"));
+    config_free(&c);
+
+    setenv("TRUSTED_PROXIES", " 10.0.0.0/8 , ::1 ", 1);
+    CHECK("environment is comma-separated and replaces the file's list",
+          load(&c, "trusted_proxies: [192.168.0.0/16, 172.16.0.0/12]\n", 0, NULL, err,
+               sizeof(err)) == 0 &&
+              LIST_IS(c.trusted_proxies, "10.0.0.0/8", "::1"));
+    config_free(&c);
+
+    char *flag[] = {"--trusted-proxies", "fd00::/8"};
+    CHECK("a flag replaces the environment's list",
+          load(&c, "", 2, flag, err, sizeof(err)) == 0 && LIST_IS(c.trusted_proxies, "fd00::/8"));
+    config_free(&c);
+    char *flag_empty[] = {"--trusted-proxies="};
+    CHECK("an empty flag empties the list",
+          load(&c, "", 1, flag_empty, err, sizeof(err)) == 0 && c.trusted_proxies.n == 0);
+    config_free(&c);
+    setenv("TRUSTED_PROXIES", "", 1);
+    CHECK("an empty variable empties the list",
+          load(&c, "", 0, NULL, err, sizeof(err)) == 0 && c.trusted_proxies.n == 0);
+    config_free(&c);
+
+    setenv("TRUSTED_PROXIES", "10.0.0.1,not-an-ip", 1);
+    CHECK("bad item in the environment names the variable and the item",
+          load(&c, "", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "environment TRUSTED_PROXIES: item 'not-an-ip'"));
+    unsetenv("TRUSTED_PROXIES");
+
+    char *bad_flag[] = {"--ws-allowed-origins=https://a.com,ftp://b.com"};
+    CHECK("bad item in a flag names the flag and the item",
+          load(&c, "", 1, bad_flag, err, sizeof(err)) < 0 &&
+              strstr(err, "--ws-allowed-origins: item 'ftp://b.com'"));
+
+    CHECK("bad item in a block sequence names its line",
+          load(&c, "port: 1\ntrusted_proxies:\n  - 10.0.0.0/8\n  - 10.0.0.0/33\n", 0, NULL, err,
+               sizeof(err)) < 0 &&
+              strstr(err, ".yaml:4: key 'trusted_proxies': item '10.0.0.0/33'"));
+    CHECK("host bits set after the prefix are refused",
+          load(&c, "trusted_proxies: 10.1.0.0/8\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "item '10.1.0.0/8'"));
+    CHECK("bad item in a comma string names the key",
+          load(&c, "ws_allowed_origins: https://a.com, example.com\n", 0, NULL, err,
+               sizeof(err)) < 0 &&
+              strstr(err, ":1: key 'ws_allowed_origins': item 'example.com'"));
+    CHECK("an origin with a path is refused",
+          load(&c, "ws_allowed_origins: [\"https://a.com/\"]\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "item 'https://a.com/'"));
+    CHECK("*.com is refused",
+          load(&c, "ws_allowed_origins: [\"*.com\"]\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "item '*.com'"));
+    CHECK("'*' must stand alone",
+          load(&c, "ws_allowed_origins: [\"https://a.com\", \"*\"]\n", 0, NULL, err,
+               sizeof(err)) < 0 &&
+              strstr(err, "item '*'"));
+    CHECK("'*' alone is accepted",
+          load(&c, "ws_allowed_origins: \"*\"\n", 0, NULL, err, sizeof(err)) == 0 &&
+              LIST_IS(c.ws_allowed_origins, "*"));
+    config_free(&c);
+    CHECK("an unquoted *.domain gets a hint",
+          load(&c, "ws_allowed_origins: [*.a.com]\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "must be quoted"));
+    CHECK("nested sequence is an error naming line and key",
+          load(&c, "port: 1\nws_allowed_origins:\n  - https://a.com\n  - [https://b.com]\n", 0,
+               NULL, err, sizeof(err)) < 0 &&
+              strstr(err, ".yaml:4: key 'ws_allowed_origins'"));
+    CHECK("mapping in a sequence is an error naming line and key",
+          load(&c, "trusted_proxies:\n  - a: 1\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, ".yaml:2: key 'trusted_proxies'") && strstr(err, "mapping"));
+    CHECK("a sequence is still an error for other keys",
+          load(&c, "ai_model: [a]\n", 0, NULL, err, sizeof(err)) < 0 &&
+              strstr(err, "key 'ai_model': expected a plain value, got a list"));
+    CHECK("a sequence at the top level is an error",
+          load(&c, "- 1\n", 0, NULL, err, sizeof(err)) < 0 && strstr(err, "top level"));
+}
+
 int main(void)
 {
     struct config c;
@@ -102,6 +248,8 @@ int main(void)
     CHECK("bad environment names the variable", load(&c, "", 0, NULL, err, sizeof(err)) < 0 &&
                                                     strstr(err, "environment PORT"));
     unsetenv("PORT");
+
+    test_lists();
 
     const struct config_usage u = {"prog", "test"};
     char *noexist[] = {"prog", "--config", "/nonexistent/settings.yaml"};
