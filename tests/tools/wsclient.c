@@ -3,6 +3,7 @@
  *   wsclient --url ws://127.0.0.1:8081/ws [--send JSON]... [--send-image FILE]
  *            [--question TEXT] [--fragment BYTES] [--wait N] [--timeout SECONDS]
  *            [--no-read] [--binary TEXT] [--clients N] [--unfinished]
+ *            [--origin ORIGIN] [--header 'Name: value']... [--start-at UNIXTIME]
  *
  * Prints "# connected" once the upgrade is done, then every frame it
  * receives on its own line. Exits 0 after N answers ended (done, error or
@@ -15,7 +16,13 @@
  *
  * With --unfinished the last fragment of the last message is never sent:
  * the server holds the rest as a half-received message ("# unfinished" is
- * printed when everything else was written). */
+ * printed when everything else was written).
+ *
+ * --origin sends that Origin header as given ("" sends none; without it:
+ * http://<host of the url>). --header adds a handshake header (for
+ * X-Forwarded-For and the like). --start-at holds the frames to send back
+ * until that time (seconds since the epoch, with a fraction): to send them
+ * together with other clients. */
 #define _POSIX_C_SOURCE 200809L
 #include <libwebsockets.h>
 #include <signal.h>
@@ -30,6 +37,7 @@
 #include "buf.h"
 
 #define MAX_SENDS 64
+#define MAX_HEADERS 8
 
 struct session {
     int index;
@@ -39,10 +47,13 @@ struct session {
 
 static struct {
     const char *sends[MAX_SENDS];
+    const char *headers[MAX_HEADERS];
+    int nheaders;
     int binary[MAX_SENDS];
     int nsends, next_send;
     size_t offset;          /* within the frame being sent in fragments */
     size_t fragment;
+    double start_at;
     int wait, no_read, unfinished;
     int clients, connected, satisfied, next_index;
     int exit_code, finished;
@@ -91,6 +102,29 @@ static int send_next(struct lws *wsi)
     return 0;
 }
 
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* --header lines at *p, within len bytes */
+static int append_headers(void *in, size_t len)
+{
+    char **p = in;
+    for (int i = 0; i < st.nheaders; i++) {
+        size_t n = strlen(st.headers[i]);
+        if (n + 2 >= len)
+            return -1;
+        memcpy(*p, st.headers[i], n);
+        memcpy(*p + n, "\r\n", 2);
+        *p += n + 2;
+        len -= n + 2;
+    }
+    return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -102,6 +136,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         st.finished = 1;
         break;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        if (append_headers(in, len) != 0)
+            return -1;
         if (st.no_read) {
             /* a small, fixed receive buffer: the kernel must not swallow
              * megabytes on behalf of a client that does not read */
@@ -117,8 +153,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         if (st.no_read)
             lws_rx_flow_control(wsi, 0);
-        if (st.nsends && ss->index == 0)
-            lws_callback_on_writable(wsi);
+        if (st.nsends && ss->index == 0) {
+            double wait = st.start_at - now();
+            if (wait > 0)
+                lws_set_timer_usecs(wsi, (lws_usec_t)(wait * 1e6));
+            else
+                lws_callback_on_writable(wsi);
+        }
+        break;
+    case LWS_CALLBACK_TIMER:
+        lws_callback_on_writable(wsi);
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return send_next(wsi);
@@ -195,7 +239,7 @@ static const char *image_frame(const char *path, const char *question)
 
 int main(int argc, char **argv)
 {
-    const char *url = "ws://127.0.0.1:8081/ws", *image = NULL, *question = NULL;
+    const char *url = "ws://127.0.0.1:8081/ws", *image = NULL, *question = NULL, *origin = NULL;
     double timeout = 10;
     int image_slot = 0;
     for (int i = 1; i < argc; i++) {
@@ -224,9 +268,12 @@ int main(int argc, char **argv)
             image_slot = st.nsends++;
         }
         else if (strcmp(a, "--question") == 0) question = v;
+        else if (strcmp(a, "--origin") == 0) origin = v;
+        else if (strcmp(a, "--header") == 0 && st.nheaders < MAX_HEADERS) st.headers[st.nheaders++] = v;
         else if (strcmp(a, "--fragment") == 0) st.fragment = strtoul(v, NULL, 10);
         else if (strcmp(a, "--wait") == 0) st.wait = atoi(v);
         else if (strcmp(a, "--timeout") == 0) timeout = atof(v);
+        else if (strcmp(a, "--start-at") == 0) st.start_at = atof(v);
         else if (strcmp(a, "--clients") == 0) st.clients = atoi(v) > 0 ? atoi(v) : 1;
         else {
             fprintf(stderr, "unknown option %s\n", a);
@@ -255,6 +302,8 @@ int main(int argc, char **argv)
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
+    if (origin)
+        info.options |= LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
     struct lws_context *ctx = lws_create_context(&info);
     if (!ctx)
         return 2;
@@ -265,7 +314,7 @@ int main(int argc, char **argv)
     ci.port = port;
     ci.path = fullpath;
     ci.host = address;
-    ci.origin = address;
+    ci.origin = !origin ? address : origin[0] ? origin : NULL; /* lws: http:// + address */
     ci.protocol = NULL;
     ci.local_protocol_name = "wsclient";
     for (int i = 0; i < st.clients; i++) {
