@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config curl ca-certificates
       libfcgi-dev libwebsockets-dev libhiredis-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libssl-dev libjwt-dev
-      redis-server redis-tools lighttpd apache2 nginx spawn-fcgi
+      redis-server redis-tools lighttpd apache2 nginx spawn-fcgi openssl
       wrk chromium fonts-wqy-zenhei faketime procps psmisc
       clang libclang-rt-14-dev"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
