@@ -148,7 +148,9 @@ static void refuse_socket(struct wspush *wp, struct conn *c, int code, const cha
 {
     struct buf b = BUF_INIT;
     send_frame(wp, c, frame_reject_code(&b, code, why), &b);
-    conn_close_after_queue(c, CONN_REFUSED, LWS_CLOSE_STATUS_POLICY_VIOLATION, "policy");
+    conn_close_after_queue(c, CONN_REFUSED, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                           code == 401 ? "authentication required" : code == 429 ? "over quota"
+                                                                                 : "refused");
     log_info("client %llu (%s) closed: %s", (unsigned long long)c->id, c->who.subject, why);
 }
 
