@@ -12,7 +12,7 @@ BUILD ?= build/release
 SAN ?=
 OPT ?= -O2
 
-PKGS := libwebsockets hiredis libcurl jansson yaml-0.1 libjwt
+PKGS := libwebsockets hiredis libcurl jansson yaml-0.1 libjwt libcrypto
 CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wpointer-arith \
           -Wformat=2 -g $(OPT) -MMD -MP -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS :=
@@ -32,7 +32,7 @@ LIB_YAML := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LIB_JSON := $(shell pkg-config --libs jansson 2>/dev/null)
 LIB_CURL := $(shell pkg-config --libs libcurl 2>/dev/null)
 LIB_LWS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
-LIB_JWT := $(shell pkg-config --libs libjwt 2>/dev/null)
+LIB_JWT := $(shell pkg-config --libs libjwt libcrypto 2>/dev/null)
 LIB_COMMON := $(BUILD)/libcommon.a $(LIB_REDIS) $(LIB_YAML) $(LIB_JWT)
 
 COMMON_SRC := $(wildcard common/*.c)
