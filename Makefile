@@ -1,4 +1,4 @@
-# Builds the three programs, the AI stand-in and the test tools.
+# Builds the three programs, the AI stand-in, aimsg-token and the test tools.
 #   make            release build in build/release
 #   make asan       AddressSanitizer + UBSan build in build/asan
 #   make run        install what is missing, build, start the whole system
@@ -40,10 +40,11 @@ FCGI_SRC := $(wildcard fcgi-api/*.c)
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WSPUSH_SRC := $(wildcard ws-push/*.c)
 STANDIN_SRC := $(wildcard ai-standin/*.c)
+TOKEN_SRC := $(wildcard token/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin
+PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin $(BUILD)/aimsg-token
 TOOLS := $(BUILD)/wsclient $(BUILD)/slowloris
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 
@@ -75,6 +76,9 @@ $(BUILD)/ws-push: $(call obj,$(WSPUSH_SRC)) $(BUILD)/libcommon.a
 
 $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
+
+$(BUILD)/aimsg-token: $(call obj,$(TOKEN_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(TOKEN_SRC)) $(LIB_COMMON) $(LIB_JSON)
 
 $(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)
