@@ -73,6 +73,7 @@ static int refuse(struct lws *wsi, int status, const char *why)
     buf_free(&body);
     buf_free(&head);
     log_info("handshake refused (%d): %s", status, why);
+    wspush_metrics_refused(status);
     return 1;
 }
 
