@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "metrics.h"
 
+#include "clock.h"
 #include "enqueue.h"
 
 #include <dirent.h>
@@ -15,7 +16,9 @@ static struct {
     struct metric *all;
     char program[32];
     char instance[128];
-} reg;
+    long interval_ms;
+    long long next_ms;
+} reg = {.interval_ms = 5000};
 
 static struct metric *find(const struct metric_family *f, const char *labels)
 {
@@ -101,10 +104,20 @@ void metrics_count_refused(const char *why)
     metric_inc(*m);
 }
 
-void metrics_init(const char *program, const char *instance)
+void metrics_init(const char *program, const char *instance, long interval_ms)
 {
     snprintf(reg.program, sizeof(reg.program), "%s", program);
     snprintf(reg.instance, sizeof(reg.instance), "%s", instance);
+    reg.interval_ms = interval_ms;
+}
+
+int metrics_due(void)
+{
+    long long now = clock_ms();
+    if (now < reg.next_ms)
+        return 0;
+    reg.next_ms = now + reg.interval_ms;
+    return 1;
 }
 
 /* ---- the process gauges ------------------------------------------------- */
@@ -232,7 +245,8 @@ int metrics_publish_prepare(struct metrics_publish *p, const struct keys *k)
     if (!argv || !argvlen)
         return -1;
     snprintf(p->key, sizeof(p->key), "%smetrics:%s:%s", k->prefix, reg.program, reg.instance);
-    snprintf(p->ttl, sizeof(p->ttl), "%d", 3 * METRICS_PUBLISH_MS / 1000);
+    /* three periods, in ms (PEXPIRE) */
+    snprintf(p->ttl, sizeof(p->ttl), "%ld", 3 * reg.interval_ms);
     size_t argc = 0;
     argv[argc++] = "HSET";
     argv[argc++] = p->key;
@@ -244,7 +258,7 @@ int metrics_publish_prepare(struct metrics_publish *p, const struct keys *k)
         argvlen[i] = strlen(argv[i]);
     /* the hash replaced whole (MULTI), so no field of an earlier process
      * of the same name stays */
-    const char *small[][3] = {{"MULTI"}, {"DEL", p->key}, {NULL}, {"EXPIRE", p->key, p->ttl},
+    const char *small[][3] = {{"MULTI"}, {"DEL", p->key}, {NULL}, {"PEXPIRE", p->key, p->ttl},
                               {"EXEC"}, {"SADD", k->metrics, p->key}};
     p->ncmds = 6;
     for (int i = 0; i < 6; i++) {
