@@ -297,12 +297,13 @@ const char metrics_read_lua[] =
     "return out\n";
 
 /* P metrics:<program>:<instance> -> program, instance */
-static int key_names(const char *key, char *program, size_t plen, char *instance, size_t ilen)
+static int key_names(const char *key, const char *hash_prefix, char *program, size_t plen,
+                     char *instance, size_t ilen)
 {
-    const char *p = strstr(key, "metrics:");
-    if (!p)
+    size_t n = strlen(hash_prefix);
+    if (strncmp(key, hash_prefix, n) != 0)
         return -1;
-    p += strlen("metrics:");
+    const char *p = key + n;
     const char *colon = strchr(p, ':');
     if (!colon || (size_t)(colon - p) >= plen || strlen(colon + 1) >= ilen)
         return -1;
@@ -365,13 +366,15 @@ struct family_seen {
     const char *type_help;
 };
 
-int metrics_render(struct buf *out, const redisReply *r, const char *extra)
+int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, const char *extra)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
         return -1;
     size_t nfam = 0, cap = 0;
     struct family_seen *fams = NULL;
     int rc = 0;
+    char hash_prefix[128];
+    snprintf(hash_prefix, sizeof(hash_prefix), "%s:", k->metrics);
     /* the families, in the order first seen */
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *h = r->element[i + 1];
@@ -407,7 +410,8 @@ int metrics_render(struct buf *out, const redisReply *r, const char *extra)
             char program[64], instance[256];
             const redisReply *key = r->element[i], *h = r->element[i + 1];
             if (key->type != REDIS_REPLY_STRING || h->type != REDIS_REPLY_ARRAY ||
-                key_names(key->str, program, sizeof(program), instance, sizeof(instance)) != 0)
+                key_names(key->str, hash_prefix, program, sizeof(program), instance,
+                          sizeof(instance)) != 0)
                 continue;
             for (size_t j = 0; j + 1 < h->elements; j += 2) {
                 const char *f = h->element[j]->str, *v = h->element[j + 1]->str;

@@ -112,6 +112,6 @@ void metrics_publish_free(struct metrics_publish *p);
 extern const char metrics_read_lua[];
 /* The exposition from that reply, plus extra (already formatted lines, may
  * be NULL): 0, or -1 for a reply of another shape. */
-int metrics_render(struct buf *out, const redisReply *r, const char *extra);
+int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, const char *extra);
 
 #endif

@@ -95,7 +95,7 @@ static void metrics_replied(struct api *api, struct request *r)
                             "stream.\n# TYPE aimsg_dead_jobs_stream_length gauge\n"
                             "aimsg_dead_jobs_stream_length %lld\n",
                             integer_of(jobs), integer_of(dead));
-        if (rc != 0 || metrics_render(&out, all, extra.data) != 0)
+        if (rc != 0 || metrics_render(&out, all, &api->store.keys, extra.data) != 0)
             respond_error(r, 500, "服务内部错误 (cannot render the metrics)");
         else
             respond_typed(r, 200, "text/plain; version=0.0.4; charset=utf-8", "",
