@@ -382,10 +382,10 @@ int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, c
             const char *f = h->element[j]->str;
             if (!f || f[0] != '#')
                 continue;
-            size_t k = 0;
-            while (k < nfam && strcmp(fams[k].name, f + 1) != 0)
-                k++;
-            if (k < nfam)
+            size_t fi = 0;
+            while (fi < nfam && strcmp(fams[fi].name, f + 1) != 0)
+                fi++;
+            if (fi < nfam)
                 continue;
             if (nfam == cap) {
                 cap = cap ? cap * 2 : 32;
@@ -400,12 +400,12 @@ int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, c
         }
     }
     /* each family's samples together, as the format asks */
-    for (size_t k = 0; k < nfam && rc == 0; k++) {
-        const char *th = fams[k].type_help ? fams[k].type_help : "untyped ";
+    for (size_t fi = 0; fi < nfam && rc == 0; fi++) {
+        const char *th = fams[fi].type_help ? fams[fi].type_help : "untyped ";
         const char *sp = strchr(th, ' ');
         size_t tl = sp ? (size_t)(sp - th) : strlen(th);
-        rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %.*s\n", fams[k].name, sp ? sp + 1 : "",
-                         fams[k].name, (int)tl, th);
+        rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %.*s\n", fams[fi].name, sp ? sp + 1 : "",
+                         fams[fi].name, (int)tl, th);
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             char program[64], instance[256];
             const redisReply *key = r->element[i], *h = r->element[i + 1];
@@ -415,7 +415,7 @@ int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, c
                 continue;
             for (size_t j = 0; j + 1 < h->elements; j += 2) {
                 const char *f = h->element[j]->str, *v = h->element[j + 1]->str;
-                if (f && v && f[0] != '#' && family_of(f, fams[k].name))
+                if (f && v && f[0] != '#' && family_of(f, fams[fi].name))
                     rc |= render_sample(out, f, v, program, instance);
             }
         }
