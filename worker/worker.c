@@ -31,10 +31,12 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "worker_metrics.h"
 
 #define READ_BLOCK_MS 2000
 #define STOP_GRACE_MS 10000
@@ -81,6 +83,7 @@ struct task {
     int attempt;
     long long retry_at;
     long long started_ms;
+    long long call_ms;          /* when the model call began */
     struct model_call *call;
     long seq;
     int dirty;                  /* on the worker's dirty list */
@@ -118,6 +121,7 @@ struct worker {
     long long stop_deadline;
     int auth_reported;
     int redis_lost;             /* say so when it comes back */
+    struct metrics_publish metrics;
     struct buf frame;
 };
 
@@ -149,8 +153,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis connect failed: %s", ac->errstr);
         return;
     }
-    if (w->redis_lost)
+    if (w->redis_lost) {
         log_info("redis connection back");
+        metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
+    }
     w->redis_lost = 0;
     redis_backoff_reset(&w->backoff);
 }
@@ -347,12 +353,15 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
     struct worker *w = t->w;
     if (t->image_key)
         redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
-    if (result == ANSWER_ENDED)
+    if (result == ANSWER_ENDED) {
         log_info("job %s: its answer had already ended; acknowledged", t->id);
-    else
-        log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
-                  strcmp(last->type, "done") == 0 ? "answered" : "failed", last->seq,
-                  clock_ms() - t->started_ms);
+    } else {
+        worker_metrics_answer(last->type);
+        worker_metrics_answer_time((double)(clock_ms() - t->started_ms) / 1000);
+    }
+    if (result != ANSWER_ENDED)
+        log_info("job %s: %s after %ld chunk(s) in %lld ms; acknowledged", t->id, last->type,
+                 last->seq, clock_ms() - t->started_ms);
     task_drop(t);
 }
 
@@ -384,6 +393,7 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
     } else if (result == ANSWER_ENDED) {
         /* a cancel wrote the last frame (its notice may still be on its way) */
         log_info("job %s: its answer was ended elsewhere (cancelled); model call stopped", t->id);
+        worker_metrics_answer("cancelled");
         task_drop(t);
     } else if (result == ANSWER_FOREIGN) {
         log_warn("job %s: another worker answers it; this copy stops", t->id);
@@ -410,8 +420,15 @@ static void task_finish(struct task *t, const char *message)
 static void on_delta(void *ctx, const char *text, size_t len)
 {
     struct task *t = ctx;
-    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0)
+    if (t->seq == 0) {
+        long long ms = clock_ms() - t->call_ms;
+        worker_metrics_first_token((double)ms / 1000);
+        log_info("job %s: first token after %lld ms", t->id, ms);
+    }
+    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0) {
         t->seq++;
+        worker_metrics_chunk();
+    }
 }
 
 static void on_ready(void *ctx)
@@ -537,6 +554,12 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     t->w = w;
     t->kind = j.kind;
     t->started_ms = clock_ms();
+    if (claimed)
+        worker_metrics_claimed();
+    else
+        worker_metrics_taken();
+    if (j.ts > 0 && !claimed)
+        worker_metrics_job_wait((double)(clock_wall_ms() - j.ts) / 1000);
     memcpy(t->id, j.id, sizeof(t->id));
     t->reply = strdup(j.reply);
     t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
@@ -552,8 +575,9 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
         task_free(t);
         return;
     }
-    log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
-              t->content_len);
+    log_info("job %s: taken by %s%s (%s, %zu byte(s) of text)", t->id, w->consumer,
+             claimed ? " from a silent worker" : "", j.kind == JOB_IMAGE ? "image" : "text",
+             t->content_len);
     /* every job: it may have been cancelled while it waited, or (claimed)
      * begun by a worker that died */
     t->claimed = claimed;
@@ -587,6 +611,7 @@ static void task_call_model(struct task *t)
     if (t->state == TASK_WAITING)
         w->nwaiting--;
     t->state = TASK_STREAMING;
+    t->call_ms = clock_ms();
     t->call = model_call_new(&req, on_delta, on_ready, t);
     if (!t->call || curl_multi_add_handle(w->multi, model_call_easy(t->call)) != CURLM_OK) {
         log_error("job %s: cannot start the model call", t->id);
@@ -615,6 +640,7 @@ static void task_model_done(struct task *t, CURLcode code)
     curl_multi_remove_handle(w->multi, model_call_easy(t->call));
     model_call_free(t->call);
     t->call = NULL;
+    worker_metrics_model_error(r);
 
     switch (r) {
     case MODEL_OK:
@@ -631,6 +657,7 @@ static void task_model_done(struct task *t, CURLcode code)
         if (t->attempt < w->cfg->ai_retries && !w->stop_requested) {
             long d = retry_delay_ms(t->attempt, retry_after);
             t->attempt++;
+            worker_metrics_retried();
             log_warn("job %s: %s; retry %d/%ld in %ld ms", t->id, why, t->attempt,
                      w->cfg->ai_retries, d);
             t->state = TASK_WAITING;
@@ -664,6 +691,7 @@ static void task_cancel(struct worker *w, const char *id)
             continue;
         log_info("job %s: cancelled; %s", t->id,
                  t->call ? "model call stopped" : "the model was not called");
+        worker_metrics_answer("cancelled");
         if (t->image_key && w->ctl.ac)
             redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
         if (t->state == TASK_WAITING) {
@@ -816,7 +844,8 @@ static void dead_letter(struct worker *w, const redisReply *entry, const char *r
     if (f->type == REDIS_REPLY_ARRAY && f->elements % 2)
         c--; /* keep field/value pairs whole */
     redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, lens);
-    log_warn("job %s moved to %s: %s", id, w->keys.dead, reason);
+    log_warn("job %s: moved to %s: %s", id, w->keys.dead, reason);
+    worker_metrics_dead();
     end_answer_elsewhere(w, id, reply_to, MSG_DEAD);
     free(argv);
     free(lens);
@@ -839,7 +868,7 @@ static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
             snprintf(reason, sizeof(reason), "delivered %ld times", w->cfg->worker_max_deliveries);
             dead_letter(w, e, reason);
         } else {
-            log_info("job %s claimed from a silent worker", e->element[0]->str);
+            log_info("job %s: claimed from a silent worker", e->element[0]->str);
             task_start(w, e, 1);
         }
     }
@@ -1041,6 +1070,8 @@ static void curl_sockets_ready(struct worker *w)
 /* One turn: wait on curl's epoll set and the three Redis sockets, then serve
  * whatever is ready. The cost of a turn does not grow with the number of
  * answers streaming, only with the number that have something to say. */
+static void publish_metrics(struct worker *w);
+
 static void poll_once(struct worker *w)
 {
     struct pollfd fds[4] = {{.fd = w->epfd, .events = POLLIN}};
@@ -1072,6 +1103,20 @@ static void poll_once(struct worker *w)
     }
     publish_ready(w);
     drain_curl_messages(w);
+    publish_metrics(w);
+}
+
+/* This process' series to Redis, every metrics_interval_ms (common/metrics.h). */
+static void publish_metrics(struct worker *w)
+{
+    if (!w->ctl.ac || !metrics_due())
+        return;
+    worker_metrics_in_flight(w->ntasks);
+    if (metrics_publish_prepare(&w->metrics, &w->keys) != 0)
+        return;
+    for (int i = 0; i < w->metrics.ncmds; i++)
+        redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, w->metrics.cmd[i].argc,
+                              w->metrics.cmd[i].argv, w->metrics.cmd[i].argvlen);
 }
 
 /* The last frames and acks may still sit in hiredis' output buffer. */
@@ -1135,6 +1180,7 @@ struct worker *worker_new(const struct config *cfg)
         return NULL;
     }
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
+    worker_metrics_init(w->consumer, cfg->metrics_interval_ms);
     if (job_new_token(w->writer) != 0) {
         log_error("cannot draw a random writer id");
         free(w);
@@ -1175,5 +1221,6 @@ void worker_free(struct worker *w)
     curl_multi_cleanup(w->multi);
     close(w->epfd);
     buf_free(&w->frame);
+    metrics_publish_free(&w->metrics);
     free(w);
 }
