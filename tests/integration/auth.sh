@@ -256,6 +256,14 @@ wait "$(pid_of oa)"
 expect_eq "A's answer came whole to A's socket, B's cancels notwithstanding" "$aid 60" "$(done_ids "$T/oa.out") $(texts "$T/oa.out" "$aid")"
 stop ob
 expect_eq "B's socket got nothing of it" 0 "$(grep -c "$aid" "$T/ob.out")"
+# an admin may read anyone's answer: resuming it must not take it from its user's sockets
+listen oc "$WS1?token=$ALICE" --wait 1 --timeout 10
+aid=$(post "$ALICE" 'slow @@tokens=30 @@delay=100' | id_of)
+wait_until 10 sh -c "curl -s -H '$(bearer "$ALICE")' $API/api/answer/$aid | grep -q '\"status\":\"streaming\"'"
+wsclient --url "$WS1?token=$ADMIN" --send "{\"type\":\"resume\",\"id\":\"$aid\",\"after\":-1}" --wait 1 --timeout 15 > "$T/adm.out"
+expect_eq "an admin can resume A's answer: all of it" "$aid 30" "$(done_ids "$T/adm.out") $(texts "$T/adm.out" "$aid")"
+wait "$(pid_of oc)"
+expect_eq "... and A's socket on the same instance still gets all of it" "$aid 30" "$(done_ids "$T/oc.out") $(texts "$T/oc.out" "$aid")"
 # A cancels A's own (over HTTP and over a socket)
 aid=$(post "$ALICE" "$slow" | id_of)
 wait_until 10 sh -c "curl -s -H '$(bearer "$ALICE")' $API/api/answer/$aid | grep -q '\"status\":\"streaming\"'"
