@@ -1,4 +1,4 @@
-# Builds the three programs, the AI stand-in and the test tools.
+# Builds the three programs, the AI stand-in, aimsg-token and the test tools.
 #   make            release build in build/release
 #   make asan       AddressSanitizer + UBSan build in build/asan
 #   make run        install what is missing, build, start the whole system
@@ -12,7 +12,7 @@ BUILD ?= build/release
 SAN ?=
 OPT ?= -O2
 
-PKGS := libwebsockets hiredis libcurl jansson yaml-0.1 libjwt
+PKGS := libwebsockets hiredis libcurl jansson yaml-0.1 libjwt libcrypto
 CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wpointer-arith \
           -Wformat=2 -g $(OPT) -MMD -MP -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS :=
@@ -32,7 +32,7 @@ LIB_YAML := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LIB_JSON := $(shell pkg-config --libs jansson 2>/dev/null)
 LIB_CURL := $(shell pkg-config --libs libcurl 2>/dev/null)
 LIB_LWS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
-LIB_JWT := $(shell pkg-config --libs libjwt 2>/dev/null)
+LIB_JWT := $(shell pkg-config --libs libjwt libcrypto 2>/dev/null)
 LIB_COMMON := $(BUILD)/libcommon.a $(LIB_REDIS) $(LIB_YAML) $(LIB_JWT)
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -40,10 +40,11 @@ FCGI_SRC := $(wildcard fcgi-api/*.c)
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WSPUSH_SRC := $(wildcard ws-push/*.c)
 STANDIN_SRC := $(wildcard ai-standin/*.c)
+TOKEN_SRC := $(wildcard token/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin
+PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin $(BUILD)/aimsg-token
 TOOLS := $(BUILD)/wsclient $(BUILD)/slowloris
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 
@@ -75,6 +76,9 @@ $(BUILD)/ws-push: $(call obj,$(WSPUSH_SRC)) $(BUILD)/libcommon.a
 
 $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
+
+$(BUILD)/aimsg-token: $(call obj,$(TOKEN_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(TOKEN_SRC)) $(LIB_COMMON) $(LIB_JSON)
 
 $(BUILD)/wsclient: $(call obj,tests/tools/wsclient.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,tests/tools/wsclient.c) $(LIB_COMMON) $(LIB_LWS)

@@ -456,10 +456,56 @@ scenario_cancel() {
         "\"cancels\":$count,\"measured\":${#lat[@]},\"latency_median_ms\":$(jn "$m"),\"latency_max_ms\":$(jn "$mx")"
 }
 
+# ---- (8) what authentication costs --------------------------------------------------
+
+# The same requests and handshakes with authentication off and on (an HS256
+# token verified by libjwt on every request and upgrade), in one run.
+scenario_auth() {
+    say "== (8) authentication: POST /api/message and WebSocket handshakes, off and on"
+    local secret token
+    secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    token=$(AUTH_JWT_SECRET=$secret "$BIN/aimsg-token" --sub bench --ttl 3600) || { say "   aimsg-token failed"; return; }
+    wrk_runs "POST /api/message, authentication off" /api/message -s "$BENCH_ROOT/bench/post.lua"
+    rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
+    stop_lighttpd
+    AUTH_JWT_SECRET=$secret start_lighttpd
+    wrk_runs "POST /api/message, authentication on (Authorization: Bearer, HS256)" /api/message \
+        -s "$BENCH_ROOT/bench/post.lua" -H "Authorization: Bearer $token"
+    rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
+    stop_lighttpd
+    start_lighttpd
+    local n=5000 mode url line est cs
+    [ "$QUICK" = 1 ] && n=2000
+    for mode in off on; do
+        if [ "$mode" = on ]; then
+            start_wspush wsa --auth-jwt-secret "$secret"
+            url="ws://127.0.0.1:$WS_PORT_wsa/ws?token=$token"
+        else
+            start_wspush wsa
+            url="ws://127.0.0.1:$WS_PORT_wsa/ws"
+        fi
+        local rates=() r
+        for r in $(seq 1 "$RUNS"); do
+            line=$("$BIN/wsload" --url "$url" --connections "$n" --sources 16 --connect-window 256 \
+                --hold 0 --duration 60 2> /dev/null | tail -1)
+            est=$(jget established "$line"); cs=$(jget connect_s "$line")
+            [ -n "$est" ] && rates+=("$(calc "$est / ($cs > 0 ? $cs : 1)")")
+            sleep 1
+        done
+        stop wsa
+        local m
+        m=$(median "${rates[@]}")
+        row "(8) WebSocket handshakes, authentication $mode" \
+            "$n connections to one ws-push, 16 source addresses$([ "$mode" = on ] && echo ", token in the URL (HS256)")" \
+            "$(fmt_int "$m") handshakes/s" "$(runs_label "$RUNS")" \
+            "\"auth\":\"$mode\",\"connections\":$n,\"handshakes_per_s\":$(jn "$m")"
+    done
+}
+
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis cancel)
-ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis cancel}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis cancel auth)
+ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis cancel auth}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
@@ -468,6 +514,7 @@ wanted http && scenario_http
 wanted worker && scenario_worker
 wanted redis && scenario_redis
 wanted cancel && scenario_cancel
+wanted auth && scenario_auth
 ELAPSED=$(( $(date +%s) - START ))
 
 # did everything we started live through it?

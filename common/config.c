@@ -32,15 +32,17 @@ struct option_def {
     const char *help;
     /* OPT_LIST: NULL when item may follow the items before it, else why not */
     const char *(*check_item)(const char *item, const struct config_list *before);
+    int secret;                 /* OPT_STR: --print-config says only whether it is set */
 };
 
 /* Items of one list option, at most: a bound on what a file can make us hold. */
 #define LIST_MAX_ITEMS 1024
 
-#define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h, NULL}
-#define STR_OPT(k, d, max, h)    {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h, NULL}
+#define INT_OPT(k, d, lo, hi, h) {#k, OPT_INT, offsetof(struct config, k), d, lo, hi, h, NULL, 0}
+#define STR_OPT(k, d, max, h)    {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h, NULL, 0}
+#define SECRET_OPT(k, d, max, h) {#k, OPT_STR, offsetof(struct config, k), d, 0, max, h, NULL, 1}
 #define LIST_OPT(k, d, max, check, h) \
-    {#k, OPT_LIST, offsetof(struct config, k), d, 0, max, h, check}
+    {#k, OPT_LIST, offsetof(struct config, k), d, 0, max, h, check, 0}
 
 static const char *check_origin(const char *item, const struct config_list *before)
 {
@@ -66,7 +68,7 @@ static const struct option_def options[] = {
     STR_OPT(redis_prefix, "aimsg:", KEYS_MAX_PREFIX, "prefix of every Redis key and channel"),
     INT_OPT(redis_timeout_ms, "3000", 100, 600000, "a Redis command unanswered this long counts as a lost connection"),
     STR_OPT(ai_base_url, "", 400, "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
-    STR_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
+    SECRET_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
     STR_OPT(ai_api_key_file, "", 4096, "file whose first line is the API key (instead of ai_api_key)"),
     STR_OPT(ai_model, "gpt-4o-mini", 256, "model name sent to the endpoint"),
     STR_OPT(ai_system_prompt, "You are a helpful assistant.", 65536, "system prompt (empty: none)"),
@@ -84,7 +86,7 @@ static const struct option_def options[] = {
     INT_OPT(image_ttl, "3600", 10, 604800, "seconds an uploaded image is kept in Redis"),
     INT_OPT(answer_ttl, "300", 10, 604800, "seconds an answer's frames stay in Redis after its last (for catch-up and resume)"),
     INT_OPT(answer_max_frames, "10000", 100, 10000000, "frames kept per answer in its Redis stream"),
-    STR_OPT(auth_jwt_secret, "", 4096, "HS256 secret: when set (or auth_jwt_public_key), every request needs a token (never logged)"),
+    SECRET_OPT(auth_jwt_secret, "", 4096, "HS256 secret: when set (or auth_jwt_public_key), every request needs a token (never logged)"),
     STR_OPT(auth_jwt_public_key, "", 4096, "PEM file of the RS256/ES256 public key tokens are signed for"),
     STR_OPT(auth_jwt_audience, "", 256, "when set, a token's aud must name it"),
     STR_OPT(auth_jwt_issuer, "", 256, "when set, a token's iss must be it"),
@@ -545,8 +547,9 @@ static void print_derived(const struct config *cfg)
     printf("http_body_max=%ld\n", config_http_body_max(cfg));
 }
 
-/* key='value' lines a shell can eval; the API key only says whether it is
- * set. The settings, then what follows from them. */
+/* key='value' lines a shell can eval; a secret (the API key, the token
+ * secret) only says whether it is set. The settings, then what follows
+ * from them. */
 static void print_config(struct config *cfg)
 {
     for (size_t i = 0; i < NOPTIONS; i++) {
@@ -560,7 +563,7 @@ static void print_config(struct config *cfg)
             continue;
         }
         const char *v = *str_field(cfg, o);
-        if (strcmp(o->key, "ai_api_key") == 0 && v[0])
+        if (o->secret && v[0])
             v = "(set)";
         print_quoted(o->key, v);
     }

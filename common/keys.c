@@ -27,6 +27,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->rate_prefix, sizeof(k->rate_prefix), "%srate:", prefix);
     snprintf(k->inflight_prefix, sizeof(k->inflight_prefix), "%sinflight:", prefix);
     snprintf(k->conns_prefix, sizeof(k->conns_prefix), "%sconns:", prefix);
+    snprintf(k->metrics, sizeof(k->metrics), "%smetrics", prefix);
     return 0;
 }
 

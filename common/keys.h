@@ -25,6 +25,7 @@ struct keys {
     char rate_prefix[96];   /* + subject: sorted set, its messages of the last minute */
     char inflight_prefix[96]; /* + subject: sorted set, its answers not ended */
     char conns_prefix[96];  /* + subject: sorted set, its open WebSockets */
+    char metrics[96];       /* set: the live processes' metrics hashes */
 };
 
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */

@@ -17,6 +17,8 @@
 #include "enqueue.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
+#include "metrics_api.h"
 #include "multipart.h"
 
 #define MULTIPART_MAX_PARTS 16
@@ -127,10 +129,12 @@ static void enqueue_replied(struct api *api, struct request *r, const char *mess
     if (store_recv_enqueue(&api->store, r->enqueue_cmds, id, &limited, &retry_after) != 0) {
         api_respond_redis_down(api, r);
     } else if (limited) {
+        metrics_count_refused(limited);
         snprintf(retry, sizeof(retry), "Retry-After: %ld\r\n", retry_after);
         log_info("429 %s %s for %s: %s", r->method, r->path, r->subject, limited);
         respond_error_with(r, 429, retry, limited);
     } else {
+        metrics_count_queued(strcmp(r->path, "/api/image") == 0, "http");
         respond_queued(r, message, id);
     }
 }
@@ -281,6 +285,8 @@ static const struct route routes[] = {
     {"/api/image", "POST", handle_image, 0},
     {"/api/cancel", "POST", answer_api_cancel, 0},
     {"/api/answer/", "GET", answer_api_get, 0}, /* + <id> */
+    {"/api/metrics", "GET", metrics_api_get, 1},
+    {"/metrics", "GET", metrics_api_get, 1},    /* where a web server maps it */
 };
 
 static int path_is(const struct route *route, const char *path)
@@ -305,9 +311,11 @@ static int method_allowed(const struct route *route, struct request *r)
 void api_begin(struct api *api, struct request *r)
 {
     r->then = NULL;
+    r->route = -1;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!path_is(&routes[i], r->path))
             continue;
+        r->route = (int)i;
         if (!method_allowed(&routes[i], r)) {
             char allow[32];
             snprintf(allow, sizeof(allow), "Allow: %s\r\n",
@@ -327,4 +335,5 @@ void api_end(struct api *api, struct request *r)
 {
     if (r->then)
         r->then(api, r);
+    metrics_api_count(r->route, r->route >= 0 ? routes[r->route].path : "other", r->status);
 }

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "config.h"
 #include "log.h"
+#include "metrics_api.h"
 #include "program.h"
 
 static volatile sig_atomic_t stopping;
@@ -162,14 +163,17 @@ static int serve(const struct config *cfg)
     }
     log_info("started (redis %s, prefix %s, authentication %s)", cfg->redis_url,
              cfg->redis_prefix, auth_enabled(api.auth) ? "on" : "off");
+    metrics_api_init();
     while (!stopping) {
-        if (epoll_wait(ep, &ev, 1, -1) < 0) {
+        int n = epoll_wait(ep, &ev, 1, (int)metrics_api_tick(&api));
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             log_error("epoll_wait: %s", strerror(errno));
             break;
         }
-        serve_turn(&api, slots);
+        if (n > 0)
+            serve_turn(&api, slots);
     }
     log_info("stopping");
     close(ep);

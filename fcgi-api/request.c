@@ -124,16 +124,23 @@ static const char *status_text(int status)
     }
 }
 
-void respond(struct request *r, int status, const char *extra_headers, const char *json)
+void respond_typed(struct request *r, int status, const char *content_type,
+                   const char *extra_headers, const char *body)
 {
+    r->status = status;
     FCGX_FPrintF(r->fcgi->out,
                  "Status: %d %s\r\n"
-                 "Content-Type: application/json; charset=utf-8\r\n"
+                 "Content-Type: %s\r\n"
                  "Cache-Control: no-store\r\n"
                  "%s\r\n",
-                 status, status_text(status), extra_headers);
+                 status, status_text(status), content_type, extra_headers);
     if (!r->head)
-        FCGX_PutS(json, r->fcgi->out);
+        FCGX_PutS(body, r->fcgi->out);
+}
+
+void respond(struct request *r, int status, const char *extra_headers, const char *json)
+{
+    respond_typed(r, status, "application/json; charset=utf-8", extra_headers, json);
 }
 
 void respond_error_with(struct request *r, int status, const char *extra_headers,

@@ -30,6 +30,8 @@ struct request {
     void (*then)(struct api *api, struct request *r);
     char cancel_id[48];       /* POST /api/cancel: the id, for its reply */
     int enqueue_cmds;         /* replies a queued job waits for */
+    int route;                /* index in api.c's routes; -1: none */
+    int status;               /* of the response sent */
 };
 
 void request_init(struct request *r, FCGX_Request *fcgi);
@@ -44,6 +46,8 @@ void request_finish(struct request *r);
 
 /* Writes status and a JSON body; extra_headers is "" or "Name: value\r\n"... */
 void respond(struct request *r, int status, const char *extra_headers, const char *json);
+void respond_typed(struct request *r, int status, const char *content_type,
+                   const char *extra_headers, const char *body);
 /* {"code":status,"message":reason} */
 void respond_error(struct request *r, int status, const char *reason);
 void respond_error_with(struct request *r, int status, const char *extra_headers,

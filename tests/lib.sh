@@ -182,6 +182,14 @@ start_lighttpd() {
     API="http://127.0.0.1:$PORT"
 }
 
+# stop_lighttpd: stops it and its fcgi-api processes (start_lighttpd starts
+# it again with the environment of that moment)
+stop_lighttpd() {
+    [ -f "$T/run/lighttpd.pid" ] && kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
+    wait_until 10 sh -c "! pgrep -f 'fcgi-api --config $CONFIG' > /dev/null"
+    rm -f "$T/run/lighttpd.pid"
+}
+
 # wsclient ARGS... : the test client, against ws-push ws1 unless --url is given
 wsclient() { "$BIN/wsclient" "$@"; }
 

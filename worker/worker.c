@@ -31,10 +31,12 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "worker_metrics.h"
 
 #define READ_BLOCK_MS 2000
 #define STOP_GRACE_MS 10000
@@ -81,6 +83,7 @@ struct task {
     int attempt;
     long long retry_at;
     long long started_ms;
+    long long call_ms;          /* when the model call began */
     struct model_call *call;
     long seq;
     int dirty;                  /* on the worker's dirty list */
@@ -118,6 +121,8 @@ struct worker {
     long long stop_deadline;
     int auth_reported;
     int redis_lost;             /* say so when it comes back */
+    long long next_metrics;
+    struct metrics_publish metrics;
     struct buf frame;
 };
 
@@ -149,8 +154,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis connect failed: %s", ac->errstr);
         return;
     }
-    if (w->redis_lost)
+    if (w->redis_lost) {
         log_info("redis connection back");
+        metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
+    }
     w->redis_lost = 0;
     redis_backoff_reset(&w->backoff);
 }
@@ -347,9 +354,13 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
     struct worker *w = t->w;
     if (t->image_key)
         redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
-    if (result == ANSWER_ENDED)
+    if (result == ANSWER_ENDED) {
         log_info("job %s: its answer had already ended; acknowledged", t->id);
-    else
+    } else {
+        worker_metrics_answer(last->type);
+        worker_metrics_answer_time((double)(clock_ms() - t->started_ms) / 1000);
+    }
+    if (result != ANSWER_ENDED)
         log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
                   strcmp(last->type, "done") == 0 ? "answered" : "failed", last->seq,
                   clock_ms() - t->started_ms);
@@ -384,6 +395,7 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
     } else if (result == ANSWER_ENDED) {
         /* a cancel wrote the last frame (its notice may still be on its way) */
         log_info("job %s: its answer was ended elsewhere (cancelled); model call stopped", t->id);
+        worker_metrics_answer("cancelled");
         task_drop(t);
     } else if (result == ANSWER_FOREIGN) {
         log_warn("job %s: another worker answers it; this copy stops", t->id);
@@ -410,8 +422,12 @@ static void task_finish(struct task *t, const char *message)
 static void on_delta(void *ctx, const char *text, size_t len)
 {
     struct task *t = ctx;
-    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0)
+    if (t->seq == 0)
+        worker_metrics_first_token((double)(clock_ms() - t->call_ms) / 1000);
+    if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0) {
         t->seq++;
+        worker_metrics_chunk();
+    }
 }
 
 static void on_ready(void *ctx)
@@ -537,6 +553,12 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     t->w = w;
     t->kind = j.kind;
     t->started_ms = clock_ms();
+    if (claimed)
+        worker_metrics_claimed();
+    else
+        worker_metrics_taken();
+    if (j.ts > 0 && !claimed)
+        worker_metrics_job_wait((double)(clock_wall_ms() - j.ts) / 1000);
     memcpy(t->id, j.id, sizeof(t->id));
     t->reply = strdup(j.reply);
     t->content = dup_n(j.content ? j.content : "", j.content ? j.content_len : 0);
@@ -587,6 +609,7 @@ static void task_call_model(struct task *t)
     if (t->state == TASK_WAITING)
         w->nwaiting--;
     t->state = TASK_STREAMING;
+    t->call_ms = clock_ms();
     t->call = model_call_new(&req, on_delta, on_ready, t);
     if (!t->call || curl_multi_add_handle(w->multi, model_call_easy(t->call)) != CURLM_OK) {
         log_error("job %s: cannot start the model call", t->id);
@@ -615,6 +638,7 @@ static void task_model_done(struct task *t, CURLcode code)
     curl_multi_remove_handle(w->multi, model_call_easy(t->call));
     model_call_free(t->call);
     t->call = NULL;
+    worker_metrics_model_error(r);
 
     switch (r) {
     case MODEL_OK:
@@ -631,6 +655,7 @@ static void task_model_done(struct task *t, CURLcode code)
         if (t->attempt < w->cfg->ai_retries && !w->stop_requested) {
             long d = retry_delay_ms(t->attempt, retry_after);
             t->attempt++;
+            worker_metrics_retried();
             log_warn("job %s: %s; retry %d/%ld in %ld ms", t->id, why, t->attempt,
                      w->cfg->ai_retries, d);
             t->state = TASK_WAITING;
@@ -664,6 +689,7 @@ static void task_cancel(struct worker *w, const char *id)
             continue;
         log_info("job %s: cancelled; %s", t->id,
                  t->call ? "model call stopped" : "the model was not called");
+        worker_metrics_answer("cancelled");
         if (t->image_key && w->ctl.ac)
             redisAsyncCommand(w->ctl.ac, NULL, NULL, "UNLINK %s", t->image_key);
         if (t->state == TASK_WAITING) {
@@ -817,6 +843,7 @@ static void dead_letter(struct worker *w, const redisReply *entry, const char *r
         c--; /* keep field/value pairs whole */
     redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, lens);
     log_warn("job %s moved to %s: %s", id, w->keys.dead, reason);
+    worker_metrics_dead();
     end_answer_elsewhere(w, id, reply_to, MSG_DEAD);
     free(argv);
     free(lens);
@@ -1041,6 +1068,8 @@ static void curl_sockets_ready(struct worker *w)
 /* One turn: wait on curl's epoll set and the three Redis sockets, then serve
  * whatever is ready. The cost of a turn does not grow with the number of
  * answers streaming, only with the number that have something to say. */
+static void publish_metrics(struct worker *w);
+
 static void poll_once(struct worker *w)
 {
     struct pollfd fds[4] = {{.fd = w->epfd, .events = POLLIN}};
@@ -1072,6 +1101,22 @@ static void poll_once(struct worker *w)
     }
     publish_ready(w);
     drain_curl_messages(w);
+    publish_metrics(w);
+}
+
+/* This process' series to Redis, every METRICS_PUBLISH_MS (common/metrics.h). */
+static void publish_metrics(struct worker *w)
+{
+    long long now = clock_ms();
+    if (now < w->next_metrics || !w->ctl.ac)
+        return;
+    w->next_metrics = now + METRICS_PUBLISH_MS;
+    worker_metrics_in_flight(w->ntasks);
+    if (metrics_publish_prepare(&w->metrics, &w->keys) != 0)
+        return;
+    for (int i = 0; i < w->metrics.ncmds; i++)
+        redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, w->metrics.cmd[i].argc,
+                              w->metrics.cmd[i].argv, w->metrics.cmd[i].argvlen);
 }
 
 /* The last frames and acks may still sit in hiredis' output buffer. */
@@ -1135,6 +1180,7 @@ struct worker *worker_new(const struct config *cfg)
         return NULL;
     }
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
+    worker_metrics_init(w->consumer);
     if (job_new_token(w->writer) != 0) {
         log_error("cannot draw a random writer id");
         free(w);
@@ -1175,5 +1221,6 @@ void worker_free(struct worker *w)
     curl_multi_cleanup(w->multi);
     close(w->epfd);
     buf_free(&w->frame);
+    metrics_publish_free(&w->metrics);
     free(w);
 }

@@ -73,6 +73,7 @@ static int refuse(struct lws *wsi, int status, const char *why)
     buf_free(&body);
     buf_free(&head);
     log_info("handshake refused (%d): %s", status, why);
+    wspush_metrics_refused(status);
     return 1;
 }
 
@@ -148,7 +149,9 @@ static void refuse_socket(struct wspush *wp, struct conn *c, int code, const cha
 {
     struct buf b = BUF_INIT;
     send_frame(wp, c, frame_reject_code(&b, code, why), &b);
-    conn_close_after_queue(c, CONN_REFUSED, LWS_CLOSE_STATUS_POLICY_VIOLATION, "policy");
+    conn_close_after_queue(c, CONN_REFUSED, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                           code == 401 ? "authentication required" : code == 429 ? "over quota"
+                                                                                 : "refused");
     log_info("client %llu (%s) closed: %s", (unsigned long long)c->id, c->who.subject, why);
 }
 

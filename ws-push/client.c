@@ -52,6 +52,7 @@ static void submit(struct wspush *wp, struct conn *c, const struct client_messag
 static void handle_message(struct wspush *wp, struct conn *c, const char *data, size_t len)
 {
     struct client_message m;
+    wp->conns.messages_in++;
     const char *why = client_message_parse(&m, data, len, wp->cfg->max_message_bytes,
                                            wp->cfg->max_image_bytes);
     if (m.request == CLIENT_AUTH && !why)

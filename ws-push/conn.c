@@ -91,6 +91,7 @@ int conn_add(struct conn_table *t, struct conn *c, struct lws *wsi)
     t->buckets[h] = c;
     LIST_INSERT_HEAD(&t->all, c, link);
     t->count++;
+    t->opened++;
     return 0;
 }
 
@@ -105,6 +106,7 @@ void conn_remove(struct conn_table *t, struct conn *c)
         *pp = c->hnext;
     LIST_REMOVE(c, link);
     t->count--;
+    t->closed[c->closing]++;
     while (c->qlen)
         queue_pop(c);
     free(c->queue);
@@ -146,6 +148,7 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
          * writable again, so waiting for that would keep it forever. */
         static const char why[] = "too slow: send queue overflow";
         c->closing = CONN_TOO_SLOW;
+        t->frames_dropped += c->qlen + 1;
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
                          sizeof(why) - 1);
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -154,6 +157,7 @@ int conn_send(struct conn_table *t, struct conn *c, struct msg *m)
     c->queue[(c->qhead + c->qlen) % c->qcap] = m;
     c->qlen++;
     m->refs++;
+    t->frames_sent++;
     if (c->qlen == 1)
         lws_callback_on_writable(c->wsi);
     return 0;

@@ -77,6 +77,9 @@ struct conn_table {
     uint64_t next_member;
     unsigned queue_limit;
     size_t partial_bytes, partial_budget; /* see partial.c */
+    /* counted for the metrics (wspush_metrics.c) */
+    unsigned long long frames_sent, frames_dropped, opened, messages_in;
+    unsigned long long closed[CONN_REFUSED + 1]; /* by why they were closed */
 };
 
 int conn_table_init(struct conn_table *t, unsigned queue_limit);

@@ -76,6 +76,7 @@ static int setup(struct wspush *wp, const struct config *cfg)
         return -1;
     }
     snprintf(wp->ping_channel, sizeof(wp->ping_channel), "%sping", wp->connections);
+    wspush_metrics_init(wp);
     if (!(wp->auth = auth_new(cfg, err, sizeof(err))) ||
         proxy_nets_init(&wp->proxies, &cfg->trusted_proxies, err, sizeof(err)) != 0) {
         log_error("%s", err);
@@ -187,6 +188,7 @@ static int serve(const struct config *cfg)
     subjects_free(&wp.subjects);
     auth_free(wp.auth);
     proxy_nets_free(&wp.proxies);
+    metrics_publish_free(&wp.metrics);
     log_info("stopped");
     return failed;
 }

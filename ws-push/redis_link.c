@@ -74,6 +74,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     log_info("redis %s link connected", l->is_subscriber ? "subscriber" : "command");
+    if (l->was_lost)
+        metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     redis_backoff_reset(&l->wp->backoff);
 }
 
@@ -84,6 +86,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         log_warn("redis %s link lost: %s", l->is_subscriber ? "subscriber" : "command",
                  ac->errstr);
     l->ra.ac = NULL;
+    l->was_lost = 1;
     if (l->is_subscriber)
         l->wp->subscribed = l->wp->confirmations = 0;
 }
@@ -278,6 +281,8 @@ void redis_link_tick(struct wspush *wp)
     if (wp->cmd.ra.ac && !wp->stopping &&
         (now >= wp->next_presence || wp->published_count != (long long)wp->conns.count))
         publish_presence(wp);
+    if (!wp->stopping)
+        wspush_metrics_publish(wp);
 }
 
 void redis_link_close(struct wspush *wp)
@@ -292,15 +297,23 @@ void redis_link_close(struct wspush *wp)
 
 /* ---- jobs from clients ------------------------------------------------ */
 
+/* on_queued's privdata: the connection id, and whether it was an image */
+#define QUEUED_IMAGE (1ull << 63)
+
 static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = ac->data;
     struct wspush *wp = l->wp;
-    struct conn *c = conn_find(&wp->conns, (uint64_t)(uintptr_t)privdata);
+    uint64_t tag = (uint64_t)(uintptr_t)privdata;
+    struct conn *c = conn_find(&wp->conns, tag & ~QUEUED_IMAGE);
     char id[48];
     const char *why;
     long retry_after;
     int rc = enqueue_result(r, id, &why, &retry_after);
+    if (rc == 0)
+        metrics_count_queued((tag & QUEUED_IMAGE) != 0, "websocket");
+    else if (rc == ENQUEUE_LIMITED)
+        metrics_count_refused(why);
     if (!c)
         return;
     struct buf b = BUF_INIT;
@@ -335,7 +348,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
             conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
-    void *id = (void *)(uintptr_t)conn_id;
+    void *id = (void *)(uintptr_t)(conn_id | (image ? QUEUED_IMAGE : 0));
     for (int i = 0; i < e.ncmds; i++)
         redisAsyncCommandArgv(wp->cmd.ra.ac, i == e.ncmds - 1 ? on_queued : NULL, id,
                               e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);

@@ -64,9 +64,30 @@ size_t subjects_count(const struct subject_table *t, const char *name)
     return s ? s->count : 0;
 }
 
+static void grow(struct subject_table *t)
+{
+    size_t n = t->nbuckets * 2, oldn = t->nbuckets;
+    struct subject **b = calloc(n, sizeof(*b)), **old = t->buckets;
+    if (!b)
+        return; /* chains just get longer */
+    t->buckets = b;
+    t->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        for (struct subject *s = old[i], *next; s; s = next) {
+            next = s->hnext;
+            size_t h = bucket(t, s->name);
+            s->hnext = b[h];
+            b[h] = s;
+        }
+    }
+    free(old);
+}
+
 static struct subject *create(struct wspush *wp, const char *name)
 {
     struct subject_table *t = &wp->subjects;
+    if (t->count >= t->nbuckets)
+        grow(t);
     size_t len = strlen(name);
     struct subject *s = calloc(1, sizeof(*s) + len + 1);
     if (!s)

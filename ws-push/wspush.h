@@ -16,6 +16,7 @@
 #include "follow.h"
 #include "job.h"
 #include "keys.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "redis_async.h"
 #include "redis_conn.h"
@@ -34,6 +35,7 @@ struct redis_link {
     struct redis_async ra;  /* ra.ac is NULL while disconnected */
     struct lws *wsi;        /* the adopted (dup'ed) socket */
     int is_subscriber;
+    int was_lost;               /* a connection was lost: the next is a reconnect */
 };
 
 struct wspush {
@@ -51,6 +53,8 @@ struct wspush {
     struct auth *auth;
     struct proxy_nets proxies;
     long long next_access_check_ms, next_vouch_ms;
+    long long next_metrics_ms;
+    struct metrics_publish metrics;
     struct redis_link sub, cmd;
     int confirmations, subscribed;  /* of the two subscriptions */
     struct follow_table follows;
@@ -123,6 +127,11 @@ void access_tick(struct wspush *wp);
 const char *access_owner(struct wspush *wp, const struct conn *c, char *buf, size_t len);
 /* Where answers to c's messages go. */
 int access_reply_channel(struct wspush *wp, const struct conn *c, char *buf, size_t len);
+
+/* wspush_metrics.c */
+void wspush_metrics_init(struct wspush *wp);
+void wspush_metrics_refused(int status);      /* a handshake refused */
+void wspush_metrics_publish(struct wspush *wp); /* when it is time */
 
 /* client.c */
 extern const struct lws_protocols client_protocol;
