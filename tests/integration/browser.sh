@@ -31,14 +31,10 @@ if [ "$have" != "$want" ]; then
         { fail "playwright-core $want installs" "$(tail -c 600 "$T/npm.out" | tr '\n' ' ')"; exit 1; }
 fi
 
-# mint SUB [TTL [SECRET]]: an HS256 token for SUB (aimsg-token is on its
-# way to main; until then openssl)
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+# mint SUB [TTL [SECRET]]: a token for SUB (aimsg-token signs with
+# auth_jwt_secret, here from the environment)
 mint() {
-    h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-    p=$(printf '{"sub":"%s","exp":%s}' "$1" $(( $(date +%s) + ${2:-3600} )) | b64url)
-    s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -hmac "${3:-$AUTH_JWT_SECRET}" -binary | b64url)
-    echo "$h.$p.$s"
+    AUTH_JWT_SECRET=${3:-$AUTH_JWT_SECRET} "$BIN/aimsg-token" --sub "$1" --ttl "${2:-3600}" 2>> "$T/aimsg-token.err"
 }
 
 # the stack with authentication on: ws-push ws1 again on its port, lighttpd
@@ -50,8 +46,11 @@ auth_on() {
     kill "$(cat "$T/run/lighttpd.pid")" 2> /dev/null
     wait_until 10 fcgi_count_is 0 || { fail "lighttpd stops with its fcgi-api processes"; return 1; }
     start_lighttpd
+    alice=$(mint alice) alice2=$(mint alice 7200) bob=$(mint bob) carol=$(mint carol) &&
+        bad=$(mint alice 3600 "not the $SECRET") ||
+        { fail "aimsg-token mints tokens" "$(tail -c 400 "$T/aimsg-token.err")"; return 1; }
     printf '{"api":"%s","alice":"%s","alice2":"%s","bob":"%s","carol":"%s","bad":"%s"}\n' "$API" \
-        "$(mint alice)" "$(mint alice 7200)" "$(mint bob)" "$(mint carol)" "$(mint alice 3600 "not the $SECRET")" \
+        "$alice" "$alice2" "$bob" "$carol" "$bad" \
         > "$T/browser-work/auth.json.tmp" && mv "$T/browser-work/auth.json.tmp" "$T/browser-work/auth.json"
 }
 
