@@ -39,11 +39,12 @@ mint() {
 
 # the stack with authentication on: ws-push ws1 again on its port, lighttpd
 # (and so fcgi-api) again on a new one; the driver gets the new address and
-# the tokens in $T/browser-work/auth.json
+# the tokens in $T/browser-work/auth.json. The quota: 5 messages a minute
+# per user (alice asks 4 times, carol goes over it).
 auth_on() {
-    export AUTH_JWT_SECRET="$SECRET" RATE_MESSAGES_PER_MINUTE=8
-    restart_wspush ws1 || return 1
+    export AUTH_JWT_SECRET="$SECRET" RATE_MESSAGES_PER_MINUTE=5
     kill "$(cat "$T/run/lighttpd.pid")" 2> /dev/null
+    restart_wspush ws1 || return 1
     wait_until 10 fcgi_count_is 0 || { fail "lighttpd stops with its fcgi-api processes"; return 1; }
     start_lighttpd
     alice=$(mint alice) alice2=$(mint alice 7200) bob=$(mint bob) carol=$(mint carol) &&
