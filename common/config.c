@@ -105,7 +105,9 @@ static const struct option_def options[] = {
     STR_OPT(instance_id, "", 127, "ws-push instance name (empty: hostname-pid)"),
     INT_OPT(standin_delay_ms, "20", 0, 60000, "stand-in: default ms between tokens"),
     STR_OPT(log_dir, "logs", 400, "directory of the daily log files YYYY-MM-DD.log"),
+    INT_OPT(metrics_interval_ms, "5000", 100, 300000, "ms between two publications of a process' metrics to Redis (they expire after three)"),
     STR_OPT(log_level, "info", 16, "debug, info, warn or error"),
+    STR_OPT(log_format, "text", 8, "text (one line: time level program[pid] message) or json (one object per line)"),
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -668,14 +670,22 @@ static int load_api_key_file(struct config *cfg)
     return 0;
 }
 
+static int one_of(const char *key, const char *value, const char *const *allowed, size_t n,
+                  const char *listed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(value, allowed[i]) == 0)
+            return 0;
+    fprintf(stderr, "%s: '%s' is not one of %s\n", key, value, listed);
+    return -1;
+}
+
 static int check_values(const struct config *cfg)
 {
-    const char *levels[] = {"debug", "info", "warn", "error"};
-    for (size_t i = 0; i < 4; i++)
-        if (strcmp(cfg->log_level, levels[i]) == 0)
-            return 0;
-    fprintf(stderr, "log_level: '%s' is not one of debug, info, warn, error\n", cfg->log_level);
-    return -1;
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    static const char *const formats[] = {"text", "json"};
+    return one_of("log_level", cfg->log_level, levels, 4, "debug, info, warn, error") |
+           one_of("log_format", cfg->log_format, formats, 2, "text, json");
 }
 
 int config_load(struct config *cfg, int argc, char **argv, const struct config_usage *usage)

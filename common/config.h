@@ -81,9 +81,12 @@ struct config {
     /* standin */
     long standin_delay_ms;      /* default delay between tokens */
 
+    long metrics_interval_ms;   /* common/metrics.h */
+
     /* logging */
     char *log_dir;
     char *log_level;
+    char *log_format;           /* text or json */
 
     char *config_file;          /* which file was read ("" = none) */
 };

@@ -21,8 +21,14 @@ static struct {
     enum log_level min;
     char *secrets[LOG_MAX_SECRETS];
     int fd;
+    int json;
     char day[11];       /* date the open file is for */
 } lg = {.program = "aimsg", .min = LOG_INFO, .fd = -1};
+
+void log_set_json(int on)
+{
+    lg.json = on;
+}
 
 static const char *level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -124,6 +130,38 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
+/* The id of "job <id>: ..." messages (see log.h), or 0. */
+static size_t job_id_at(const char *msg, const char **id)
+{
+    if (strncmp(msg, "job ", 4) != 0)
+        return 0;
+    size_t n = strspn(msg + 4, "0123456789-");
+    if (n == 0 || n > 41 || msg[4 + n] != ':')
+        return 0;
+    *id = msg + 4;
+    return n;
+}
+
+/* msg as a JSON string's contents: quotes, backslashes and controls escaped. */
+static size_t json_escape(char *out, size_t cap, const char *msg)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 7 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static const char *json_level[] = {"debug", "info", "warn", "error"};
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (level < lg.min)
@@ -133,26 +171,45 @@ void log_msg(enum log_level level, const char *fmt, ...)
     time_t sec = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&sec, &tm);
+    char stamp[80];
+    snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now % 1000));
 
-    char line[4096];
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s[%ld] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)(now % 1000), level_names[level], lg.program,
-                     (long)getpid());
+    char msg[3584];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    mask_secrets(line);
-    size_t len = strlen(line);
-    for (size_t i = (size_t)n; i < len; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' '; /* one event, one line */
+    mask_secrets(msg);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' '; /* one event, one line */
+
+    char line[8192];
+    size_t len;
+    if (lg.json) {
+        char escaped[7200], job[80] = "";
+        const char *id;
+        size_t idlen = job_id_at(msg, &id);
+        if (idlen)
+            snprintf(job, sizeof(job), "\"job\":\"%.*s\",", (int)idlen, id);
+        json_escape(escaped, sizeof(escaped), idlen ? msg + 4 + idlen + 1 + (msg[5 + idlen] == ' ')
+                                                    : msg);
+        len = (size_t)snprintf(line, sizeof(line) - 1,
+                               "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"%s\",\"pid\":%ld,"
+                               "%s\"message\":\"%s\"}",
+                               stamp, json_level[level], lg.program, (long)getpid(), job, escaped);
+    } else {
+        len = (size_t)snprintf(line, sizeof(line) - 1, "%s %-5s %s[%ld] %s", stamp,
+                               level_names[level], lg.program, (long)getpid(), msg);
+    }
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
     line[len++] = '\n';
 
     write_all(STDERR_FILENO, line, len);
     char day[11];
-    memcpy(day, line, 10);
+    memcpy(day, stamp, 10);
     day[10] = '\0';
     open_day_file(day);
     if (lg.fd >= 0)

@@ -1,5 +1,11 @@
 /* log.h -- one line per event: time, level, program[pid], message.
  *
+ * A message about a job starts with "job <id>: " (every program writes it
+ * so), so that `grep -r <id> logs` shows the job's whole life. With
+ * log_format json each line is one JSON object instead:
+ *   {"time":"2026-12-01T10:00:00.123Z","level":"info","program":"worker",
+ *    "pid":42,"job":"<id>","message":"..."}   ("job" only when there is one)
+ *
  * Lines go to stderr and to LOG_DIR/YYYY-MM-DD.log (a new file when the UTC
  * date changes). Each line is one write(2) on an O_APPEND descriptor, so any
  * number of processes can share a file. A registered secret (the API key) is
@@ -17,6 +23,7 @@ int log_init(const char *program, const char *dir, const char *level);
  * empty or NULL is ignored. */
 void log_add_secret(const char *secret);
 void log_clear_secrets(void);
+void log_set_json(int on);
 void log_close(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)

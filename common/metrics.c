@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "metrics.h"
 
+#include "clock.h"
 #include "enqueue.h"
 
 #include <dirent.h>
@@ -15,7 +16,9 @@ static struct {
     struct metric *all;
     char program[32];
     char instance[128];
-} reg;
+    long interval_ms;
+    long long next_ms;
+} reg = {.interval_ms = 5000};
 
 static struct metric *find(const struct metric_family *f, const char *labels)
 {
@@ -101,10 +104,20 @@ void metrics_count_refused(const char *why)
     metric_inc(*m);
 }
 
-void metrics_init(const char *program, const char *instance)
+void metrics_init(const char *program, const char *instance, long interval_ms)
 {
     snprintf(reg.program, sizeof(reg.program), "%s", program);
     snprintf(reg.instance, sizeof(reg.instance), "%s", instance);
+    reg.interval_ms = interval_ms;
+}
+
+int metrics_due(void)
+{
+    long long now = clock_ms();
+    if (now < reg.next_ms)
+        return 0;
+    reg.next_ms = now + reg.interval_ms;
+    return 1;
 }
 
 /* ---- the process gauges ------------------------------------------------- */
@@ -232,7 +245,8 @@ int metrics_publish_prepare(struct metrics_publish *p, const struct keys *k)
     if (!argv || !argvlen)
         return -1;
     snprintf(p->key, sizeof(p->key), "%smetrics:%s:%s", k->prefix, reg.program, reg.instance);
-    snprintf(p->ttl, sizeof(p->ttl), "%d", 3 * METRICS_PUBLISH_MS / 1000);
+    /* three periods, in ms (PEXPIRE) */
+    snprintf(p->ttl, sizeof(p->ttl), "%ld", 3 * reg.interval_ms);
     size_t argc = 0;
     argv[argc++] = "HSET";
     argv[argc++] = p->key;
@@ -244,7 +258,7 @@ int metrics_publish_prepare(struct metrics_publish *p, const struct keys *k)
         argvlen[i] = strlen(argv[i]);
     /* the hash replaced whole (MULTI), so no field of an earlier process
      * of the same name stays */
-    const char *small[][3] = {{"MULTI"}, {"DEL", p->key}, {NULL}, {"EXPIRE", p->key, p->ttl},
+    const char *small[][3] = {{"MULTI"}, {"DEL", p->key}, {NULL}, {"PEXPIRE", p->key, p->ttl},
                               {"EXEC"}, {"SADD", k->metrics, p->key}};
     p->ncmds = 6;
     for (int i = 0; i < 6; i++) {
@@ -283,12 +297,13 @@ const char metrics_read_lua[] =
     "return out\n";
 
 /* P metrics:<program>:<instance> -> program, instance */
-static int key_names(const char *key, char *program, size_t plen, char *instance, size_t ilen)
+static int key_names(const char *key, const char *hash_prefix, char *program, size_t plen,
+                     char *instance, size_t ilen)
 {
-    const char *p = strstr(key, "metrics:");
-    if (!p)
+    size_t n = strlen(hash_prefix);
+    if (strncmp(key, hash_prefix, n) != 0)
         return -1;
-    p += strlen("metrics:");
+    const char *p = key + n;
     const char *colon = strchr(p, ':');
     if (!colon || (size_t)(colon - p) >= plen || strlen(colon + 1) >= ilen)
         return -1;
@@ -351,13 +366,15 @@ struct family_seen {
     const char *type_help;
 };
 
-int metrics_render(struct buf *out, const redisReply *r, const char *extra)
+int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, const char *extra)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
         return -1;
     size_t nfam = 0, cap = 0;
     struct family_seen *fams = NULL;
     int rc = 0;
+    char hash_prefix[128];
+    snprintf(hash_prefix, sizeof(hash_prefix), "%s:", k->metrics);
     /* the families, in the order first seen */
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *h = r->element[i + 1];
@@ -365,10 +382,10 @@ int metrics_render(struct buf *out, const redisReply *r, const char *extra)
             const char *f = h->element[j]->str;
             if (!f || f[0] != '#')
                 continue;
-            size_t k = 0;
-            while (k < nfam && strcmp(fams[k].name, f + 1) != 0)
-                k++;
-            if (k < nfam)
+            size_t fi = 0;
+            while (fi < nfam && strcmp(fams[fi].name, f + 1) != 0)
+                fi++;
+            if (fi < nfam)
                 continue;
             if (nfam == cap) {
                 cap = cap ? cap * 2 : 32;
@@ -383,21 +400,22 @@ int metrics_render(struct buf *out, const redisReply *r, const char *extra)
         }
     }
     /* each family's samples together, as the format asks */
-    for (size_t k = 0; k < nfam && rc == 0; k++) {
-        const char *th = fams[k].type_help ? fams[k].type_help : "untyped ";
+    for (size_t fi = 0; fi < nfam && rc == 0; fi++) {
+        const char *th = fams[fi].type_help ? fams[fi].type_help : "untyped ";
         const char *sp = strchr(th, ' ');
         size_t tl = sp ? (size_t)(sp - th) : strlen(th);
-        rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %.*s\n", fams[k].name, sp ? sp + 1 : "",
-                         fams[k].name, (int)tl, th);
+        rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %.*s\n", fams[fi].name, sp ? sp + 1 : "",
+                         fams[fi].name, (int)tl, th);
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             char program[64], instance[256];
             const redisReply *key = r->element[i], *h = r->element[i + 1];
             if (key->type != REDIS_REPLY_STRING || h->type != REDIS_REPLY_ARRAY ||
-                key_names(key->str, program, sizeof(program), instance, sizeof(instance)) != 0)
+                key_names(key->str, hash_prefix, program, sizeof(program), instance,
+                          sizeof(instance)) != 0)
                 continue;
             for (size_t j = 0; j + 1 < h->elements; j += 2) {
                 const char *f = h->element[j]->str, *v = h->element[j + 1]->str;
-                if (f && v && f[0] != '#' && family_of(f, fams[k].name))
+                if (f && v && f[0] != '#' && family_of(f, fams[fi].name))
                     rc |= render_sample(out, f, v, program, instance);
             }
         }

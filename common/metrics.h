@@ -1,7 +1,7 @@
 /* metrics.h -- the numbers an operator watches, for Prometheus.
  *
  * A process counts in its own memory (an add: no lock, no syscall, so hot
- * paths may count freely) and every METRICS_PUBLISH_MS writes all its
+ * paths may count freely) and every metrics_interval_ms writes all its
  * series to Redis in one HSET:
  *
  *   P metrics:<program>:<instance>  hash, TTL 3 publish periods:
@@ -24,7 +24,6 @@
 #include "buf.h"
 #include "keys.h"
 
-#define METRICS_PUBLISH_MS 5000
 
 /* A counter or gauge: one series (a metric name and fixed labels). */
 struct metric {
@@ -81,8 +80,11 @@ extern const struct metric_family METRIC_JOBS_REFUSED;     /* {reason}: a quota 
 void metrics_count_queued(int image, const char *via);
 void metrics_count_refused(const char *why);
 
-/* Who we are in the exposition; call once at start. */
-void metrics_init(const char *program, const char *instance);
+/* Who we are in the exposition, and how often we say it; call once at
+ * start. */
+void metrics_init(const char *program, const char *instance, long interval_ms);
+/* 1 when it is time to publish again (then not again for an interval). */
+int metrics_due(void);
 
 /* The HSET (and EXPIRE, SADD) publishing every series; sets the process
  * gauges (resident memory, open descriptors) first. Each command is in
@@ -110,6 +112,6 @@ void metrics_publish_free(struct metrics_publish *p);
 extern const char metrics_read_lua[];
 /* The exposition from that reply, plus extra (already formatted lines, may
  * be NULL): 0, or -1 for a reply of another shape. */
-int metrics_render(struct buf *out, const redisReply *r, const char *extra);
+int metrics_render(struct buf *out, const redisReply *r, const struct keys *k, const char *extra);
 
 #endif

@@ -23,6 +23,7 @@ int program_start(struct config *cfg, int argc, char **argv, const struct config
         *exit_code = 2;
         return 1;
     }
+    log_set_json(strcmp(cfg->log_format, "json") == 0);
     log_add_secret(cfg->ai_api_key);
     log_add_secret(cfg->auth_jwt_secret);
     return 0;

@@ -135,6 +135,7 @@ static void enqueue_replied(struct api *api, struct request *r, const char *mess
         respond_error_with(r, 429, retry, limited);
     } else {
         metrics_count_queued(strcmp(r->path, "/api/image") == 0, "http");
+        log_info("job %s: queued by %s (%s)", id, r->subject, r->path);
         respond_queued(r, message, id);
     }
 }

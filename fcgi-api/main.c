@@ -163,7 +163,7 @@ static int serve(const struct config *cfg)
     }
     log_info("started (redis %s, prefix %s, authentication %s)", cfg->redis_url,
              cfg->redis_prefix, auth_enabled(api.auth) ? "on" : "off");
-    metrics_api_init();
+    metrics_api_init(cfg);
     while (!stopping) {
         int n = epoll_wait(ep, &ev, 1, (int)metrics_api_tick(&api));
         if (n < 0) {

@@ -25,14 +25,13 @@ struct seen {
 static struct seen seen[SEEN_MAX];
 static int nseen;
 
-static long long next_publish_ms;
 static struct metrics_publish publish;
 
-void metrics_api_init(void)
+void metrics_api_init(const struct config *cfg)
 {
     char instance[128];
     program_instance_name("", instance, sizeof(instance));
-    metrics_init("fcgi-api", instance);
+    metrics_init("fcgi-api", instance, cfg->metrics_interval_ms);
 }
 
 void metrics_api_count(int route, const char *route_path, int status)
@@ -55,12 +54,9 @@ void metrics_api_count(int route, const char *route_path, int status)
 
 long metrics_api_tick(struct api *api)
 {
-    long long now = clock_ms();
-    if (now < next_publish_ms)
-        return (long)(next_publish_ms - now);
-    next_publish_ms = now + METRICS_PUBLISH_MS;
-    if (metrics_publish_prepare(&publish, &api->store.keys) != 0)
-        return METRICS_PUBLISH_MS;
+    long wait = api->cfg->metrics_interval_ms / 4 + 1; /* a due check is cheap */
+    if (!metrics_due() || metrics_publish_prepare(&publish, &api->store.keys) != 0)
+        return wait;
     store_begin(&api->store);
     int sent = 0;
     for (int i = 0; i < publish.ncmds; i++, sent++)
@@ -72,7 +68,7 @@ long metrics_api_tick(struct api *api)
         if (r)
             freeReplyObject(r);
     }
-    return METRICS_PUBLISH_MS;
+    return wait;
 }
 
 /* ---- GET /metrics ---------------------------------------------------------- */
@@ -99,7 +95,7 @@ static void metrics_replied(struct api *api, struct request *r)
                             "stream.\n# TYPE aimsg_dead_jobs_stream_length gauge\n"
                             "aimsg_dead_jobs_stream_length %lld\n",
                             integer_of(jobs), integer_of(dead));
-        if (rc != 0 || metrics_render(&out, all, extra.data) != 0)
+        if (rc != 0 || metrics_render(&out, all, &api->store.keys, extra.data) != 0)
             respond_error(r, 500, "服务内部错误 (cannot render the metrics)");
         else
             respond_typed(r, 200, "text/plain; version=0.0.4; charset=utf-8", "",

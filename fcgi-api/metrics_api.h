@@ -6,7 +6,7 @@
 
 #include "api.h"
 
-void metrics_api_init(void);
+void metrics_api_init(const struct config *cfg);
 /* A request ended: route is its index in the route table, or -1. */
 void metrics_api_count(int route, const char *route_path, int status);
 /* GET /metrics */

@@ -121,7 +121,6 @@ struct worker {
     long long stop_deadline;
     int auth_reported;
     int redis_lost;             /* say so when it comes back */
-    long long next_metrics;
     struct metrics_publish metrics;
     struct buf frame;
 };
@@ -361,9 +360,8 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
         worker_metrics_answer_time((double)(clock_ms() - t->started_ms) / 1000);
     }
     if (result != ANSWER_ENDED)
-        log_debug("job %s %s after %ld chunk(s) in %lld ms", t->id,
-                  strcmp(last->type, "done") == 0 ? "answered" : "failed", last->seq,
-                  clock_ms() - t->started_ms);
+        log_info("job %s: %s after %ld chunk(s) in %lld ms; acknowledged", t->id, last->type,
+                 last->seq, clock_ms() - t->started_ms);
     task_drop(t);
 }
 
@@ -422,8 +420,11 @@ static void task_finish(struct task *t, const char *message)
 static void on_delta(void *ctx, const char *text, size_t len)
 {
     struct task *t = ctx;
-    if (t->seq == 0)
-        worker_metrics_first_token((double)(clock_ms() - t->call_ms) / 1000);
+    if (t->seq == 0) {
+        long long ms = clock_ms() - t->call_ms;
+        worker_metrics_first_token((double)ms / 1000);
+        log_info("job %s: first token after %lld ms", t->id, ms);
+    }
     if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0) {
         t->seq++;
         worker_metrics_chunk();
@@ -574,8 +575,9 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
         task_free(t);
         return;
     }
-    log_debug("job %s: %s, %zu byte(s) of text", t->id, j.kind == JOB_IMAGE ? "image" : "text",
-              t->content_len);
+    log_info("job %s: taken by %s%s (%s, %zu byte(s) of text)", t->id, w->consumer,
+             claimed ? " from a silent worker" : "", j.kind == JOB_IMAGE ? "image" : "text",
+             t->content_len);
     /* every job: it may have been cancelled while it waited, or (claimed)
      * begun by a worker that died */
     t->claimed = claimed;
@@ -842,7 +844,7 @@ static void dead_letter(struct worker *w, const redisReply *entry, const char *r
     if (f->type == REDIS_REPLY_ARRAY && f->elements % 2)
         c--; /* keep field/value pairs whole */
     redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, c, argv, lens);
-    log_warn("job %s moved to %s: %s", id, w->keys.dead, reason);
+    log_warn("job %s: moved to %s: %s", id, w->keys.dead, reason);
     worker_metrics_dead();
     end_answer_elsewhere(w, id, reply_to, MSG_DEAD);
     free(argv);
@@ -866,7 +868,7 @@ static void on_claim(redisAsyncContext *ac, void *r, void *privdata)
             snprintf(reason, sizeof(reason), "delivered %ld times", w->cfg->worker_max_deliveries);
             dead_letter(w, e, reason);
         } else {
-            log_info("job %s claimed from a silent worker", e->element[0]->str);
+            log_info("job %s: claimed from a silent worker", e->element[0]->str);
             task_start(w, e, 1);
         }
     }
@@ -1104,13 +1106,11 @@ static void poll_once(struct worker *w)
     publish_metrics(w);
 }
 
-/* This process' series to Redis, every METRICS_PUBLISH_MS (common/metrics.h). */
+/* This process' series to Redis, every metrics_interval_ms (common/metrics.h). */
 static void publish_metrics(struct worker *w)
 {
-    long long now = clock_ms();
-    if (now < w->next_metrics || !w->ctl.ac)
+    if (!w->ctl.ac || !metrics_due())
         return;
-    w->next_metrics = now + METRICS_PUBLISH_MS;
     worker_metrics_in_flight(w->ntasks);
     if (metrics_publish_prepare(&w->metrics, &w->keys) != 0)
         return;
@@ -1180,7 +1180,7 @@ struct worker *worker_new(const struct config *cfg)
         return NULL;
     }
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
-    worker_metrics_init(w->consumer);
+    worker_metrics_init(w->consumer, cfg->metrics_interval_ms);
     if (job_new_token(w->writer) != 0) {
         log_error("cannot draw a random writer id");
         free(w);

@@ -50,9 +50,9 @@ static struct metric *m_done, *m_error, *m_cancelled, *m_chunks, *m_taken, *m_cl
     *m_retried, *m_dead, *m_in_flight;
 static struct histogram *h_first, *h_answer, *h_wait;
 
-void worker_metrics_init(const char *consumer)
+void worker_metrics_init(const char *consumer, long interval_ms)
 {
-    metrics_init("worker", consumer);
+    metrics_init("worker", consumer, interval_ms);
     m_done = metric_get(&answers, "outcome=\"done\"");
     m_error = metric_get(&answers, "outcome=\"error\"");
     m_cancelled = metric_get(&answers, "outcome=\"cancelled\"");

@@ -6,7 +6,7 @@
 
 #include "model.h"
 
-void worker_metrics_init(const char *consumer);
+void worker_metrics_init(const char *consumer, long interval_ms);
 void worker_metrics_answer(const char *outcome);   /* done, error, cancelled */
 void worker_metrics_model_error(enum model_outcome r);
 void worker_metrics_first_token(double seconds);

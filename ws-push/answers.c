@@ -105,7 +105,7 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
             fill(wp, f);
             return;
         }
-        log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
+        log_warn("job %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, h->seq - 1);
     }
     if (f->kind == FOLLOW_CHANNEL && to_group(f))
@@ -164,7 +164,7 @@ void answers_deliver(struct wspush *wp, uint64_t conn, const char *user, const c
 void answers_queued(struct wspush *wp, uint64_t conn, const char *user, const char *id)
 {
     if (!channel_entry(wp, id, conn, user))
-        log_warn("answer %s: out of memory; it will not be caught up", id);
+        log_warn("job %s: out of memory; it will not be caught up", id);
 }
 
 /* ---- reading the history ---------------------------------------------- */
@@ -189,7 +189,7 @@ void answers_absorb(struct wspush *wp, struct follow *f, const redisReply *entri
     if (entries->elements == ANSWERS_FILL_COUNT || f->heard_seq > f->heard_at_read)
         fill(wp, f);
     else if (f->heard_seq >= f->next_seq) {
-        log_warn("answer %s: frames %ld to %ld are no longer in its history", f->id,
+        log_warn("job %s: frames %ld to %ld are no longer in its history", f->id,
                  f->next_seq, f->heard_seq);
         f->next_seq = f->heard_seq + 1; /* those are lost: go on live */
     }
@@ -205,7 +205,7 @@ static void on_fill(redisAsyncContext *ac, void *r, void *privdata)
     if (!reply || wp->stopping || f->gone)
         return; /* the catch-up after the reconnect reads it again */
     if (reply->type != REDIS_REPLY_ARRAY) {
-        log_warn("answer %s: cannot read its history: %s", f->id,
+        log_warn("job %s: cannot read its history: %s", f->id,
                  reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         return;
     }

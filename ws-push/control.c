@@ -49,7 +49,7 @@ static void take_over(struct wspush *wp, struct follow *r, const char *channel)
     if (!is_ours(wp, channel)) {
         r->channel = strdup(channel);
         if (!r->channel)
-            log_warn("answer %s: out of memory; only its history is sent", r->id);
+            log_warn("job %s: out of memory; only its history is sent", r->id);
         else
             redis_link_subscribe(wp, channel); /* its confirmation reads on */
     }
@@ -69,7 +69,7 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
     int rc = reply ? answer_read_reply(reply, &channel, &entries) : -1;
     if (rc != 0) {
         if (rc == -1)
-            log_warn("answer %s: cannot read it for a resume: %s", r->id,
+            log_warn("job %s: cannot read it for a resume: %s", r->id,
                      reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
         reject_about(wp, r->conn, rc == ANSWER_UNKNOWN ? ANSWER_UNKNOWN : 0, r->id);
         follow_remove(&wp->follows, r);
@@ -121,7 +121,7 @@ static void skip_what_it_had(struct wspush *wp, struct follow *r)
     if (first < 0 || first >= f->next_seq)
         return;
     if (!exact)
-        log_warn("answer %s: resumed by client %llu, which may get a frame twice", r->id,
+        log_warn("job %s: resumed by client %llu, which may get a frame twice", r->id,
                  (unsigned long long)r->conn);
     r->skip_from = first;
     r->skip_to = f->next_seq;
@@ -179,10 +179,10 @@ static void on_cancelled(redisAsyncContext *ac, void *reply_, void *privdata)
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
         if (wp->cmd.ra.ac)
             redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "PUBLISH %s %s", wp->keys.cancels, x->id);
-        log_info("answer %s: cancelled by client %llu", x->id, (unsigned long long)x->conn);
+        log_info("job %s: cancelled by client %llu", x->id, (unsigned long long)x->conn);
     } else if (!wp->stopping) {
         if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_warn("answer %s: cancel failed: %s", x->id, reply->str);
+            log_warn("job %s: cancel failed: %s", x->id, reply->str);
         reject_about(wp, x->conn, reply && reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0,
                      x->id);
     }

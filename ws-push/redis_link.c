@@ -325,6 +325,8 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
             log_error("queueing a job: %s", why);
         conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
     } else {
+        log_info("job %s: queued by %s on client %llu (%s)", id, c->who.subject,
+                 (unsigned long long)c->id, wp->instance);
         int to_user = keys_subject_is_user(c->who.subject);
         answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, id);
         if (frame_queued(&b, id) == 0)

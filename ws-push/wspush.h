@@ -53,7 +53,6 @@ struct wspush {
     struct auth *auth;
     struct proxy_nets proxies;
     long long next_access_check_ms, next_vouch_ms;
-    long long next_metrics_ms;
     struct metrics_publish metrics;
     struct redis_link sub, cmd;
     int confirmations, subscribed;  /* of the two subscriptions */

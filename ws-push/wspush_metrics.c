@@ -1,10 +1,9 @@
 /* wspush_metrics.c -- what ws-push counts (common/metrics.h). The hot
  * paths count into plain fields of the connection table (conn.h); they
  * become series here, when the instance publishes them to Redis every
- * METRICS_PUBLISH_MS on its command link. */
+ * metrics_interval_ms on its command link. */
 #include "wspush.h"
 
-#include "clock.h"
 #include "metrics.h"
 
 static const struct metric_family connections = {
@@ -38,7 +37,7 @@ static struct metric *m_closed[CONN_REFUSED + 1];
 
 void wspush_metrics_init(struct wspush *wp)
 {
-    metrics_init("ws-push", wp->instance);
+    metrics_init("ws-push", wp->instance, wp->cfg->metrics_interval_ms);
     for (int i = 0; i <= CONN_REFUSED; i++) {
         char labels[48];
         snprintf(labels, sizeof(labels), "reason=\"%s\"", close_names[i]);
@@ -56,11 +55,9 @@ void wspush_metrics_refused(int status)
 
 void wspush_metrics_publish(struct wspush *wp)
 {
-    long long now = clock_ms();
     const struct conn_table *t = &wp->conns;
-    if (now < wp->next_metrics_ms || !wp->cmd.ra.ac)
+    if (!wp->cmd.ra.ac || !metrics_due())
         return;
-    wp->next_metrics_ms = now + METRICS_PUBLISH_MS;
     metric_set(metric_get(&connections, ""), (double)t->count);
     metric_set(metric_get(&opened, ""), (double)t->opened);
     metric_set(metric_get(&messages_in, ""), (double)t->messages_in);
