@@ -155,33 +155,60 @@ static void refuse_socket(struct wspush *wp, struct conn *c, int code, const cha
     log_info("client %llu (%s) closed: %s", (unsigned long long)c->id, c->who.subject, why);
 }
 
+static void admit(struct wspush *wp, struct conn *c)
+{
+    conn_admit(&wp->conns, c);
+    if (auth_enabled(wp->auth)) {
+        struct buf b = BUF_INIT;
+        send_frame(wp, c, frame_authenticated(&b, keys_subject_sub(c->who.subject), c->who.exp),
+                   &b);
+    }
+}
+
+/* With ws_max_connections_per_user the socket is a member (and told it is
+ * authenticated) only once Redis has counted it; otherwise it is at once,
+ * and counted for userConnectionCount alone. */
+static int waits_for_count(const struct wspush *wp)
+{
+    return wp->cfg->ws_max_connections_per_user > 0 && wp->cmd.ra.ac;
+}
+
 static void on_counted(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = ac->data;
     struct wspush *wp = l->wp;
     redisReply *reply = r;
     struct conn *c = conn_find(&wp->conns, (uint64_t)(uintptr_t)privdata);
-    if (!c || !reply)
+    if (!c || c->closing)
         return;
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+    int waited = !c->who.authed;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         c->counted = 1;
-    else if (reply->type == REDIS_REPLY_INTEGER)
+    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
         refuse_socket(wp, c, 429, MSG_TOO_MANY_SOCKETS);
-    else if (reply->type == REDIS_REPLY_ERROR)
+        return;
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         log_warn("counting client %llu: %s", (unsigned long long)c->id, reply->str);
+    }
+    if (waited)
+        admit(wp, c); /* (Redis away or failing: the local limit held) */
 }
 
-static void count_socket(struct wspush *wp, struct conn *c)
+/* 0 when the count was asked for (on_counted follows), else -1 */
+static int count_socket(struct wspush *wp, struct conn *c)
 {
     char key[KEYS_MAX_SUBJECT + 100], member[256], limit[24], stale[24];
     if (!wp->cmd.ra.ac || keys_of_subject(wp->keys.conns_prefix, c->who.subject, key,
                                           sizeof(key)) != 0 ||
         member_name(wp, c, member, sizeof(member)) != 0)
-        return; /* (Redis away: it is not counted; the limit holds for the others) */
+        return -1; /* (Redis away: it is not counted; the limit holds for the others) */
     snprintf(limit, sizeof(limit), "%ld", wp->cfg->ws_max_connections_per_user);
     snprintf(stale, sizeof(stale), "%ld", wp->cfg->presence_ttl * 1000);
-    redisAsyncCommand(wp->cmd.ra.ac, on_counted, (void *)(uintptr_t)c->id,
-                      "EVAL %s 1 %s %s %s %s", conns_admit_lua, key, member, limit, stale);
+    return redisAsyncCommand(wp->cmd.ra.ac, on_counted, (void *)(uintptr_t)c->id,
+                             "EVAL %s 1 %s %s %s %s", conns_admit_lua, key, member, limit,
+                             stale) == REDIS_OK
+               ? 0
+               : -1;
 }
 
 static void become_member(struct wspush *wp, struct conn *c)
@@ -190,14 +217,11 @@ static void become_member(struct wspush *wp, struct conn *c)
         refuse_socket(wp, c, 500, MSG_INTERNAL);
         return;
     }
-    conn_admit(&wp->conns, c);
-    if (auth_enabled(wp->auth)) {
-        struct buf b = BUF_INIT;
-        send_frame(wp, c, frame_authenticated(&b, keys_subject_sub(c->who.subject), c->who.exp),
-                   &b);
-    }
-    if (counts_sockets(wp))
-        count_socket(wp, c);
+    int wait = waits_for_count(wp);
+    if (!wait)
+        admit(wp, c);
+    if (counts_sockets(wp) && count_socket(wp, c) != 0 && wait)
+        admit(wp, c); /* could not ask: the local limit held */
 }
 
 void access_established(struct wspush *wp, struct conn *c)
@@ -210,12 +234,13 @@ void access_auth_frame(struct wspush *wp, struct conn *c, const char *token, siz
 {
     struct auth_identity id;
     struct conn_who who = {0};
+    int identified = c->who.subject[0] != 0;
     if (!auth_enabled(wp->auth)) {
         conn_reject(&wp->conns, c, MSG_AUTH_OFF);
         return;
     }
     const char *why = auth_verify(wp->auth, token, len, &id);
-    if (why && !c->who.authed) {
+    if (why && !identified) {
         refuse_socket(wp, c, 401, why);
         return;
     }
@@ -225,15 +250,17 @@ void access_auth_frame(struct wspush *wp, struct conn *c, const char *token, siz
         return;
     }
     set_user(&who, &id);
-    if (c->who.authed && strcmp(who.subject, c->who.subject) != 0) {
+    if (identified && strcmp(who.subject, c->who.subject) != 0) {
         conn_reject(&wp->conns, c, MSG_AUTH_OTHER_USER);
         return;
     }
-    if (c->who.authed) { /* a fresh token for the same user: it lives on */
-        struct buf b = BUF_INIT;
+    if (identified) { /* a fresh token for the same user: it lives on */
         c->who.exp = id.exp;
         c->who.admin = id.admin;
-        send_frame(wp, c, frame_authenticated(&b, id.sub, id.exp), &b);
+        if (c->who.authed) {
+            struct buf b = BUF_INIT;
+            send_frame(wp, c, frame_authenticated(&b, id.sub, id.exp), &b);
+        }
         return;
     }
     if (over_local_limit(wp, who.subject)) {
@@ -267,9 +294,10 @@ static void check_tokens(struct wspush *wp, long long now_ms)
     for (struct conn *c = LIST_FIRST(&wp->conns.all); c; c = LIST_NEXT(c, link)) {
         if (c->closing)
             continue;
-        if (!c->who.authed && c->who.auth_deadline_ms && now_ms > c->who.auth_deadline_ms)
+        if (!c->who.subject[0] && c->who.auth_deadline_ms && now_ms > c->who.auth_deadline_ms)
             refuse_socket(wp, c, 401, MSG_AUTH_TIMEOUT);
-        else if (c->who.authed && c->who.exp && now_s >= c->who.exp + wp->cfg->auth_jwt_leeway)
+        else if (c->who.subject[0] && c->who.exp &&
+                 now_s >= c->who.exp + wp->cfg->auth_jwt_leeway)
             refuse_socket(wp, c, 401, MSG_EXPIRED);
     }
 }

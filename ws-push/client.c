@@ -57,7 +57,7 @@ static void handle_message(struct wspush *wp, struct conn *c, const char *data, 
                                            wp->cfg->max_image_bytes);
     if (m.request == CLIENT_AUTH && !why)
         access_auth_frame(wp, c, m.text.data, m.text.len);
-    else if (!c->who.authed)
+    else if (!c->who.subject[0]) /* no token yet */
         access_refuse_unauthenticated(wp, c, why ? why : MSG_AUTH_FIRST);
     else if (why)
         client_send_error(wp, c, why);

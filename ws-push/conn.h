@@ -39,8 +39,9 @@ enum conn_close {
 /* Who is on a connection (access.c). Filled in at the handshake, before
  * the connection joins the table (conn_add keeps it). */
 struct conn_who {
-    char subject[KEYS_MAX_SUBJECT]; /* user:<sub> or addr:<ip>; quotas' key */
-    int authed;                 /* may ask and be sent answers */
+    char subject[KEYS_MAX_SUBJECT]; /* user:<sub> or addr:<ip>; quotas' key; "" until
+                                     * the token came: then it may ask */
+    int authed;                 /* a member: it is sent answers (conn_admit) */
     int admin;
     long long exp;              /* the token's exp (s since the epoch); 0: none */
     long long auth_deadline_ms; /* unauthenticated: closed after (monotonic) */

@@ -7,11 +7,20 @@
 //   CTL stop-wspush         please stop ws-push ws1 now
 //   CTL start-wspush        please start ws-push ws1 again on its port
 //   CTL kill-wspush         please SIGKILL ws-push ws1 and start it again on its port
+//                           (WORK_DIR/killed appears when it is back)
+//   CTL auth-on             please restart the stack with authentication on and
+//                           write WORK_DIR/auth.json: {api, alice, alice2, bob, carol, bad}
+//                           (tokens; alice2 is alice's with a later exp, bad is
+//                           signed with another secret), with a quota of 5
+//                           messages a minute per user
+//   CTL kill-wspush-auth    as kill-wspush, with authentication on (WORK_DIR/killed-auth)
 //   NOTE <text>             worth knowing, not a failure (browser.sh shows it)
 //   END                     the script ran to its end (exit status 0 = no FAIL)
 // Environment: API (http://127.0.0.1:PORT), PROFILE_DIR (fresh empty dir for
 // --user-data-dir), WORK_DIR (scratch files), SCREENSHOT (PNG to write),
-// CHROMIUM (default /usr/bin/chromium), TOTAL_TIMEOUT_MS (default 150000).
+// SCREENSHOT_AUTH (PNG of a page with authentication on),
+// CHROMIUM (default /usr/bin/chromium), TOTAL_TIMEOUT_MS (default 150000),
+// STEP_TIMES=1: a line "TIME <ms since the epoch> <step>" before each step.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +30,7 @@ const API = process.env.API;
 const PROFILE_DIR = process.env.PROFILE_DIR;
 const WORK_DIR = process.env.WORK_DIR || PROFILE_DIR + '.work';
 const SCREENSHOT = process.env.SCREENSHOT;
+const SCREENSHOT_AUTH = process.env.SCREENSHOT_AUTH || SCREENSHOT.replace(/\.png$/, '') + '-auth.png';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOTAL_TIMEOUT_MS = Number(process.env.TOTAL_TIMEOUT_MS || 150000);
 const STEP_MS = 15000;                 // default wait for one thing to happen on the page
@@ -106,18 +116,18 @@ function makePng(w, h) {
 
 // ---- page helpers --------------------------------------------------------------
 
-const stateText = () => page.textContent('#state');
+const stateText = (pg = page) => pg.textContent('#state');
 
-async function waitState(want, ms = STEP_MS) {
-    await page.waitForFunction((w) => document.getElementById('state').textContent === w, want,
+async function waitState(want, ms = STEP_MS, pg = page) {
+    await pg.waitForFunction((w) => document.getElementById('state').textContent === w, want,
                                { timeout: ms, polling: 50 });
 }
 
-const answerIds = () => page.$$eval('.answer[data-id]', (els) => els.map((e) => e.getAttribute('data-id')));
+const answerIds = (pg = page) => pg.$$eval('.answer[data-id]', (els) => els.map((e) => e.getAttribute('data-id')));
 
 // waits for a bubble with an id not in `before`; returns its id
-async function newAnswerId(before, ms = STEP_MS) {
-    const h = await page.waitForFunction((old) => {
+async function newAnswerId(before, ms = STEP_MS, pg = page) {
+    const h = await pg.waitForFunction((old) => {
         for (const e of document.querySelectorAll('.answer[data-id]'))
             if (!old.includes(e.getAttribute('data-id'))) return e.getAttribute('data-id');
         return null;
@@ -128,12 +138,12 @@ async function newAnswerId(before, ms = STEP_MS) {
 const bubble = (id) => `.answer[data-id="${id.replace(/"/g, '\\"')}"]`;
 
 // waits for bubble `id` to end (class done, error or cancelled); returns what it shows
-async function finished(id, ms = STEP_MS) {
-    await page.waitForFunction((i) => {
+async function finished(id, ms = STEP_MS, pg = page) {
+    await pg.waitForFunction((i) => {
         const e = document.querySelector(`.answer[data-id="${CSS.escape(i)}"]`);
         return e && ['done', 'error', 'cancelled'].some((c) => e.classList.contains(c));
     }, id, { timeout: ms, polling: 50 });
-    return page.$eval(bubble(id), (e) => ({
+    return pg.$eval(bubble(id), (e) => ({
         done: e.classList.contains('done'), error: e.classList.contains('error'),
         cancelled: e.classList.contains('cancelled'),
         body: e.querySelector('.body').textContent, err: e.querySelector('.err').textContent,
@@ -144,30 +154,32 @@ async function finished(id, ms = STEP_MS) {
 const tokens = (n) => Array.from({ length: n }, (_, i) => `tok${i}`).join(' ');
 
 // waits until bubble `id` shows at least n of the stand-in's tokens
-async function showsTokens(id, n, ms = STEP_MS) {
-    await page.waitForFunction(([i, k]) => {
+async function showsTokens(id, n, ms = STEP_MS, pg = page) {
+    await pg.waitForFunction(([i, k]) => {
         const e = document.querySelector(`.answer[data-id="${CSS.escape(i)}"] .body`);
         return e && (e.textContent.match(/tok\d+ /g) || []).length >= k;
     }, [id, n], { timeout: ms, polling: 50 });
 }
 
-const logLines = () => page.$$eval('#log li', (lis) => lis.map((l) => l.textContent));
+const logLines = (pg = page) => pg.$$eval('#log li', (lis) => lis.map((l) => l.textContent));
 
 // name: step; fn returns nothing (assertions inside) or throws (a FAIL for `name`)
 async function step(name, fn) {
+    if (process.env.STEP_TIMES) console.log(`TIME ${Date.now()} ${name}`);
     try { await fn(); return true; } catch (e) { fail(name, e && e.message || e); return false; }
 }
 
 // sends `text` with button `button`; checks the answer equals `want` (string or RegExp)
 // returns the job id of the answer (null when it failed)
-async function askAndCheck(name, button, text, want) {
+async function askAndCheck(name, button, text, want, pg = page) {
     let id = null;
     await step(name, async () => {
-        const before = await answerIds();
-        await page.fill('#text', text);
-        await page.click(button);
-        id = await newAnswerId(before);
-        const a = await finished(id);
+        await front(pg);
+        const before = await answerIds(pg);
+        await pg.fill('#text', text);
+        await pg.click(button);
+        id = await newAnswerId(before, STEP_MS, pg);
+        const a = await finished(id, STEP_MS, pg);
         const ok = a.done && !a.error && (want instanceof RegExp ? want.test(a.body) : a.body === want);
         expect(name, ok, `bubble ${id}: done=${a.done} error=${a.error} [${a.body}] ${a.err} -- wanted ${want}`);
     });
@@ -225,6 +237,14 @@ async function main() {
         pass('page connects to /ws');
     });
     if (!connected) return;
+    await step('without a token the page shows no user, no own count, no notice', async () => {
+        await page.waitForTimeout(300);       // the first /api/status has answered
+        const shown = [];
+        for (const sel of ['#user-pill', '#mine-pill', '#notice'])
+            if (await page.isVisible(sel)) shown.push(sel);
+        expect('without a token the page shows no user, no own count, no notice', shown.length === 0,
+               `visible: ${shown.join(' ')}`);
+    });
 
     // 2. text over the socket, answered to this socket, chunk by chunk
     // (@@delay spaces the stand-in's tokens: the worker sends what came in one
@@ -427,6 +447,306 @@ async function main() {
     expect('no uncaught page errors', pageErrors.length === 0, pageErrors.join(' | '));
     expect('no console errors (besides failed handshakes while ws-push is down)', consoleErrors.length === 0,
            consoleErrors.join(' | '));
+
+    await page.close();      // its server goes away: authentication comes on, on another port
+    page = null;
+    const t0 = Date.now();
+    await authScenario();
+    console.log(`NOTE the part with authentication took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+// ---- with authentication on ------------------------------------------------------
+
+async function waitFile(file, ms) {
+    const end = Date.now() + ms;
+    while (!fs.existsSync(file)) {
+        if (Date.now() > end) throw new Error(`no ${file} after ${ms} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    return fs.readFileSync(file, 'utf8');
+}
+
+// a tab of its own (its own sessionStorage), with its errors recorded; `w`
+// is the page's state: w.outage while failed handshakes are expected,
+// w.httpErrors the statuses expected (Chromium logs each such response as a
+// console error)
+// Chromium gives a tab that is not in front an animation frame about every
+// second, and Playwright's click waits for frames: a tab is brought to the
+// front before it is used
+let frontPage = null;
+async function front(pg) {
+    if (pg === frontPage) return;
+    await pg.bringToFront();
+    frontPage = pg;
+}
+
+const tabs = [];
+async function openTab(name, url, httpErrors = []) {
+    const pg = await context.newPage();
+    frontPage = pg;
+    pg.setDefaultTimeout(STEP_MS);
+    const w = { name, pg, outage: false, httpErrors, errors: [] };
+    tabs.push(w);
+    pg.on('pageerror', (e) => w.errors.push(`page error: ${e.message}`));
+    pg.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        if (w.outage && /^WebSocket connection to '.*' failed/.test(m.text())) return;
+        const st = /status of (\d+)/.exec(m.text());
+        if (st && w.httpErrors.includes(Number(st[1]))) return;
+        w.errors.push(m.text());
+    });
+    await pg.goto(url, { waitUntil: 'load' });
+    return w;
+}
+
+const userShown = (pg) => pg.textContent('#user');
+
+async function waitUser(pg, user, ms = STEP_MS) {
+    await pg.waitForFunction((u) => document.getElementById('user').textContent === u &&
+                                    document.getElementById('state').textContent === 'connected',
+                             user, { timeout: ms, polling: 50 });
+}
+
+// how many of the page's log lines match re
+const countLog = async (pg, re) => (await logLines(pg)).filter((l) => re.test(l)).length;
+
+async function authScenario() {
+    ctl('auth-on');
+    let auth;
+    const on = await step('authentication comes on (stack restarted with AUTH_JWT_SECRET)', async () => {
+        auth = JSON.parse(await waitFile(path.join(WORK_DIR, 'auth.json'), 30000));
+        pass('authentication comes on (stack restarted with AUTH_JWT_SECRET)');
+    });
+    if (!on) return;
+    const pageUrl = (t) => `${auth.api}/test-websocket.html?token=${encodeURIComponent(t)}`;
+
+    // 1. alice opens the page with ?token=
+    let a1, a2, bob, bad;
+    const alice = await step('a page with ?token= shows its user', async () => {
+        a1 = await openTab('alice-1', pageUrl(auth.alice));
+        await waitUser(a1.pg, 'alice');
+        const exp = await a1.pg.textContent('#user-exp');
+        expect('a page with ?token= shows its user', /expires \d\d:\d\d:\d\d \(\d+ min\)/.test(exp),
+               `expiry shown as [${exp}]`);
+    });
+    if (!alice) return;
+    expect('the token is not left in the address bar', !/token/.test(a1.pg.url()), a1.pg.url());
+    await step('the token goes in the first frame, not in the URL, and not into the log', async () => {
+        const lines = await logLines(a1.pg);
+        const connect = lines.find((l) => / connect ws:/.test(l)) || '';
+        const firstOut = lines.find((l) => / → /.test(l)) || '';
+        expect('the token goes in the first frame, not in the URL, and not into the log',
+               !/token/.test(connect) && / → auth /.test(firstOut) && !(await a1.pg.textContent('#log')).includes(auth.alice),
+               `connect line [${connect}], first frame out [${firstOut}]`);
+    });
+
+    // 2. alice's second tab, bob, and a bad token
+    await step('a second tab of alice and a tab of bob authenticate', async () => {
+        [a2, bob] = await Promise.all([openTab('alice-2', pageUrl(auth.alice)), openTab('bob', pageUrl(auth.bob))]);
+        await Promise.all([waitUser(a2.pg, 'alice'), waitUser(bob.pg, 'bob')]);
+        pass('a second tab of alice and a tab of bob authenticate');
+    });
+    await step('a bad token shows the 401 and stops reconnecting', async () => {
+        bad = await openTab('bad', pageUrl(auth.bad), [401]);
+        await bad.pg.waitForFunction(() => /401/.test(document.getElementById('notice').textContent),
+                                     null, { timeout: STEP_MS, polling: 50 });
+        await waitState('disconnected', STEP_MS, bad.pg);
+        const shown = await bad.pg.textContent('#notice');
+        expect('a bad token shows the 401', /令牌无效/.test(shown) && !(await bad.pg.isHidden('#notice')),
+               `notice [${shown}]`);
+        expect('a bad token: the page says it is not authenticated', /未认证/.test(await userShown(bad.pg)),
+               `user [${await userShown(bad.pg)}]`);
+        await bad.pg.waitForTimeout(1000);    // the first reconnect would come after ~0.5 s
+        const connects = await countLog(bad.pg, / connect ws:/);
+        expect('a bad token shows the 401 and stops reconnecting',
+               connects === 1 && (await stateText(bad.pg)) === 'disconnected',
+               `${connects} connects, state ${await stateText(bad.pg)}`);
+    });
+    if (!a2 || !bob || !bad) return;
+
+    // 3. alice asks in tab 1: the answer streams there and in tab 2, not at bob's
+    const id1 = await askAndCheck('alice asks over the socket, the answer streams in', '#send',
+                                  'hello from alice @@tokens=8 @@delay=50', tokens(8), a1.pg);
+    if (id1) {
+        await step('the answer streamed in several chunks', async () => {
+            const n = await countLog(a1.pg, new RegExp(`← text id=${id1} seq=`));
+            expect('the answer streamed in several chunks', n >= 2, `${n} chunks`);
+        });
+        await step("alice's second tab shows the answer asked in the first", async () => {
+            const a = await finished(id1, STEP_MS, a2.pg);
+            expect("alice's second tab shows the answer asked in the first",
+                   a.done && a.body === tokens(8), `done=${a.done} [${a.body}] ${a.err}`);
+            expect('queued goes only to the asking tab', (await countLog(a2.pg, new RegExp(`← queued id=${id1}`))) === 0,
+                   'the second tab got a queued frame');
+        });
+    }
+
+    // 4. alice asks over HTTP: from outside the browser, and from tab 2's button
+    await step("an HTTP POST with alice's token shows in both of alice's tabs", async () => {
+        const res = await fetch(`${auth.api}/api/message`, {
+            method: 'POST', body: JSON.stringify({ content: 'over http as alice' }),
+            headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${auth.alice}` },
+        });
+        const j = await res.json();
+        if (res.status !== 200 || !j.id) throw new Error(`HTTP ${res.status} ${JSON.stringify(j)}`);
+        for (const w of [a1, a2]) {
+            const a = await finished(j.id, STEP_MS, w.pg);
+            expect(`an HTTP POST with alice's token shows in ${w.name}`, a.done && a.body === 'Echo: over http as alice',
+                   `done=${a.done} [${a.body}] ${a.err}`);
+        }
+    });
+    const id2 = await askAndCheck("the page's HTTP POST carries the token", '#post-http', 'from the button',
+                                  'Echo: from the button', a2.pg);
+    if (id2) {
+        await step("the first tab shows the second tab's HTTP answer", async () => {
+            const a = await finished(id2, STEP_MS, a1.pg);
+            expect("the first tab shows the second tab's HTTP answer", a.done && a.body === 'Echo: from the button',
+                   `done=${a.done} [${a.body}]`);
+        });
+    }
+    await step("bob's page and the bad token's page show none of alice's answers", async () => {
+        await bob.pg.waitForTimeout(300);
+        const bobs = await answerIds(bob.pg), bads = await answerIds(bad.pg);
+        expect("bob's page and the bad token's page show none of alice's answers",
+               bobs.length === 0 && bads.length === 0, `bob: ${bobs}, bad: ${bads}`);
+    });
+    await askAndCheck("bob's own question is answered to him", '#send', 'I am bob', 'Echo: I am bob', bob.pg);
+
+    // 5. the counts, and HTTP with a bad token
+    await step("the page shows the user's connection count", async () => {
+        await a1.pg.waitForFunction(() => document.getElementById('mine').textContent === '2', null, { timeout: 10000 });
+        expect('the own count is visible with a token', await a1.pg.isVisible('#mine-pill'), 'hidden');
+        await bob.pg.waitForFunction(() => document.getElementById('mine').textContent === '1', null, { timeout: 10000 });
+        pass("the page shows the user's connection count");
+    });
+    await step('an HTTP POST with a bad token shows the 401 message', async () => {
+        await front(bad.pg);
+        await bad.pg.fill('#text', 'may I?');
+        await bad.pg.click('#post-http');
+        await bad.pg.waitForSelector('.answer.error', { timeout: STEP_MS });
+        const err = await bad.pg.textContent('.answer.error .err');
+        expect('an HTTP POST with a bad token shows the 401 message', /HTTP 401: 令牌无效/.test(err), `error [${err}]`);
+        expect('nothing was answered to the bad token', (await bad.pg.$$('.answer.done')).length === 0, 'an answer');
+    });
+
+    // 6. no token while authentication is on: the page says so, a message is refused
+    let none;
+    await step('without a token the page shows the 401 of /api/status', async () => {
+        none = await openTab('no-token', `${auth.api}/test-websocket.html`, [401]);
+        await none.pg.waitForFunction(() => /HTTP 401 \/api\/status: 需要令牌/.test(document.getElementById('notice').textContent),
+                                      null, { timeout: STEP_MS, polling: 50 });
+        pass('without a token the page shows the 401 of /api/status');
+    });
+    if (none) {
+        await step('without a token a message is refused and the page stops reconnecting', async () => {
+            await waitState('connected', STEP_MS, none.pg);
+            await front(none.pg);
+            await none.pg.fill('#text', 'no token, no answer');
+            await none.pg.click('#send');
+            await none.pg.waitForSelector('.answer.error', { timeout: STEP_MS });
+            const err = await none.pg.textContent('.answer.error .err');
+            await waitState('disconnected', STEP_MS, none.pg);
+            expect('without a token a message is refused and the page stops reconnecting',
+                   /请先认证/.test(err) && /不再自动重连/.test(await none.pg.textContent('#reconnect-info')),
+                   `error [${err}], info [${await none.pg.textContent('#reconnect-info')}]`);
+        });
+    }
+
+    // 7. a quota: 5 messages a minute per user; the 6th is refused (429)
+    let carol;
+    await step('a quota refuses a message over the socket (429)', async () => {
+        carol = await openTab('carol', pageUrl(auth.carol), [429]);
+        await waitUser(carol.pg, 'carol');
+        await front(carol.pg);
+        for (let i = 0; i < 5; i++) {
+            await carol.pg.fill('#text', `carol ${i}`);
+            await carol.pg.click('#send');
+        }
+        await carol.pg.waitForFunction(() => document.querySelectorAll('.answer.done').length === 5,
+                                       null, { timeout: STEP_MS, polling: 50 });
+        await carol.pg.fill('#text', 'one too many');
+        await carol.pg.click('#send');
+        await carol.pg.waitForSelector('.answer.error', { timeout: STEP_MS });
+        const err = await carol.pg.textContent('.answer.error .err');
+        const note = await carol.pg.textContent('#notice');
+        expect('a quota refuses a message over the socket (429)', /发送太频繁/.test(err) && /429/.test(note),
+               `error [${err}], notice [${note}]`);
+    });
+    if (carol) {
+        await step('a quota refuses an HTTP message: 429 with Retry-After', async () => {
+            await front(carol.pg);
+            await carol.pg.fill('#text', 'one too many over http');
+            await carol.pg.click('#post-http');
+            await carol.pg.waitForFunction(() => document.querySelectorAll('.answer.error').length === 2,
+                                           null, { timeout: STEP_MS, polling: 50 });
+            const err = await carol.pg.$$eval('.answer.error .err', (e) => e[1].textContent);
+            expect('a quota refuses an HTTP message: 429 with Retry-After',
+                   /^HTTP 429: 发送太频繁.*retry after \d+ s$/.test(err), `error [${err}]`);
+        });
+    }
+
+    // 8. a fresh token on the live socket: authenticated again, no reconnect
+    await step('Update token sends a fresh token on the live socket', async () => {
+        const before = await a1.pg.textContent('#user-exp');
+        await front(a1.pg);
+        await a1.pg.fill('#token', auth.alice2);
+        await a1.pg.click('#apply-token');
+        await a1.pg.waitForFunction(() => /\(1\d\d min\)/.test(document.getElementById('user-exp').textContent),
+                                    null, { timeout: STEP_MS, polling: 50 });
+        const auths = await countLog(a1.pg, / → auth /), opens = await countLog(a1.pg, / open /);
+        expect('Update token sends a fresh token on the live socket',
+               auths === 2 && opens === 1 && (await stateText(a1.pg)) === 'connected' && (await userShown(a1.pg)) === 'alice',
+               `${auths} auth frames, ${opens} opens, expiry [${before}] -> [${await a1.pg.textContent('#user-exp')}]`);
+    });
+
+    // 9. ws-push killed while alice's answer streams: both tabs authenticate
+    // again before they resume, and show it whole
+    await step('with a token, an answer streaming while ws-push is killed is resumed', async () => {
+        const n = 40;
+        const before = await answerIds(a1.pg);
+        await front(a1.pg);
+        await a1.pg.fill('#text', `survive with a token @@tokens=${n} @@delay=40`);
+        await a1.pg.click('#send');
+        const id = await newAnswerId(before, STEP_MS, a1.pg);
+        await showsTokens(id, 5, STEP_MS, a1.pg);
+        for (const w of tabs) w.outage = true;
+        const killedFile = path.join(WORK_DIR, 'killed-auth');
+        ctl('kill-wspush-auth');
+        await waitFile(killedFile, 20000);
+        for (const w of [a1, a2]) {
+            const a = await finished(id, 30000, w.pg);
+            expect(`${w.name}: whole after the kill`, a.done && a.body === tokens(n),
+                   `done=${a.done} error=${a.error} [${a.body.slice(0, 60)}…] ${a.err}`);
+            const lines = await logLines(w.pg);
+            const opened = lines.map((l, i) => (/ open /.test(l) ? i : -1)).filter((i) => i >= 0).pop();
+            const authed = lines.findIndex((l, i) => i > opened && / ← authenticated /.test(l));
+            const resumed = lines.findIndex((l, i) => i > opened && new RegExp(`→ resume id=${id} `).test(l));
+            expect(`${w.name}: authenticated again before resuming`, opened > 0 && authed > opened && resumed > authed,
+                   `open at ${opened}, authenticated at ${authed}, resume at ${resumed}`);
+        }
+        await bob.pg.waitForFunction(() => Array.from(document.querySelectorAll('#log li'))
+            .filter((l) => / ← authenticated /.test(l.textContent)).length >= 2, null, { timeout: 20000 });
+        await waitUser(bob.pg, 'bob');
+        expect("bob's page reconnects and still shows none of alice's answers",
+               !(await answerIds(bob.pg)).includes(id), 'it shows it');
+        for (const w of tabs) w.outage = false;
+    });
+
+    // 10. a reload keeps the token (sessionStorage), the address bar stays clean
+    await step('a reload keeps the token for the tab', async () => {
+        await front(a2.pg);
+        await a2.pg.reload({ waitUntil: 'load' });
+        await waitUser(a2.pg, 'alice');
+        expect('a reload keeps the token for the tab', !/token/.test(a2.pg.url()), a2.pg.url());
+    });
+
+    await step('screenshot with authentication saved', async () => {
+        await front(a1.pg);
+        await a1.pg.screenshot({ path: SCREENSHOT_AUTH, fullPage: true });
+        expect('screenshot with authentication saved', fs.statSync(SCREENSHOT_AUTH).size > 1000, 'empty file');
+    });
+    for (const w of tabs)
+        expect(`${w.name}: no page or console errors`, w.errors.length === 0, w.errors.join(' | '));
 }
 
 main().then(async () => {
