@@ -212,9 +212,10 @@ id=$(post "$(token carol)" 'still there?' | id_of)
 check "... and gets its user's answers" wait_until 10 grep -q "^{\"type\":\"done\",\"id\":\"$id\"" "$T/renewed.out"
 stop renewed
 check "... but the expired ones got none" sh -c "! grep -q '$id' $T/shortlived.out $T/shortframe.out"
-out=$(wsclient --url "$WS1?token=$ALICE" --send "{\"type\":\"auth\",\"token\":\"$BOB\"}" --send '{"type":"text","content":"who am I"}' --timeout 5)
+out=$(wsclient --url "$WS1?token=$ALICE" --send "{\"type\":\"auth\",\"token\":\"$BOB\"}" --send '{"type":"text","content":"who am I"}' --wait 1 --timeout 10)
 expect_match "an auth frame for another user is refused" '^\{"type":"error",' "$(printf '%s\n' "$out" | grep '^{' | sed -n 2p)"
 expect_eq "... the socket stays its first user's" 1 "$(printf '%s\n' "$out" | grep -c '"type":"authenticated"')"
+expect_match "... and goes on being answered" '^\{"type":"done"' "$(printf '%s\n' "$out" | grep '^{' | tail -1)"
 
 # ==== 3. a user's sockets on two instances share the answers =====================
 note "3. a user"
