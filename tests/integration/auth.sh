@@ -4,9 +4,10 @@
 # trusted proxies only, and quotas kept exact in Redis across two fcgi-api
 # processes and two ws-push instances.
 #
-# The settings go into settings.yaml ($CONFIG): lighttpd passes fcgi-api
-# only a few environment variables. A group of checks that needs other
-# settings rewrites it and restarts ws-push and lighttpd (fcgi-api).
+# The settings go into settings.yaml ($CONFIG), which every program reads
+# (fcgi-api gets only the environment variables lighttpd passes on). A group
+# of checks that needs other settings rewrites it and restarts ws-push and
+# lighttpd (which spawns fcgi-api).
 # The groups are numbered as the tests the issue asks for; they run in the
 # order that needs the fewest restarts.
 . "$(dirname "$0")/../lib.sh"
