@@ -13,7 +13,8 @@
  * ARGV: seq ('' = after the last), frame before seq, frame after seq,
  *       writer, final (1/0), ttl ms, job id, index min id, group, max frames,
  *       in-flight set prefix, owner (the reply channel a canceller must
- *       be the owner of; '' = anyone) */
+ *       be the owner of; '' = anyone), cancels channel (a canceller's: told
+ *       the id once the cancel is written; '' = none) */
 const char answer_write_lua[] =
     "local final = ARGV[5] == '1'\n"
     "local reply = KEYS[2]\n"
@@ -80,6 +81,7 @@ const char answer_write_lua[] =
     "end\n"
     "redis.call('PUBLISH', reply, frame)\n"
     "if final then ack() end\n"
+    "if ARGV[13] ~= '' then redis.call('PUBLISH', ARGV[13], ARGV[7]) end\n"
     "return seq\n";
 
 /* KEYS: answer stream, jobs stream
@@ -111,7 +113,8 @@ static void arg(struct answer_write *a, const char *s, size_t n)
 
 static int write_argv(struct answer_write *a, const char *sha, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
-                      const char *writer, long ttl_seconds, long max_frames, const char *owner)
+                      const char *writer, long ttl_seconds, long max_frames, const char *owner,
+                      const char *cancels)
 {
     struct frame_head h;
     if (frame_peek(frame, len, &h) != 0 || keys_answer(k, h.id, a->key, sizeof(a->key)) != 0)
@@ -147,6 +150,7 @@ static int write_argv(struct answer_write *a, const char *sha, const struct keys
     ARG(a, a->maxlen);
     ARG(a, k->inflight_prefix);
     ARG(a, owner);
+    ARG(a, cancels);
     return 0;
 }
 
@@ -154,7 +158,8 @@ int answer_write_argv(struct answer_write *a, const char *sha, const struct keys
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames)
 {
-    return write_argv(a, sha, k, reply, frame, len, append, writer, ttl_seconds, max_frames, "");
+    return write_argv(a, sha, k, reply, frame, len, append, writer, ttl_seconds, max_frames, "",
+                      "");
 }
 
 int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char *id,
@@ -163,7 +168,7 @@ int answer_cancel_argv(struct answer_write *a, const struct keys *k, const char 
     if (!answer_id_valid(id) || frame_cancelled(frame, id, 0) != 0)
         return -1;
     return write_argv(a, NULL, k, "", frame->data, frame->len, 1, "cancel", ttl_seconds,
-                      max_frames, owner ? owner : "");
+                      max_frames, owner ? owner : "", k->cancels);
 }
 
 int answer_may_read(const char *channel, const struct keys *k, const char *owner)

@@ -35,8 +35,8 @@ enum answer_refusal {
 /* EVALSHA arguments storing one frame. */
 struct answer_write {
     int argc;
-    const char *argv[20];
-    size_t argvlen[20];
+    const char *argv[21];
+    size_t argvlen[21];
     char key[160], seq[24], final[2], ttl[24], minid[32], maxlen[24];
 };
 
@@ -67,8 +67,9 @@ int answer_read_argv(struct answer_read *a, const struct keys *k, const char *id
 int answer_read_reply(const redisReply *r, const char **channel, const redisReply **entries);
 
 /* The final "cancelled" frame of answer id (built in frame, which must
- * outlive the call), as an EVAL appending it; afterwards PUBLISH k->cancels
- * id tells the worker running it to stop. owner, when not NULL, is the
+ * outlive the call), as an EVAL appending it; when it is written, the same
+ * script PUBLISHes the id on k->cancels, which tells the worker running it
+ * to stop (a refused cancel stops nothing). owner, when not NULL, is the
  * reply channel the answer must have (the asking user's inbox): another
  * user's answer is refused as unknown (ANSWER_UNKNOWN), so its existence
  * is not revealed either. */

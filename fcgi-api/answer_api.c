@@ -107,8 +107,8 @@ void answer_api_get(struct api *api, struct request *r)
 
 static void cancel_replied(struct api *api, struct request *r)
 {
-    redisReply *reply = store_recv_reply(&api->store), *published = store_recv_reply(&api->store);
-    if (!reply || !published) {
+    redisReply *reply = store_recv_reply(&api->store);
+    if (!reply) {
         api_respond_redis_down(api, r);
     } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
         respond_refusal(r, reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0);
@@ -120,8 +120,6 @@ static void cancel_replied(struct api *api, struct request *r)
     }
     if (reply)
         freeReplyObject(reply);
-    if (published)
-        freeReplyObject(published);
 }
 
 /* {"id":"<job id>"} */
@@ -150,16 +148,12 @@ void answer_api_cancel(struct api *api, struct request *r)
     }
     struct answer_write a;
     struct buf frame = BUF_INIT;
-    const char *publish[] = {"PUBLISH", api->store.keys.cancels, r->cancel_id};
-    size_t publish_len[] = {7, strlen(publish[1]), strlen(publish[2])};
-    /* the worker is told in the same turn: an id it does not run is nothing to it */
+    /* (the script tells the worker, when the cancel is written) */
     if (answer_cancel_argv(&a, &api->store.keys, r->cancel_id, r->owner, &frame, api->cfg->answer_ttl,
                            api->cfg->answer_max_frames) != 0)
         respond_error(r, 500, "服务内部错误 (internal error)");
     else if (store_send_command(&api->store, a.argc, a.argv, a.argvlen) != 0)
         api_respond_redis_down(api, r);
-    else if (store_send_command(&api->store, 3, publish, publish_len) != 0)
-        api_respond_redis_down(api, r); /* the connection broke: no reply comes for the first */
     else
         r->then = cancel_replied;
     buf_free(&frame);

@@ -123,7 +123,8 @@ static void take(struct wspush *wp, struct follow *f, const struct frame_head *h
 static void rejoin(struct wspush *wp, struct follow *r)
 {
     struct follow *f = follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0);
-    if (!r->resolving && !r->filling && f && to_group(f) && r->next_seq == f->next_seq)
+    if (!r->stays && !r->resolving && !r->filling && f && to_group(f) &&
+        r->next_seq == f->next_seq)
         follow_remove(&wp->follows, r);
 }
 

@@ -11,7 +11,7 @@
  *
  * Cancel {"type":"cancel","id":I}: the answer's last frame, "cancelled", is
  * written like any other (common/answer.h), so it wins over whatever the
- * worker still writes; then the worker is told to stop the model. */
+ * worker still writes; the same script tells the worker to stop the model. */
 #define _POSIX_C_SOURCE 200809L
 #include "wspush.h"
 
@@ -84,12 +84,17 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
         return;
     }
     /* an answer to this socket's user goes to the user's sockets here; one
-     * to another user (an admin resumes it) moves here as one to a socket */
+     * to another user (an admin resumes it) is followed by this socket on its
+     * own while that user's sockets here keep it, or moves here as one to a
+     * socket when there are none */
     const char *sub = keys_user_of_channel(&wp->keys, channel);
-    char user[KEYS_MAX_SUBJECT];
-    int to_user = sub && keys_subject_user(sub, user, sizeof(user)) == 0 &&
-                  strcmp(user, c->who.subject) == 0;
-    if (strcmp(channel, wp->keys.broadcast) != 0 && !to_user) {
+    char user[KEYS_MAX_SUBJECT] = "";
+    if (sub && keys_subject_user(sub, user, sizeof(user)) != 0)
+        sub = NULL;
+    int to_user = sub && strcmp(user, c->who.subject) == 0;
+    if (sub && !to_user && subjects_find(&wp->subjects, user)) {
+        r->stays = 1;
+    } else if (strcmp(channel, wp->keys.broadcast) != 0 && !to_user) {
         take_over(wp, r, channel);
     } else if (!follow_find(&wp->follows, r->id, FOLLOW_CHANNEL, 0)) {
         /* never heard here: its group (everyone, or the user's sockets
@@ -177,8 +182,6 @@ static void on_cancelled(redisAsyncContext *ac, void *reply_, void *privdata)
     struct cancel *x = privdata;
     redisReply *reply = reply_;
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
-        if (wp->cmd.ra.ac)
-            redisAsyncCommand(wp->cmd.ra.ac, NULL, NULL, "PUBLISH %s %s", wp->keys.cancels, x->id);
         log_info("job %s: cancelled by client %llu", x->id, (unsigned long long)x->conn);
     } else if (!wp->stopping) {
         if (reply && reply->type == REDIS_REPLY_ERROR)

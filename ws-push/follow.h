@@ -34,6 +34,8 @@ struct follow {
     int resolving;          /* RESUME: its first read has not come back */
     int gone;               /* removed: freed once no read is on its way */
     int resumers;           /* CHANNEL for every client: RESUME entries of it */
+    int stays;              /* RESUME: to the answer's end; its connection is not in the
+                             * answer's group (an admin following a user's answer) */
     char *channel;          /* CHANNEL: a foreign channel subscribed for it */
     char *user;             /* CHANNEL for a user's sockets: the subject */
     long skip_from, skip_to;  /* RESUME: the connection has these seqs live */

@@ -82,7 +82,7 @@ int main(void)
     frame_chunk(&b, "5-1", 17, "hi", 2);
     struct answer_write w;
     CHECK("answer write argv", answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 0,
-                                                 "wr", 60, 100) == 0 && w.argc == 19);
+                                                 "wr", 60, 100) == 0 && w.argc == 20);
     CHECK("it names the keys", !strcmp(w.argv[3], "p:answer:5-1") && !strcmp(w.argv[4], "p:out:all") &&
                                   !strcmp(w.argv[5], "p:answers") && !strcmp(w.argv[6], "p:jobs"));
     CHECK("the frame is split around its seq",
@@ -90,14 +90,15 @@ int main(void)
           !memcmp(w.argv[8], b.data, w.argvlen[8]) && !memcmp(w.argv[9], b.data + w.argvlen[8] + 2, w.argvlen[9]));
     CHECK("job id, ttl and finality", w.argvlen[13] == 3 && !memcmp(w.argv[13], "5-1", 3) &&
                                           !strcmp(w.argv[12], "60000") && !strcmp(w.argv[11], "0"));
-    CHECK("the in-flight set prefix, and no owner to check",
-          !strcmp(w.argv[17], "p:inflight:") && !strcmp(w.argv[18], ""));
+    CHECK("the in-flight set prefix, no owner to check, nobody to tell",
+          !strcmp(w.argv[17], "p:inflight:") && !strcmp(w.argv[18], "") && !strcmp(w.argv[19], ""));
     answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 1, "wr", 60, 100);
     CHECK("appending leaves the seq to the script", w.argvlen[7] == 0);
     struct buf cf = BUF_INIT;
     CHECK("a cancel names the owner it requires",
           answer_cancel_argv(&w, &k, "5-1", "p:inbox:alice", &cf, 60, 100) == 0 &&
-              !strcmp(w.argv[18], "p:inbox:alice") && !strcmp(w.argv[4], ""));
+              !strcmp(w.argv[18], "p:inbox:alice") && !strcmp(w.argv[4], "") &&
+              !strcmp(w.argv[19], "p:cancels"));
     buf_free(&cf);
     CHECK("a frame without a head is refused",
           answer_write_argv(&w, "sha", &k, "c", "{\"type\":\"error\"}", 16, 0, "wr", 60, 100) != 0);
