@@ -78,3 +78,13 @@ check "(the slow connections are open)" wait_until 20 grep -q '^# trickling on 3
 expect_match "a normal request is answered during the slow connections (Apache)" '^200 ' "$(http GET /api/health --max-time 15)"
 check "the slowloris run ends" wait_until 45 grep -q '^connected=' "$T/slow.out"
 expect_eq "Apache closed every slow connection while it still trickled" "connected=300 closed=300 open=0" "$(grep '^connected=' "$T/slow.out")"
+
+# -- the bearer token reaches fcgi-api through apache (authentication on)
+pkill -f "fcgi-api --config $CONFIG"
+check "(the fcgi-api processes stopped)" wait_until 10 fcgi_count_is 0
+AUTH_JWT_SECRET=webserver-secret spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F 2 -- "$BIN/fcgi-api" --config "$CONFIG" > "$T/spawn-fcgi-auth.out" 2>&1
+check "(two fcgi-api with authentication on)" wait_until 10 fcgi_count_is 2
+token=$(AUTH_JWT_SECRET=webserver-secret "$BIN/aimsg-token" --sub alice)
+expect_match "without a token: 401 through apache" '^401 .*"code":401' "$(http GET /api/status)"
+expect_match "with the token in Authorization: 200 through apache (it reaches fcgi-api)" \
+    '^200 .*"userConnectionCount":0' "$(http GET /api/status -H "Authorization: Bearer $token")"
