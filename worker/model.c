@@ -367,3 +367,30 @@ void model_call_free(struct model_call *mc)
     buf_free(&mc->plain);
     free(mc);
 }
+
+const char *model_call_failure_class(const struct model_call *mc, CURLcode code, long *status)
+{
+    *status = 0;
+    if (mc->failure == MODEL_TOO_BIG || out_of_time(mc, code))
+        return "too_big";
+    if (mc->failure != MODEL_OK)
+        return "bad_response"; /* malformed stream, an error event */
+    switch (code) {
+    case CURLE_OK:
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+        return "connect";
+    default:
+        return "cut";
+    }
+    if (mc->status != 200) {
+        *status = mc->status;
+        return "http";
+    }
+    return mc->is_sse && !mc->saw_done ? "cut" : "bad_response";
+}

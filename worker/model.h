@@ -61,6 +61,10 @@ void model_call_flush(struct model_call *mc);
 enum model_outcome model_call_finish(struct model_call *mc, CURLcode code, char *why,
                                     size_t whylen);
 long model_call_tokens(const struct model_call *mc);     /* deltas delivered */
+/* Why a call that did not end MODEL_OK failed, for the metrics: connect,
+ * timeout, cut (the transfer broke), http (then *status is the HTTP
+ * status), bad_response or too_big. Before model_call_free. */
+const char *model_call_failure_class(const struct model_call *mc, CURLcode code, long *status);
 long model_call_retry_after_ms(const struct model_call *mc); /* 0 = not said */
 void model_call_free(struct model_call *mc);
 

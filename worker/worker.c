@@ -637,10 +637,14 @@ static void task_model_done(struct task *t, CURLcode code)
     char why[300];
     enum model_outcome r = model_call_finish(t->call, code, why, sizeof(why));
     long tokens = model_call_tokens(t->call), retry_after = model_call_retry_after_ms(t->call);
+    if (r != MODEL_OK) {
+        long status;
+        const char *class = model_call_failure_class(t->call, code, &status);
+        worker_metrics_model_error(class, status);
+    }
     curl_multi_remove_handle(w->multi, model_call_easy(t->call));
     model_call_free(t->call);
     t->call = NULL;
-    worker_metrics_model_error(r);
 
     switch (r) {
     case MODEL_OK:

@@ -1,6 +1,7 @@
 /* worker_metrics.c -- see worker_metrics.h. */
 #include "worker_metrics.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "metrics.h"
@@ -14,9 +15,9 @@ static const struct metric_family answers = {
     NULL, 0};
 static const struct metric_family model_errors = {
     "aimsg_model_errors_total", METRIC_COUNTER,
-    "Failed model calls, by class (unavailable: connect, timeout, 408, 5xx or a stream cut before "
-    "the first token; rate_limited: 429; config: 401/403; bad_response; interrupted: cut after "
-    "tokens; too_big).",
+    "Failed model calls (retries included), by class: connect, timeout, cut (the transfer or "
+    "the stream broke), http (code: the HTTP status), bad_response (malformed, an error event), "
+    "too_big (an event, the answer or its time over its cap).",
     NULL, 0};
 static const struct metric_family first_token = {
     "aimsg_model_first_token_seconds", METRIC_HISTOGRAM,
@@ -75,22 +76,33 @@ void worker_metrics_answer(const char *outcome)
                                                : m_cancelled);
 }
 
-void worker_metrics_model_error(enum model_outcome r)
+void worker_metrics_model_error(const char *class, long status)
 {
-    static struct metric *by[MODEL_TOO_BIG + 1];
-    static const char *const names[MODEL_TOO_BIG + 1] = {
-        [MODEL_RETRYABLE] = "unavailable", [MODEL_RATE_LIMITED] = "rate_limited",
-        [MODEL_CONFIG] = "config",         [MODEL_BAD_RESPONSE] = "bad_response",
-        [MODEL_INTERRUPTED] = "interrupted", [MODEL_TOO_BIG] = "too_big"};
-    if (r == MODEL_OK || (unsigned)r > MODEL_TOO_BIG)
-        return;
-    if (!by[r]) {
-        char labels[48] = "class=\"";
-        strcat(labels, names[r]);
-        strcat(labels, "\"");
-        by[r] = metric_get(&model_errors, labels);
+    /* the classes and statuses met are few: a short list, searched */
+    static struct {
+        const char *class;
+        long status;
+        struct metric *m;
+    } seen[64];
+    static int nseen;
+    for (int i = 0; i < nseen; i++) {
+        if (seen[i].class == class && seen[i].status == status) {
+            metric_inc(seen[i].m);
+            return;
+        }
     }
-    metric_inc(by[r]);
+    char labels[64];
+    if (status)
+        snprintf(labels, sizeof(labels), "class=\"%s\",code=\"%ld\"", class, status);
+    else
+        snprintf(labels, sizeof(labels), "class=\"%s\"", class);
+    struct metric *m = metric_get(&model_errors, labels);
+    metric_inc(m);
+    if (nseen < 64) {
+        seen[nseen].class = class;
+        seen[nseen].status = status;
+        seen[nseen++].m = m;
+    }
 }
 
 void worker_metrics_first_token(double s) { histogram_observe(h_first, s); }

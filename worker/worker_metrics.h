@@ -4,11 +4,10 @@
 #ifndef AIMSG_WORKER_METRICS_H
 #define AIMSG_WORKER_METRICS_H
 
-#include "model.h"
 
 void worker_metrics_init(const char *consumer, long interval_ms);
 void worker_metrics_answer(const char *outcome);   /* done, error, cancelled */
-void worker_metrics_model_error(enum model_outcome r);
+void worker_metrics_model_error(const char *class, long status); /* model_call_failure_class */
 void worker_metrics_first_token(double seconds);
 void worker_metrics_answer_time(double seconds);
 void worker_metrics_job_wait(double seconds);      /* queued -> taken */

@@ -79,6 +79,16 @@ check "the jobs stream length is shown" wait_query 10 'aimsg_jobs_stream_length'
 check "each process reports its open descriptors" \
     wait_query 10 'count(process_open_fds > 0)' "$(query 'count(process_resident_memory_bytes)')"
 
+# ---- failures, by class -------------------------------------------------------------
+http POST /api/message -H 'Content-Type: application/json' -d '{"content":"fail @@fail=503*1"}' > /dev/null
+http POST /api/message -H 'Content-Type: application/json' -d '{"content":"cut @@tokens=5 @@cut=2"}' > /dev/null
+check "a 503 from the model is counted with its status" \
+    wait_query 20 'sum(aimsg_model_errors_total{class="http",code="503"})' 1
+check "... the call tried again" wait_query 10 'sum(aimsg_jobs_retried_total) >= bool 1' 1
+check "a stream cut after tokens is counted as cut" \
+    wait_query 10 'sum(aimsg_model_errors_total{class="cut"})' 1
+check "... and its answer as an error" wait_query 10 'sum(aimsg_answers_total{outcome="error"})' 1
+
 # ---- the exposition itself ------------------------------------------------------
 curl -s "$API/api/metrics" > "$T/metrics.txt"
 check "promtool check metrics passes on the exposition" sh -c "promtool check metrics < $T/metrics.txt"
