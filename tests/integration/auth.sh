@@ -173,7 +173,6 @@ listen ba1 "$WS1?token=$ALICE" --wait 1 --timeout 20
 listen ba2 "$WS2?token=$ALICE" --wait 1 --timeout 20
 listen bb1 "$WS1?token=$BOB" --wait 1 --timeout 20
 listen bb2 "$WS2" --send "{\"type\":\"auth\",\"token\":\"$BOB\"}" --wait 1 --timeout 20
-listen stranger "$WS2" --timeout 60
 wait_until 5 grep -q authenticated "$T/bb2.out"
 jobs_before=$(jobs_added)
 r=$(http POST /api/broadcast -H "$J" -H "$(bearer "$ALICE")" -d '{"content":"to all from alice"}')
@@ -183,6 +182,7 @@ expect_match "... with \"admin\": false too" '^403 ' "$r"
 r=$(http POST /api/broadcast -H "$J" -H "$(bearer "$(jwt_with "$HS" '{"sub":"alice","exp":9999999999,"admin":"true"}')")" -d '{"content":"to all from alice"}')
 expect_match "... and with \"admin\": \"true\" (a string)" '^403 ' "$r"
 expect_eq "refused broadcasts queue nothing" "$jobs_before" "$(jobs_added)"
+listen stranger "$WS2" --timeout 60   # (closed after ws_auth_timeout, 5 s: opened just now)
 r=$(http POST /api/broadcast -H "$J" -H "$(bearer "$ADMIN")" -d '{"content":"to all from root"}')
 expect_match "POST /api/broadcast by an admin is 200" '^200 \{"code":200,"message":"[^"]*","id":"[0-9]+-[0-9]+"\}$' "$r"
 bcast1=$(printf '%s' "$r" | id_of)
