@@ -88,12 +88,12 @@ resume "$WS2" "$sid" "$last" --wait 1 --timeout 20 > "$T/second.out"
 expect_eq "resumed on the other instance: the rest, in order, ending done" "$(count_up $((last + 1)) "$(last_seq "$sid")")" "$(seqs "$T/second.out" "$sid")"
 expect_eq "both parts make the whole answer" "$(full 80)" "$(text_of "$T/first.out")$(text_of "$T/second.out")"
 
-# -- resume while the answer streams: 200 clients, each from its own seq
+# -- resume while the answer streams: 100 clients, each from its own seq
 id=$(post "long @@tokens=400 @@delay=15")
 wait_until 10 sh -c "curl -s $API/api/answer/$id | grep -q '\"status\":\"streaming\"'"
 n=0 clients=""
 for wave in 1 2 3 4; do
-    for k in $(seq 1 50); do
+    for k in $(seq 1 25); do
         n=$((n + 1))
         from=$(( (RANDOM % 200) - 1 ))
         url=$WS1
@@ -107,12 +107,14 @@ done
 for p in $clients; do wait "$p"; done
 last=$(last_seq "$id")
 bad=""
-for i in $(seq 1 200); do
+for i in $(seq 1 $n); do
     from=$(cat "$T/live$i.from")
     why=$(resumed_right "$T/live$i.out" "$id" "$from" "$last")
-    [ -z "$why" ] || bad="$bad #$i(after $from: $(echo $why | head -c 80))"
+    # what else it got (an error frame, a close) says why
+    [ -z "$why" ] || bad="$bad #$i(after $from: $(echo $why | head -c 80); $(grep -v "\"id\":\"$id\"" "$T/live$i.out" | head -c 200))"
 done
-expect_eq "200 resumes while streaming: no gap, no duplicate" "" "$bad"
+expect_eq "$n resumes while streaming: no gap, no duplicate" "" "$bad"
+[ -z "$bad" ] || grep -h "WARN\|ERROR" "$T"/ws1.out "$T"/ws2.out | tail -20
 
 # -- answers expire
 start_worker w2 --answer-ttl 10
