@@ -56,6 +56,9 @@ struct config {
     long image_ttl;             /* seconds an uploaded image is kept in Redis */
     long answer_ttl;            /* seconds an answer's frames are kept after its last */
     long answer_max_frames;     /* frames kept per answer */
+    long conversation_ttl;      /* seconds a conversation is kept after it was last used */
+    long conversation_max_turns; /* earlier turns kept and sent to the model */
+    long conversation_max_bytes; /* bytes of earlier turns sent to the model */
 
     /* users and access (common/auth.h, common/quota.h) */
     char *auth_jwt_secret;      /* HS256 key; "" = none (never logged) */

@@ -57,11 +57,14 @@ int frame_authenticated(struct buf *out, const char *user, long long exp)
            buf_printf(out, ",\"exp\":%lld}", exp);
 }
 
-int frame_queued(struct buf *out, const char *id)
+int frame_queued(struct buf *out, const char *id, const char *conversation)
 {
     buf_reset(out);
-    return buf_puts(out, "{\"type\":\"queued\",\"id\":") |
-           buf_json_string(out, id, strlen(id)) | buf_puts(out, "}");
+    int rc = buf_puts(out, "{\"type\":\"queued\",\"id\":") | buf_json_string(out, id, strlen(id));
+    if (conversation && conversation[0])
+        rc |= buf_puts(out, ",\"conversation\":") |
+              buf_json_string(out, conversation, strlen(conversation));
+    return rc | buf_puts(out, "}");
 }
 
 /* Copies the plain (escape-free) JSON string at *p into dst; -1 otherwise. */

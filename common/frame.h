@@ -26,8 +26,9 @@ int frame_reject_code(struct buf *out, int code, const char *message);
 /* {"type":"authenticated","user":…,"exp":s}: the socket's token was
  * accepted (exp 0: it does not expire). */
 int frame_authenticated(struct buf *out, const char *user, long long exp);
-/* {"type":"queued","id":…}: a client's message became job id */
-int frame_queued(struct buf *out, const char *id);
+/* {"type":"queued","id":…,"conversation":…}: a client's message became job
+ * id, in that conversation (NULL or "": none, and no field) */
+int frame_queued(struct buf *out, const char *id, const char *conversation);
 
 /* The head of an answer frame. seq_at..seq_end is where the digits of seq
  * stand in the frame, so a writer can put another number there. */

@@ -11,6 +11,7 @@
 
 #include "answer.h"
 #include "base64.h"
+#include "conversation.h"
 #include "image.h"
 
 const char MSG_FRAME_TOO_LARGE[] = "消息过大 (message too large)";
@@ -197,6 +198,20 @@ static const char *read_auth(struct client_message *m, json_t *root)
                : MSG_INTERNAL;
 }
 
+/* "conversation": absent or null (a new one), or a conversation id */
+static const char *read_conversation(struct client_message *m, json_t *root)
+{
+    json_t *c = json_object_get(root, "conversation");
+    if (!c || json_is_null(c))
+        return NULL;
+    if (!json_is_string(c))
+        return MSG_CONVERSATION_BAD;
+    const char *why = conversation_check(json_string_value(c), json_string_length(c));
+    if (!why)
+        memcpy(m->conversation, json_string_value(c), CONVERSATION_ID_LEN + 1);
+    return why;
+}
+
 static const char *read_message(struct client_message *m, json_t *root, long max_message_bytes,
                                 long max_image_bytes)
 {
@@ -210,6 +225,9 @@ static const char *read_message(struct client_message *m, json_t *root, long max
         return read_auth(m, root);
     if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0))
         return MSG_UNKNOWN_TYPE;
+    const char *bad_conversation = read_conversation(m, root);
+    if (bad_conversation)
+        return bad_conversation;
     if (!content)
         return MSG_CONTENT_MISSING;
     if (!json_is_string(content))
