@@ -88,6 +88,11 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
         return parse_count(val, val_len, MAX_DELAY_MS, &d->delay_ms) == 0;
     if (name_is(name, name_len, "fail"))
         return parse_fail(val, val_len, d) == 0;
+    if (name_is(name, name_len, "failfor") && val_len > 0 && val_len < sizeof(d->fail_for)) {
+        memcpy(d->fail_for, val, val_len);
+        d->fail_for[val_len] = '\0';
+        return 1;
+    }
     if (name_is(name, name_len, "cut"))
         return parse_count(val, val_len, MAX_COUNT, &d->cut) == 0;
     if (name_is(name, name_len, "malformed"))
@@ -353,6 +358,7 @@ static void directives_init(struct directives *d)
 {
     d->delay_ms = d->fail_times = d->cut = d->malformed = d->error = d->tokens = -1;
     d->fail_code = 0;
+    d->fail_for[0] = '\0';
     d->hang = d->endless = d->plain = 0;
 }
 
@@ -472,7 +478,7 @@ static long *served_count(struct fail_table *t, const char *question)
 
 int answer_should_fail(struct fail_table *t, const struct answer *a)
 {
-    if (a->dir.fail_code == 0)
+    if (a->dir.fail_code == 0 || (a->dir.fail_for[0] && strcmp(a->model, a->dir.fail_for) != 0))
         return 0;
     if (a->dir.fail_times < 0)
         return 1;

@@ -58,6 +58,17 @@ static const char *check_proxy(const char *item, const struct config_list *befor
     return proxy_net_parse(item, &net);
 }
 
+static const char *check_model(const char *item, const struct config_list *before)
+{
+    for (const char *p = item; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "a model name has no control characters";
+    for (size_t i = 0; i < before->n; i++)
+        if (strcmp(before->items[i], item) == 0)
+            return "a model is listed twice";
+    return NULL;
+}
+
 static const struct option_def options[] = {
     INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
     STR_OPT(bind, "127.0.0.1", 255, "address ws-push and the stand-in listen on"),
@@ -71,6 +82,10 @@ static const struct option_def options[] = {
     SECRET_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
     STR_OPT(ai_api_key_file, "", 4096, "file whose first line is the API key (instead of ai_api_key)"),
     STR_OPT(ai_model, "gpt-4o-mini", 256, "model name sent to the endpoint"),
+    LIST_OPT(ai_models, "", 256, check_model, "models a client may ask for with \"model\" (the first is the default; empty: ai_model only)"),
+    STR_OPT(ai_fallback_base_url, "", 400, "OpenAI-compatible base URL asked when ai_base_url fails before the first token (connect error, 5xx, 429, after ai_retries) (empty: none)"),
+    SECRET_OPT(ai_fallback_api_key, "", API_KEY_MAX, "API key of ai_fallback_base_url (never logged)"),
+    STR_OPT(ai_fallback_model, "", 256, "model asked of ai_fallback_base_url (empty: the one asked of the primary)"),
     STR_OPT(ai_system_prompt, "You are a helpful assistant.", 65536, "system prompt (empty: none)"),
     INT_OPT(ai_connect_timeout, "10", 1, 600, "seconds to connect to the model"),
     INT_OPT(ai_timeout, "60", 1, 3600, "seconds the model may stay silent mid-answer"),

@@ -37,6 +37,10 @@ struct config {
     char *ai_api_key;           /* or read from ai_api_key_file */
     char *ai_api_key_file;      /* "" = none */
     char *ai_model;
+    struct config_list ai_models; /* models a client may ask for; the first is the default (common/models.h) */
+    char *ai_fallback_base_url; /* "" = no fallback */
+    char *ai_fallback_api_key;
+    char *ai_fallback_model;    /* "" = the model asked for */
     char *ai_system_prompt;
     long ai_connect_timeout;    /* seconds */
     long ai_timeout;            /* seconds without a byte from the model */

@@ -24,6 +24,13 @@ int frame_done(struct buf *out, const char *id, long seq)
     return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
 }
 
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback)
+{
+    return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld", clock_wall_us()) |
+           buf_puts(out, ",\"model\":") | buf_json_string(out, model, strlen(model)) |
+           buf_printf(out, ",\"fallback\":%s}", fallback ? "true" : "false");
+}
+
 int frame_cancelled(struct buf *out, const char *id, long seq)
 {
     return head(out, "cancelled", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());

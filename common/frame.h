@@ -14,6 +14,9 @@
 int frame_chunk(struct buf *out, const char *id, long seq, const char *text, size_t len);
 /* {"type":"done","id":…,"seq":n,"ts":µs} */
 int frame_done(struct buf *out, const char *id, long seq);
+/* The same, saying which model answered and whether it was the fallback
+ * endpoint (ai_fallback_base_url): ...,"ts":…,"model":…,"fallback":false} */
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback);
 /* {"type":"cancelled","id":…,"seq":n,"ts":µs}: its asker stopped it. */
 int frame_cancelled(struct buf *out, const char *id, long seq);
 /* {"type":"error","id":…,"seq":n,"content":…}: answer id failed. */

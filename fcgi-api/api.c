@@ -17,6 +17,7 @@
 #include "answer_api.h"
 #include "conversation.h"
 #include "conversation_api.h"
+#include "models.h"
 #include "enqueue.h"
 #include "log.h"
 #include "message.h"
@@ -186,6 +187,16 @@ static const char *pick_conversation(struct job *j, const char *named, size_t le
     return NULL;
 }
 
+/* Sets j's model: the one named (a string; checked; NULL: the default).
+ * NULL, or why it is not acceptable. */
+static const char *pick_model(struct api *api, struct job *j, const char *named, size_t len)
+{
+    if (!named)
+        return NULL;
+    j->model = named;
+    return strlen(named) != len ? MSG_MODEL_UNKNOWN : models_check(api->cfg, named, len);
+}
+
 /* NULL when the "content" of POST /api/message is acceptable, else why not. */
 static const char *content_problem(json_t *content, long max_message_bytes)
 {
@@ -225,6 +236,7 @@ static void queue_text(struct api *api, struct request *r, const char *reply, in
     }
     json_t *content = json_is_object(root) ? json_object_get(root, "content") : NULL;
     json_t *named = json_is_object(root) ? json_object_get(root, "conversation") : NULL;
+    json_t *model = json_is_object(root) ? json_object_get(root, "model") : NULL;
     struct job j = {.kind = JOB_TEXT, .content = json_string_value(content),
                     .content_len = json_string_length(content), .reply = reply,
                     .user = r->subject};
@@ -234,6 +246,10 @@ static void queue_text(struct api *api, struct request *r, const char *reply, in
         why = MSG_CONVERSATION_BAD;
     if (!why && conversation)
         why = pick_conversation(&j, json_string_value(named), json_string_length(named), fresh);
+    if (!why && model && !json_is_null(model) && !json_is_string(model))
+        why = MSG_MODEL_NOT_STRING;
+    if (!why)
+        why = pick_model(api, &j, json_string_value(model), json_string_length(model));
     if (why)
         respond_error(r, 400, why);
     else if (queue(api, r, &j, NULL, 0) == 0)
@@ -284,6 +300,7 @@ static void handle_image(struct api *api, struct request *r)
     const struct multipart_part *img = multipart_find(parts, n, "image");
     const struct multipart_part *q = multipart_find(parts, n, "content");
     const struct multipart_part *conv = multipart_find(parts, n, "conversation");
+    const struct multipart_part *model = multipart_find(parts, n, "model");
     if (!q)
         q = multipart_find(parts, n, "prompt");
     const char *mime = NULL;
@@ -308,7 +325,13 @@ static void handle_image(struct api *api, struct request *r)
         memcpy(named, conv->data, CONVERSATION_ID_LEN);
         named[CONVERSATION_ID_LEN] = '\0';
     }
+    char model_name[257];
+    if (model)
+        snprintf(model_name, sizeof(model_name), "%.*s", (int)(model->len < 256 ? model->len : 256),
+                 model->data);
     why = pick_conversation(&j, conv ? named : NULL, conv ? conv->len : 0, fresh);
+    if (!why)
+        why = pick_model(api, &j, model ? model_name : NULL, model ? model->len : 0);
     if (why)
         respond_error(r, 400, why);
     else if (queue(api, r, &j, img->data, img->len) == 0)

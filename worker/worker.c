@@ -18,7 +18,14 @@
  * the question, and its done frame stores the new turn (question and the
  * whole answer) in the script that writes it (common/conversation.h). A
  * waiting job takes no model slot (worker_concurrency); at most
- * worker_concurrency jobs wait at once per worker. */
+ * worker_concurrency jobs wait at once per worker.
+ *
+ * The model is the job's (the client's "model", common/models.h) or the
+ * default. When ai_fallback_base_url is set and the primary endpoint still
+ * fails before the first token after its retries (connect errors, 408, 5xx,
+ * 429), the fallback endpoint is asked (with ai_retries of its own); once a
+ * token was sent the endpoint never changes. The done frame says which
+ * answered. */
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
@@ -44,6 +51,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
+#include "models.h"
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
@@ -108,6 +116,8 @@ struct task {
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
     int claimed;                /* it was another worker's */
+    char *model;                /* what the client asked for (or the default) */
+    int fallback;               /* the fallback endpoint is asked */
     char *conversation;         /* NULL: none */
     long long turn_at;          /* TASK_TURN: when to ask again */
     int turn_asking;            /* TASK_TURN: the question is on its way */
@@ -284,6 +294,7 @@ static void task_free(struct task *t)
         free_frame(f);
     }
     free(t->conversation);
+    free(t->model);
     history_free(&t->history);
     buf_free(&t->answer);
     free(t->reply);
@@ -447,6 +458,13 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
     free_frame(f);
 }
 
+/* The model name sent to the endpoint asked now. */
+static const char *asked_model(const struct task *t)
+{
+    const struct config *cfg = t->w->cfg;
+    return t->fallback && cfg->ai_fallback_model[0] ? cfg->ai_fallback_model : t->model;
+}
+
 /* The turn a done answer adds to its conversation: NULL when none. */
 static struct buf *completed_turn(struct task *t, struct buf *turn)
 {
@@ -475,7 +493,10 @@ static void task_finish(struct task *t, const char *message)
     t->state = TASK_ENDING;
     struct buf turn = BUF_INIT;
     int rc = message ? frame_error(&w->frame, t->id, t->seq, message)
-                     : frame_done(&w->frame, t->id, t->seq);
+                     : frame_done_by(&w->frame, t->id, t->seq, asked_model(t), t->fallback);
+    if (!message)
+        log_info("job %s: answered by %s at %s", t->id, asked_model(t),
+                 t->fallback ? "the fallback endpoint (ai_fallback_base_url)" : "the primary endpoint");
     if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn)) != 0) {
         log_error("job %s: out of memory ending its answer; left pending", t->id);
         task_drop(t);
@@ -721,7 +742,8 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     }
     if (j.conversation)
         t->conversation = strdup(j.conversation);
-    if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key) ||
+    t->model = strdup(j.model ? j.model : models_default(w->cfg));
+    if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key) || !t->model ||
         (j.conversation && !t->conversation)) {
         task_free(t);
         return;
@@ -746,9 +768,9 @@ static void task_call_model(struct task *t)
 {
     struct worker *w = t->w;
     struct model_request req = {
-        .base_url = w->base_url,
-        .api_key = w->cfg->ai_api_key,
-        .model = w->cfg->ai_model,
+        .base_url = t->fallback ? w->cfg->ai_fallback_base_url : w->base_url,
+        .api_key = t->fallback ? w->cfg->ai_fallback_api_key : w->cfg->ai_api_key,
+        .model = asked_model(t),
         .system_prompt = w->cfg->ai_system_prompt,
         .history = t->history.items,
         .history_len = t->history.n,
@@ -820,6 +842,15 @@ static void task_model_done(struct task *t, CURLcode code)
             t->state = TASK_WAITING;
             w->nwaiting++;
             t->retry_at = clock_ms() + d;
+            return;
+        }
+        if (!t->fallback && w->cfg->ai_fallback_base_url[0] && !w->stop_requested) {
+            log_warn("job %s: %s; the primary endpoint failed %d time(s) before the first "
+                     "token: asking the fallback %s", t->id, why, t->attempt + 1,
+                     w->cfg->ai_fallback_base_url);
+            t->fallback = 1;
+            t->attempt = 0;
+            task_call_model(t);
             return;
         }
         log_warn("job %s: %s; giving up after %d retries", t->id, why, t->attempt);
@@ -1295,8 +1326,12 @@ static void flush_and_disconnect(struct worker *w)
 
 int worker_run(struct worker *w)
 {
-    log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, w->cfg->ai_model,
+    log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, models_default(w->cfg),
              w->base_url, w->cfg->worker_concurrency);
+    if (w->cfg->ai_fallback_base_url[0])
+        log_info("fallback: %s at %s", w->cfg->ai_fallback_model[0] ? w->cfg->ai_fallback_model
+                                                                   : "the model asked for",
+                 w->cfg->ai_fallback_base_url);
     for (;;) {
         if (w->stop_requested) {
             if (!w->stop_deadline) {

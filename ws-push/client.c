@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "message.h"
+#include "models.h"
 
 static void client_send_error(struct wspush *wp, struct conn *c, const char *message)
 {
@@ -33,6 +34,11 @@ static void submit(struct wspush *wp, struct conn *c, const struct client_messag
     char reply[KEYS_MAX_SUBJECT + 256], token[33], key[256];
     char conversation[CONVERSATION_ID_LEN + 1];
     int new_conversation = !m->conversation[0];
+    const char *bad_model = m->model[0] ? models_check(wp->cfg, m->model, strlen(m->model)) : NULL;
+    if (bad_model) {
+        client_send_error(wp, c, bad_model);
+        return;
+    }
     if (access_reply_channel(wp, c, reply, sizeof(reply)) != 0 ||
         (new_conversation && conversation_new_id(conversation) != 0)) {
         client_send_error(wp, c, MSG_INTERNAL);
@@ -41,7 +47,8 @@ static void submit(struct wspush *wp, struct conn *c, const struct client_messag
     struct job j = {.kind = m->kind, .content = m->text.data ? m->text.data : "",
                     .content_len = m->text.len, .reply = reply, .user = c->who.subject,
                     .conversation = new_conversation ? conversation : m->conversation,
-                    .conversation_new = new_conversation};
+                    .conversation_new = new_conversation,
+                    .model = m->model[0] ? m->model : NULL};
     if (m->kind == JOB_TEXT) {
         redis_link_submit(wp, c->id, &j, NULL, 0);
         return;
