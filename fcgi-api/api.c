@@ -320,7 +320,7 @@ static void handle_image(struct api *api, struct request *r)
     }
     struct job j = {.kind = JOB_IMAGE, .content = q ? q->data : "", .content_len = q ? q->len : 0,
                     .reply = r->inbox, .image_key = key, .mime = mime, .user = r->subject};
-    char named[CONVERSATION_ID_LEN + 1], fresh[CONVERSATION_ID_LEN + 1];
+    char named[CONVERSATION_ID_LEN + 1] = "", fresh[CONVERSATION_ID_LEN + 1];
     if (conv && conv->len == CONVERSATION_ID_LEN) {
         memcpy(named, conv->data, CONVERSATION_ID_LEN);
         named[CONVERSATION_ID_LEN] = '\0';

@@ -578,6 +578,14 @@ static void task_go(struct task *t)
 
 static void ask_turn(struct task *t);
 
+/* Its turn came: it goes on (the state task_go sets it to). */
+static void leave_turn(struct task *t)
+{
+    t->w->nturn--;
+    t->state = TASK_PROBING;
+    task_go(t);
+}
+
 /* The answer to ask_turn: 0 (not yet) or the conversation's turns. */
 static void on_turn(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -591,18 +599,20 @@ static void on_turn(redisAsyncContext *ac, void *r, void *privdata)
         t->turn_at = clock_ms() + TURN_POLL_MS;
         return;
     }
+    if (reply->type == REDIS_REPLY_ERROR) { /* (LOADING, BUSY, OOM...): ask again later */
+        log_warn("job %s: conversation %s: %s", t->id, t->conversation, reply->str);
+        t->turn_at = clock_ms() + 10 * TURN_POLL_MS;
+        return;
+    }
     if (history_from_reply(&t->history, reply, w->cfg->conversation_max_turns,
                            w->cfg->conversation_max_bytes) != 0) {
-        log_error("job %s: conversation %s: %s", t->id, t->conversation,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unreadable turns");
+        log_error("job %s: conversation %s: unreadable turns", t->id, t->conversation);
         task_finish(t, MSG_UNAVAILABLE);
         return;
     }
     log_info("job %s: its turn in conversation %s: %zu earlier turn(s) sent%s", t->id,
              t->conversation, t->history.n, t->history.dropped ? ", older ones left out" : "");
-    w->nturn--;
-    t->state = TASK_PROBING; /* (leaves TASK_TURN) */
-    task_go(t);
+    leave_turn(t);
 }
 
 static void ask_turn(struct task *t)
@@ -613,9 +623,7 @@ static void ask_turn(struct task *t)
         log_warn("job %s: bad conversation id; answered without its history", t->id);
         free(t->conversation);
         t->conversation = NULL;
-        w->nturn--;
-        t->state = TASK_PROBING;
-        task_go(t);
+        leave_turn(t);
         return;
     }
     const char *argv[] = {"EVAL", conversation_turn_lua, "3", ck.queue, w->keys.jobs, ck.turns,
