@@ -14,7 +14,8 @@ start_redis
 start_standin
 # one model slot each: the second question of a conversation goes to the
 # other worker while the first one's answer streams
-WFLAGS="--worker-concurrency 1 --conversation-max-turns 3 --conversation-max-bytes 400"
+# (a job of a worker that died is claimed after 1.5 s)
+WFLAGS="--worker-concurrency 1 --conversation-max-turns 3 --conversation-max-bytes 400 --worker-claim-idle-ms 1500"
 start_worker w1 $WFLAGS
 start_worker w2 $WFLAGS
 start_wspush ws1
@@ -111,6 +112,22 @@ by2=$(grep -h "job $id2: taken by" "$LOG_DIR"/*.log | sed 's/.*taken by \([^ ]*\
 check "the two questions were taken by different workers ($by1, $by2)" test -n "$by1" -a -n "$by2" -a "$by1" != "$by2"
 expect_eq "the turns are stored in the order asked" \
     '["c1","@@delay=150 the first answer is slow one two three four five","the second one"]' "$(turns "$C")"
+
+# ---- the worker answering the first question dies: the second goes on ------------
+say "d1"
+D=$CONV
+r1=$(ask "@@delay=200 this answer will be cut short one two three four five six seven eight" "$D")
+id1=$(field id "$r1")
+wait_until 10 sh -c "curl -s $API/api/answer/$id1 | grep -q '\"status\":\"streaming\"'"
+r2=$(ask "after the crash" "$D")
+id2=$(field id "$r2")
+pid=$(grep -h "job $id1: taken by" "$LOG_DIR"/*.log | sed 's/.*taken by [^ ]*-\([0-9]*\) .*/\1/')
+if [ "$pid" = "$(pid_of w1)" ]; then dead=w1; else dead=w2; fi
+stop $dead KILL
+expect_match "the first answer, cut short by its worker's death, ends with an error" '^error ' "$(answer "$id1")"
+expect_eq "the second question waited for it, and does not see it" \
+    "done Echo: after the crash [history: 1 earlier turn(s), 0 image(s); previous question: d1]" "$(answer "$id2")"
+start_worker $dead $WFLAGS
 
 # ---- images: the model sees the image in its own turn only -----------------------
 r=$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F 'content=what is it?')
