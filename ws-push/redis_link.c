@@ -77,6 +77,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (l->was_lost)
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     redis_backoff_reset(&l->wp->backoff);
+    /* History reads go on this link: those lost with it, or not sent while
+     * it was down (a subscription confirmed first, a live frame past a gap,
+     * an answer's end), are made now. */
+    if (!l->is_subscriber && l->wp->subscribed)
+        answers_catch_up(l->wp);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
