@@ -311,10 +311,10 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     struct wspush *wp = l->wp;
     uint64_t tag = (uint64_t)(uintptr_t)privdata;
     struct conn *c = conn_find(&wp->conns, tag & ~QUEUED_IMAGE);
-    char id[48];
+    char id[48], conversation[48];
     const char *why;
     long retry_after;
-    int rc = enqueue_result(r, id, &why, &retry_after);
+    int rc = enqueue_result(r, id, conversation, &why, &retry_after);
     if (rc == 0)
         metrics_count_queued((tag & QUEUED_IMAGE) != 0, "websocket");
     else if (rc == ENQUEUE_LIMITED)
@@ -322,8 +322,8 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     if (!c)
         return;
     struct buf b = BUF_INIT;
-    if (rc == ENQUEUE_LIMITED) {
-        if (frame_reject_code(&b, 429, why) == 0)
+    if (rc == ENQUEUE_LIMITED || rc == ENQUEUE_NO_CONVERSATION) {
+        if (frame_reject_code(&b, rc == ENQUEUE_LIMITED ? 429 : 404, why) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     } else if (rc != 0) {
         if (why)
@@ -334,7 +334,7 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
                  (unsigned long long)c->id, wp->instance);
         int to_user = keys_subject_is_user(c->who.subject);
         answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, id);
-        if (frame_queued(&b, id) == 0)
+        if (frame_queued(&b, id, conversation) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     }
     buf_free(&b);

@@ -135,7 +135,7 @@ for route in "GET /api/status" "GET /api/answer/1-0" "POST /api/cancel" "POST /a
     expect_match "$route without a token is 401" '^401 \{"code":401' "$(http ${route% *} "${route#* }" -d '')"
 done
 expect_match "GET /api/health needs no token" '^200 \{"status":"ok"' "$(http GET /api/health)"
-expect_match "a good token is accepted" '^200 \{"code":200,"message":"[^"]*","id":"[0-9]+-[0-9]+"\}$' "$(post "$ALICE" 'welcome')"
+expect_match "a good token is accepted" '^200 \{"code":200,"message":"[^"]*","id":"[0-9]+-[0-9]+","conversation":"[0-9a-f]{32}"\}$' "$(post "$ALICE" 'welcome')"
 
 jobs_before=$(jobs_added)
 # WebSocket: at the handshake
