@@ -126,7 +126,8 @@ static void enqueue_replied(struct api *api, struct request *r, const char *mess
     char id[48], retry[48];
     const char *limited;
     long retry_after;
-    if (store_recv_enqueue(&api->store, r->enqueue_cmds, id, &limited, &retry_after) != 0) {
+    if (store_recv_enqueue(&api->store, api->cfg, r->enqueue_cmds, r->enqueue_waits, id,
+                           &limited, &retry_after) != 0) {
         api_respond_redis_down(api, r);
     } else if (limited) {
         metrics_count_refused(limited);
@@ -149,7 +150,8 @@ static void message_replied(struct api *api, struct request *r)
 static int queue(struct api *api, struct request *r, const struct job *j, const void *image,
                  size_t image_len)
 {
-    if (store_send_enqueue(&api->store, api->cfg, j, image, image_len, &r->enqueue_cmds) != 0) {
+    if (store_send_enqueue(&api->store, api->cfg, j, image, image_len, &r->enqueue_cmds,
+                           &r->enqueue_waits) != 0) {
         api_respond_redis_down(api, r);
         return -1;
     }

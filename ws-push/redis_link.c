@@ -297,23 +297,27 @@ void redis_link_close(struct wspush *wp)
 
 /* ---- jobs from clients ------------------------------------------------ */
 
-/* on_queued's privdata: the connection id, and whether it was an image */
-#define QUEUED_IMAGE (1ull << 63)
-
-static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct redis_link *l = ac->data;
-    struct wspush *wp = l->wp;
-    uint64_t tag = (uint64_t)(uintptr_t)privdata;
-    struct conn *c = conn_find(&wp->conns, tag & ~QUEUED_IMAGE);
+/* A job on its way: what its callbacks need. on_queued has the job's
+ * reply; with redis_wait_replicas, on_replicated has WAIT's after it, and
+ * only then is the client told (and the struct freed). */
+struct queuing {
+    uint64_t conn_id;
+    int image;
+    int wanted;             /* redis_wait_replicas asks for WAIT */
+    int waits;              /* WAIT was sent: on_replicated follows */
+    int told;               /* the client has its answer already */
     char id[48];
-    const char *why;
-    long retry_after;
-    int rc = enqueue_result(r, id, &why, &retry_after);
+};
+
+/* The client is told: queued, 429, or an error frame. */
+static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
+{
+    q->told = 1;
     if (rc == 0)
-        metrics_count_queued((tag & QUEUED_IMAGE) != 0, "websocket");
+        metrics_count_queued(q->image, "websocket");
     else if (rc == ENQUEUE_LIMITED)
         metrics_count_refused(why);
+    struct conn *c = conn_find(&wp->conns, q->conn_id);
     if (!c)
         return;
     struct buf b = BUF_INIT;
@@ -323,16 +327,48 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     } else if (rc != 0) {
         if (why)
             log_error("queueing a job: %s", why);
-        conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
+        conn_reject(&wp->conns, c, why == MSG_NOT_REPLICATED ? why
+                                   : "服务暂时不可用 (could not queue the message, try again)");
     } else {
-        log_info("job %s: queued by %s on client %llu (%s)", id, c->who.subject,
+        log_info("job %s: queued by %s on client %llu (%s)", q->id, c->who.subject,
                  (unsigned long long)c->id, wp->instance);
         int to_user = keys_subject_is_user(c->who.subject);
-        answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, id);
-        if (frame_queued(&b, id) == 0)
+        answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, q->id);
+        if (frame_queued(&b, q->id) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     }
     buf_free(&b);
+}
+
+static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct queuing *q = privdata;
+    const char *why;
+    long retry_after;
+    int rc = enqueue_result(r, q->id, &why, &retry_after);
+    if (rc != 0 || !q->wanted)
+        tell(l->wp, q, rc, why); /* (a refusal needs no replica) */
+    else if (!q->waits)
+        tell(l->wp, q, -1, MSG_NOT_REPLICATED);
+    if (!q->waits)
+        free(q);
+}
+
+static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct queuing *q = privdata;
+    if (!q->told) {
+        if (enqueue_replicated(r, l->wp->cfg) == 0) {
+            tell(l->wp, q, 0, NULL);
+        } else {
+            log_warn("job %s: WAIT %ld: %s", q->id, l->wp->cfg->redis_wait_replicas,
+                     r ? "too few replicas have it in time" : "connection lost");
+            tell(l->wp, q, -1, MSG_NOT_REPLICATED);
+        }
+    }
+    free(q);
 }
 
 void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
@@ -345,13 +381,29 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
             conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
         return;
     }
-    if (enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+    struct queuing *q = calloc(1, sizeof(*q));
+    if (!q || enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+        free(q);
         if (c)
             conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
-    void *id = (void *)(uintptr_t)(conn_id | (image ? QUEUED_IMAGE : 0));
-    for (int i = 0; i < e.ncmds; i++)
-        redisAsyncCommandArgv(wp->cmd.ra.ac, i == e.ncmds - 1 ? on_queued : NULL, id,
-                              e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);
+    q->conn_id = conn_id;
+    q->image = image != NULL;
+    q->wanted = q->waits = e.waits;
+    redisAsyncContext *ac = wp->cmd.ra.ac;
+    int last = e.ncmds - 1 - e.waits; /* the job's reply */
+    for (int i = 0; i < last; i++)
+        redisAsyncCommandArgv(ac, NULL, NULL, e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);
+    /* (a command refused here was never sent: the connection is closing) */
+    if (redisAsyncCommandArgv(ac, on_queued, q, e.cmd[last].argc, e.cmd[last].argv,
+                              e.cmd[last].argvlen) != REDIS_OK) {
+        free(q);
+        if (c)
+            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+        return;
+    }
+    if (e.waits && redisAsyncCommandArgv(ac, on_replicated, q, e.cmd[last + 1].argc,
+                                         e.cmd[last + 1].argv, e.cmd[last + 1].argvlen) != REDIS_OK)
+        q->waits = 0; /* (unlikely after the job's went) on_queued refuses it */
 }
