@@ -21,7 +21,7 @@ unset AI_API_KEY AI_BASE_URL PORT REDIS_URL
 
 # ---- results ------------------------------------------------------------
 
-pass() { echo "[$SECONDS s] PASS $TEST_NAME: $1" | tee -a "$RESULTS"; }
+pass() { echo "PASS $TEST_NAME: $1" | tee -a "$RESULTS"; }
 fail() { echo "FAIL $TEST_NAME: $1${2:+ -- $2}" | tee -a "$RESULTS"; }
 
 # check NAME COMMAND...  passes when the command succeeds

@@ -170,6 +170,15 @@ total2=$(wc -l < "$T/accepted2")
 wait_until 20 none_missing accepted2
 echo "redis_wait_replicas 0: $(missing accepted2) of $total2 messages that got a 200 were lost"
 
+# every answer's frames: seq 0, 1, 2, ... without a gap or a repeat, ended
+# once; prints the answers that break it
+broken() {
+    grep '"id":"' "$T/client.out" | sed 's/^{"type":"\([a-z]*\)","id":"\([^"]*\)","seq":\([0-9]*\).*/\2 \3 \1/' |
+        awk '{ if ($2 != next_seq[$1] || ended[$1]) bad[$1] = 1; next_seq[$1] = $2 + 1
+               if ($3 == "done" || $3 == "error") ended[$1] = 1 }
+             END { for (id in bad) print id }'
+}
+expect_eq "every answer came whole, in order and once across both failovers" "" "$(broken)"
 check "the client stayed connected through both failovers" \
     sh -c "! grep -q '^# \\(closed\\|disconnected\\)' $T/client.out"
 check "worker w1 is still alive" kill -0 "$(pid_of w1)"
