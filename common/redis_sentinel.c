@@ -116,6 +116,7 @@ int redis_sentinel_parse(struct redis_addr *a, const char *url, char *err, size_
 }
 
 /* Appends to a bounded message. */
+__attribute__((format(printf, 3, 4)))
 static void append(char *buf, size_t len, const char *fmt, ...)
 {
     size_t used = strlen(buf);
