@@ -39,6 +39,7 @@ EOF
     wait_until 10 redis-cli -p "$2" ping || { fail "sentinel $1 starts"; exit 1; }
 }
 
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
 master_port() { redis-cli -p "$S2" SENTINEL get-master-addr-by-name "$MASTER" | sed -n 2p; }
 master_is() { [ "$(master_port)" = "$1" ]; }
 # every Sentinel knows the other two and the replica
@@ -114,9 +115,12 @@ POSTER=$!
 wait_until 20 more_accepted_than 30
 before=$(accepted_now)
 stop node_a KILL
+killed=$(ms_now)
 check "Sentinel promotes the replica" wait_until 20 master_is "$PORT_B"
+promoted=$(ms_now)
 REDIS_PORT=$PORT_B
 check "worker, ws-push and fcgi-api follow to the new master" wait_until 20 all_on "$PORT_B"
+echo "failover 1: promoted $((promoted - killed)) ms after the kill, every program on the new master after $(($(ms_now) - killed)) ms"
 check "worker w1 says the connection is back" grep -q "redis connection back" "$T/w1.out"
 check "ws-push's two links reconnected" sh -c "[ \$(grep -c 'link connected' $T/ws1.out) -ge 4 ]"
 # the new master has no replica yet: nothing can be confirmed
@@ -159,9 +163,12 @@ POSTER=$!
 wait_until 20 more_accepted_than 30
 before=$(accepted_now)
 stop node_b KILL
+killed=$(ms_now)
 check "Sentinel promotes the old master again" wait_until 20 master_is "$PORT_A"
+promoted=$(ms_now)
 REDIS_PORT=$PORT_A
 check "every program follows again" wait_until 20 all_on "$PORT_A"
+echo "failover 2: promoted $((promoted - killed)) ms after the kill, every program on the new master after $(($(ms_now) - killed)) ms"
 check "posting succeeds again after the second failover" wait_until 20 more_accepted_than $((before + 20))
 touch "$T/stop-posting"
 wait "$POSTER"
