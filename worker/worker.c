@@ -9,7 +9,12 @@
  * are sent again once it is back (the script skips the ones it already
  * has), so a Redis restart costs an answer nothing. A job claimed from a
  * worker that died is first looked up in the history: an answer that ended
- * is only acknowledged, one cut short is ended with an error. */
+ * is only acknowledged, one cut short is ended with an error.
+ *
+ * With redis_wait_replicas the last frame (which acknowledges the job)
+ * counts as confirmed only once WAIT says the replicas have it, so a
+ * master that dies (Sentinel failover) cannot take an answer's end with
+ * it: unconfirmed, it is sent again to the new master. */
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
@@ -42,6 +47,7 @@
 #define STOP_GRACE_MS 10000
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
+#define WAIT_PAUSE_MS 5000      /* see on_end_replicated */
 
 #define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
 #define MSG_UNAVAILABLE "AI 服务暂时不可用 (the AI service is unavailable, please try again later)"
@@ -93,6 +99,9 @@ struct task {
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
     int claimed;                /* it was another worker's */
+    int end_waits;              /* its last frame's WAIT was sent */
+    int end_stored;             /* ... and the script stored it: end_result */
+    long end_result;
 };
 
 struct worker {
@@ -121,6 +130,7 @@ struct worker {
     long long stop_deadline;
     int auth_reported;
     int redis_lost;             /* say so when it comes back */
+    long long wait_paused_until; /* too few replicas: answers end without WAIT until then */
     struct metrics_publish metrics;
     struct buf frame;
 };
@@ -194,6 +204,8 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     long long timeout = w->cfg->redis_timeout_ms;
     if (ra == &w->intake)
         timeout += READ_BLOCK_MS; /* XREADGROUP BLOCK waits that long by design */
+    if (ra == &w->ctl && w->cfg->redis_wait_replicas > 0)
+        timeout += w->cfg->redis_wait_timeout_ms; /* so may WAIT (on_end_replicated) */
     redisAsyncContext *ac = redis_async_connect(ra, &w->addr, timeout, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
@@ -316,18 +328,36 @@ static struct task *task_of_reply(redisAsyncContext *ac, void *privdata, const r
     return reply ? t : NULL;
 }
 
+static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata);
+static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata);
+
+/* f ends its answer, and its confirmation waits for the replicas. */
+static int waits_for_replicas(const struct worker *w, const struct out_frame *f)
+{
+    struct frame_head h;
+    return w->cfg->redis_wait_replicas > 0 && clock_ms() >= w->wait_paused_until &&
+           frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
+}
+
 static void send_frames(struct task *t)
 {
     struct worker *w = t->w;
     while (t->unsent && !t->dropped && ready(w)) {
         struct out_frame *f = t->unsent;
         struct answer_write a;
+        int waits = waits_for_replicas(w, f);
         if (answer_write_argv(&a, w->script, &w->keys, t->reply, f->data, f->len, f->append,
                               w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
-            redisAsyncCommandArgv(w->ctl.ac, on_written, t, a.argc, a.argv, a.argvlen) != REDIS_OK)
+            redisAsyncCommandArgv(w->ctl.ac, waits ? on_end_stored : on_written, t, a.argc,
+                                  a.argv, a.argvlen) != REDIS_OK)
             return;
         t->inflight++;
         t->unsent = STAILQ_NEXT(f, link);
+        t->end_waits = waits && redisAsyncCommand(w->ctl.ac, on_end_replicated, t, "WAIT %ld %ld",
+                                                  w->cfg->redis_wait_replicas,
+                                                  w->cfg->redis_wait_timeout_ms) == REDIS_OK;
+        if (t->end_waits)
+            t->inflight++;
     }
 }
 
@@ -365,29 +395,26 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
     task_drop(t);
 }
 
-/* The script's verdict on the oldest frame in flight. */
-static void on_written(redisAsyncContext *ac, void *r, void *privdata)
+/* The script did not store the frame (no script after a SCRIPT FLUSH, out
+ * of memory, a replica): start over on a new connection, which sends it
+ * again. */
+static void frame_refused(struct worker *w, struct task *t, redisAsyncContext *ac,
+                          const redisReply *reply)
 {
-    struct worker *w = ac->data;
-    redisReply *reply = r;
-    struct task *t = task_of_reply(ac, privdata, reply);
-    if (!t)
-        return; /* no reply: unsent again on the next connection, see on_disconnect */
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        /* not stored (no script after a SCRIPT FLUSH, out of memory, a
-         * replica): start over on a new connection, which sends it again */
-        if (!w->script_error_reported++)
-            log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
-        redisAsyncDisconnect(ac);
-        return;
-    }
+    if (!w->script_error_reported++)
+        log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+    redisAsyncDisconnect(ac);
+}
+
+/* The script's verdict on the oldest frame in flight. */
+static void frame_confirmed(struct worker *w, struct task *t, long result)
+{
     w->script_error_reported = 0;
     struct out_frame *f = STAILQ_FIRST(&t->out);
     STAILQ_REMOVE_HEAD(&t->out, link);
     struct frame_head h;
     int final = frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
-    long result = (long)reply->integer;
     if (final && (result >= 0 || result == ANSWER_ENDED)) {
         task_ended(t, &h, result);
     } else if (result == ANSWER_ENDED) {
@@ -400,6 +427,60 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
         task_drop(t);
     }
     free(f);
+}
+
+static void on_written(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return; /* no reply: unsent again on the next connection, see on_disconnect */
+    if (reply->type != REDIS_REPLY_INTEGER)
+        frame_refused(w, t, ac, reply);
+    else
+        frame_confirmed(w, t, (long)reply->integer);
+}
+
+/* With redis_wait_replicas, an answer's last frame (which acknowledges
+ * the job) counts as written only once WAIT says the replicas have it: a
+ * master that dies before then leaves it unconfirmed, and it is sent again
+ * to the master promoted after it. */
+static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        frame_refused(w, t, ac, reply);
+    } else if (!t->end_waits) {
+        frame_confirmed(w, t, (long)reply->integer); /* (WAIT could not be sent) */
+    } else {
+        t->end_result = (long)reply->integer;
+        t->end_stored = 1;
+    }
+}
+
+static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t || !t->end_stored)
+        return; /* no reply (unconfirmed: sent again), or the write was refused */
+    t->end_stored = 0;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < w->cfg->redis_wait_replicas) {
+        /* no replica to wait for: WAIT would hold every answer's end on
+         * this connection for redis_wait_timeout_ms */
+        log_warn("job %s: its end reached %lld of %ld replica(s) in time; not waiting for "
+                 "replicas for %d s", t->id,
+                 reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1LL,
+                 w->cfg->redis_wait_replicas, WAIT_PAUSE_MS / 1000);
+        w->wait_paused_until = clock_ms() + WAIT_PAUSE_MS;
+    }
+    frame_confirmed(w, t, t->end_result);
 }
 
 /* Ends the answer: done, or an error frame when message is set. */

@@ -95,8 +95,10 @@ static int link_connect(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
     char err[256];
-    redisAsyncContext *ac =
-        redis_async_connect(&l->ra, &wp->addr, wp->cfg->redis_timeout_ms, err, sizeof(err));
+    long long timeout = wp->cfg->redis_timeout_ms;
+    if (!l->is_subscriber && wp->cfg->redis_wait_replicas > 0)
+        timeout += wp->cfg->redis_wait_timeout_ms; /* a job's WAIT may take that long */
+    redisAsyncContext *ac = redis_async_connect(&l->ra, &wp->addr, timeout, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
         return -1;

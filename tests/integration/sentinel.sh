@@ -148,7 +148,11 @@ replica_seen() {
     for s in $S1 $S2 $S3; do redis-cli -p "$s" SENTINEL replicas "$MASTER" | grep -qx slave || return 1; done
 }
 check "the Sentinels see the old master as a healthy replica" wait_until 20 replica_seen
-# fcgi-api again, without redis_wait_replicas
+# the workers and fcgi-api again, without redis_wait_replicas (ws-push and
+# its client stay)
+stop w1; stop w2
+REDIS_WAIT_REPLICAS=0 start_worker w1
+REDIS_WAIT_REPLICAS=0 start_worker w2
 fcgi=$(fcgi_pids)
 kill "$(cat "$T/run/lighttpd.pid")"
 rm -f "$T/run/lighttpd.pid"
@@ -178,16 +182,34 @@ wait_until 20 none_missing accepted2
 echo "redis_wait_replicas 0: $(missing accepted2) of $total2 messages that got a 200 were lost"
 
 # every answer's frames: seq 0, 1, 2, ... without a gap or a repeat, ended
-# once; prints the answers that break it
+# once; prints the answers of $1 (a file of ids) that break it
 broken() {
     grep '"id":"' "$T/client.out" | sed 's/^{"type":"\([a-z]*\)","id":"\([^"]*\)","seq":\([0-9]*\).*/\2 \3 \1/' |
-        awk '{ if ($2 != next_seq[$1] || ended[$1]) bad[$1] = 1; next_seq[$1] = $2 + 1
+        awk -v ids="$1" 'BEGIN { while ((getline id < ids) > 0) want[id] = 1 }
+             !($1 in want) { next }
+             { if ($2 != next_seq[$1] || ended[$1]) bad[$1] = 1; next_seq[$1] = $2 + 1
                if ($3 == "done" || $3 == "error") ended[$1] = 1 }
              END { for (id in bad) print id }'
 }
-expect_eq "every answer came whole, in order and once across both failovers" "" "$(broken)"
+expect_eq "redis_wait_replicas 1: every answer came whole, in order and once" "" "$(broken "$T/accepted1")"
 check "the client stayed connected through both failovers" \
     sh -c "! grep -q '^# \\(closed\\|disconnected\\)' $T/client.out"
-check "worker w1 is still alive" kill -0 "$(pid_of w1)"
 check "ws-push ws1 is still alive" kill -0 "$(pid_of ws1)"
 echo "failover 1: accepted $total1; failover 2: accepted $total2; refused $(wc -l < "$T/refused")"
+
+# ---- make run with the Sentinels --------------------------------------------
+stop w1; stop w2; stop ws1; stop client; stop standin
+kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
+export PORT=$(free_port) WS_PORT=$(free_port) RUN=$T/stack
+mkdir -p "$RUN"
+REDIS_WAIT_REPLICAS=0 spawn makerun bash "$ROOT/scripts/run.sh"
+wait_until 60 grep -q "is running" "$T/makerun.out" ||
+    { fail "make run starts with the Sentinels' Redis" "$(tail -20 "$T/makerun.out")"; exit 1; }
+check "make run started no Redis of its own" test ! -e "$RUN/redis.pid"
+API="http://127.0.0.1:$PORT"
+r=$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"via make run"}')
+expect_match "make run: a message is accepted" '^200 ' "$r"
+id=$(printf '%s' "$r" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+check "make run: it is answered, through the master the Sentinels name" \
+    wait_until 10 sh -c "redis-cli -p $PORT_A XRANGE ${REDIS_PREFIX}answer:$id - + | grep -q '\"done\"'"
+stop makerun TERM
