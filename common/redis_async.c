@@ -136,7 +136,7 @@ void redis_async_handle(struct redis_async *ra, int readable, int writable)
     if (ra->ac && ra->not_master) {
         /* (after the read that brought the news, never inside it) */
         if (ra->not_master == NOT_MASTER_READONLY)
-            log_warn("redis answered -READONLY: a replica now; asking where the master is");
+            log_warn("redis answered -READONLY (a replica now); reconnecting");
         ra->not_master = 0;
         redis_async_abort(ra);
     }
