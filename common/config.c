@@ -551,7 +551,7 @@ static void print_derived(const struct config *cfg)
     printf("redis_own=%d\n", own);
     print_quoted("redis_host", a.is_unix ? "" : a.host);
     print_quoted("redis_socket", a.is_unix ? a.host : "");
-    printf("redis_port=%d\n", a.is_unix ? 0 : a.port);
+    printf("redis_port=%d\n", a.is_unix || a.nsentinels ? 0 : a.port);
     printf("http_body_max=%ld\n", config_http_body_max(cfg));
 }
 

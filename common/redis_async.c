@@ -70,9 +70,9 @@ static void on_role(redisAsyncContext *ac, void *r, void *privdata)
     if (!r || redis_role_is_master(r))
         return; /* (NULL: the connection is gone already) */
     const redisReply *reply = r;
-    log_warn("redis at %s:%d is not the master '%s' (%s); asking the Sentinels again",
-             ac->c.tcp.host ? ac->c.tcp.host : "?", ac->c.tcp.port,
-             ra->where ? ra->where->master_name : "?",
+    char peer[300];
+    log_warn("redis at %s is not the master '%s' (%s); asking the Sentinels again",
+             redis_peer(&ac->c, peer, sizeof(peer)), ra->where ? ra->where->master_name : "?",
              reply->type == REDIS_REPLY_ERROR ? reply->str : "a replica");
     ra->not_master = NOT_MASTER_ROLE;
 }

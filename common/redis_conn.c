@@ -187,3 +187,12 @@ redisAsyncContext *redis_connect_async(const struct redis_addr *where, char *err
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", a->db);
     return ac;
 }
+
+const char *redis_peer(const redisContext *c, char *buf, size_t len)
+{
+    if (c->connection_type == REDIS_CONN_UNIX)
+        snprintf(buf, len, "%s", c->unix_sock.path ? c->unix_sock.path : "?");
+    else
+        snprintf(buf, len, "%s:%d", c->tcp.host ? c->tcp.host : "?", c->tcp.port);
+    return buf;
+}

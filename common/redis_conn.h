@@ -54,4 +54,7 @@ redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *er
  * caller checks ROLE (common/redis_async.c does). */
 redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, size_t errlen);
 
+/* "host:port" or the socket path of a connection, for the log. */
+const char *redis_peer(const redisContext *c, char *buf, size_t len);
+
 #endif

@@ -18,9 +18,10 @@
 
 #define REDIS_SENTINEL_SCHEME "sentinel://"
 #define REDIS_SENTINEL_PORT 26379
-/* How long one Sentinel may take to connect and answer before the next is
- * asked: a connect blocks the program's loop this long at most per
- * Sentinel (a refused connection fails at once). */
+/* How long one Sentinel may take to accept the connection, and then each
+ * reply, before the next is asked: what a Sentinel that is down costs a
+ * connect, which blocks the program's loop meanwhile (a refused connection
+ * fails at once). */
 #define REDIS_SENTINEL_TIMEOUT_MS 500
 
 /* Parses url (which starts with REDIS_SENTINEL_SCHEME) into a. */

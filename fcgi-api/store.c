@@ -68,11 +68,9 @@ static int ensure_connected(struct store *s)
         log_limited(&connect_limit, LOG_WARN, "%s", s->err);
         return -1;
     }
-    if (s->addr.is_unix)
-        log_info("connected to redis at %s", s->addr.host);
-    else
-        log_info("connected to redis %s:%d%s%s", s->c->tcp.host, s->c->tcp.port,
-                 s->addr.nsentinels ? ", master " : "", s->addr.master_name);
+    char peer[300];
+    log_info("connected to redis %s%s%s", redis_peer(s->c, peer, sizeof(peer)),
+             s->addr.nsentinels ? ", master " : "", s->addr.master_name);
     return 0;
 }
 

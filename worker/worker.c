@@ -164,7 +164,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     if (w->redis_lost) {
-        log_info("redis connection back");
+        char peer[300];
+        log_info("redis connection back (%s)", redis_peer(&ac->c, peer, sizeof(peer)));
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     }
     w->redis_lost = 0;

@@ -73,7 +73,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis connect failed: %s", ac->errstr);
         return;
     }
-    log_info("redis %s link connected", l->is_subscriber ? "subscriber" : "command");
+    char peer[300];
+    log_info("redis %s link connected (%s)", l->is_subscriber ? "subscriber" : "command",
+             redis_peer(&ac->c, peer, sizeof(peer)));
     if (l->was_lost)
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     redis_backoff_reset(&l->wp->backoff);
