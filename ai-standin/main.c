@@ -122,7 +122,7 @@ int main(int argc, char **argv)
     struct config cfg;
     const struct config_usage usage = {
         "ai-standin", "an OpenAI-compatible stand-in model for tests and `make run`; "
-        "directives in the question: @@delay=MS @@fail=CODE[*N] @@cut=N @@malformed=N "
+        "directives in the question: @@delay=MS @@fail=CODE[*N] @@failfor=MODEL @@cut=N @@malformed=N "
         "@@error=N @@tokens=N @@hang"};
     int rc;
     if (program_start(&cfg, argc, argv, &usage, &rc))

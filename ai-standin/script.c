@@ -23,6 +23,10 @@ static int is_space(char c)
 /* ------------------------------------------------------------------------
  * Directives
  * --------------------------------------------------------------------- */
+/* (The answer: "Echo: <question>", or what it sees in an image; after
+ * earlier turns of a conversation it adds "[history: N earlier turn(s), M
+ * image(s); previous question: <the last earlier user message>]", so tests
+ * see what the worker sent.) */
 
 /* Parses n decimal digits (no sign, no spaces) into *out, at most max. */
 static int parse_count(const char *s, size_t n, long max, long *out)
@@ -84,6 +88,11 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
         return parse_count(val, val_len, MAX_DELAY_MS, &d->delay_ms) == 0;
     if (name_is(name, name_len, "fail"))
         return parse_fail(val, val_len, d) == 0;
+    if (name_is(name, name_len, "failfor") && val_len > 0 && val_len < sizeof(d->fail_for)) {
+        memcpy(d->fail_for, val, val_len);
+        d->fail_for[val_len] = '\0';
+        return 1;
+    }
     if (name_is(name, name_len, "cut"))
         return parse_count(val, val_len, MAX_COUNT, &d->cut) == 0;
     if (name_is(name, name_len, "malformed"))
@@ -290,7 +299,15 @@ static int tokenize(struct answer *a)
     return 0;
 }
 
-static int build_text(struct answer *a, const struct buf *clean, const struct buf *desc)
+/* The conversation before the question, as the stand-in reports it. */
+struct earlier {
+    size_t turns;               /* user messages before the question */
+    size_t images;              /* images in them */
+    struct buf previous;        /* the text of the last of them */
+};
+
+static int build_text(struct answer *a, const struct buf *clean, const struct buf *desc,
+                      const struct earlier *e)
 {
     int rc;
     if (desc->len) {
@@ -300,7 +317,32 @@ static int build_text(struct answer *a, const struct buf *clean, const struct bu
     } else {
         rc = buf_printf(&a->text, "Echo: %s", clean->len ? clean->data : "");
     }
+    if (rc == 0 && e->turns)
+        rc = buf_printf(&a->text, " [history: %zu earlier turn(s), %zu image(s); previous "
+                        "question: %s]", e->turns, e->images,
+                        e->previous.data ? e->previous.data : "");
     return rc == 0 ? tokenize(a) : -1;
+}
+
+/* The user messages before the one at ui: how many, their images, and the
+ * text of the last (read like the question, so a bad one is rejected). */
+static int read_earlier(json_t *messages, long ui, struct earlier *e, struct buf *err)
+{
+    for (long i = 0; i < ui; i++) {
+        json_t *m = json_array_get(messages, (size_t)i);
+        if (strcmp(json_string_value(json_object_get(m, "role")), "user") != 0)
+            continue;
+        struct buf desc = BUF_INIT;
+        buf_reset(&e->previous);
+        int rc = read_content(json_object_get(m, "content"), (size_t)i, &e->previous, &desc, err);
+        for (const char *p = desc.data; rc == 0 && p && (p = strstr(p, "I see a ")); p++)
+            e->images++;
+        buf_free(&desc);
+        if (rc != 0 || buf_puts(&e->previous, "") != 0)
+            return -1;
+        e->turns++;
+    }
+    return 0;
 }
 
 static size_t count_words(const char *s)
@@ -316,6 +358,7 @@ static void directives_init(struct directives *d)
 {
     d->delay_ms = d->fail_times = d->cut = d->malformed = d->error = d->tokens = -1;
     d->fail_code = 0;
+    d->fail_for[0] = '\0';
     d->hang = d->endless = d->plain = 0;
 }
 
@@ -330,16 +373,19 @@ static int answer_from_json(struct answer *a, json_t *root, struct buf *err)
         return -1;
 
     struct buf question = BUF_INIT, desc = BUF_INIT, clean = BUF_INIT;
+    struct earlier earlier = {0, 0, BUF_INIT};
     int rc = 0;
     if (ui >= 0) {
         json_t *m = json_array_get(json_object_get(root, "messages"), (size_t)ui);
         rc = read_content(json_object_get(m, "content"), (size_t)ui, &question, &desc, err);
+        if (rc == 0)
+            rc = read_earlier(json_object_get(root, "messages"), ui, &earlier, err);
     }
     if (rc == 0 && (buf_puts(&question, "") != 0 ||
                     strip_directives(question.data, question.len, &a->dir, &clean) != 0 ||
                     buf_puts(&clean, "") != 0 ||
                     (a->dir.tokens < 0 && !a->dir.endless &&
-                     build_text(a, &clean, &desc) != 0))) {
+                     build_text(a, &clean, &desc, &earlier) != 0))) {
         rc = reject(err, "Out of memory.");
     }
     if (rc == 0) {
@@ -356,6 +402,7 @@ static int answer_from_json(struct answer *a, json_t *root, struct buf *err)
     buf_free(&question);
     buf_free(&desc);
     buf_free(&clean);
+    buf_free(&earlier.previous);
     return rc;
 }
 
@@ -431,7 +478,7 @@ static long *served_count(struct fail_table *t, const char *question)
 
 int answer_should_fail(struct fail_table *t, const struct answer *a)
 {
-    if (a->dir.fail_code == 0)
+    if (a->dir.fail_code == 0 || (a->dir.fail_for[0] && strcmp(a->model, a->dir.fail_for) != 0))
         return 0;
     if (a->dir.fail_times < 0)
         return 1;

@@ -18,6 +18,7 @@ struct directives {
     long delay_ms;      /* @@delay=MS: ms between tokens */
     int fail_code;      /* @@fail=CODE[*N]: 0 = none */
     long fail_times;    /* N of @@fail=CODE*N; -1 = fail every time */
+    char fail_for[64];  /* @@failfor=MODEL: @@fail only for requests for that model */
     long cut;           /* @@cut=N: close abruptly after N tokens */
     long malformed;     /* @@malformed=N: bad JSON event after N tokens */
     long error;         /* @@error=N: in-stream error event after N tokens */

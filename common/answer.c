@@ -14,7 +14,9 @@
  *       writer, final (1/0), ttl ms, job id, index min id, group, max frames,
  *       in-flight set prefix, owner (the reply channel a canceller must
  *       be the owner of; '' = anyone), cancels channel (a canceller's: told
- *       the id once the cancel is written; '' = none) */
+ *       the id once the cancel is written; '' = none), conversation key
+ *       prefix, the turn to store with a final frame ('' = none), max
+ *       turns kept, conversation ttl ms */
 const char answer_write_lua[] =
     "local final = ARGV[5] == '1'\n"
     "local reply = KEYS[2]\n"
@@ -30,10 +32,22 @@ const char answer_write_lua[] =
     "  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end\n"
     "end\n"
     "local function ack()\n"
-    "  local user = field(job(), 'user')\n"
+    "  local user, conv = field(job(), 'user'), field(job(), 'conv')\n"
     "  if user then redis.call('ZREM', ARGV[11] .. user, ARGV[7]) end\n"
+    "  if conv then redis.call('LREM', ARGV[14] .. conv .. ':queue', 0, ARGV[7]) end\n"
     "  redis.pcall('XACK', KEYS[4], ARGV[9], ARGV[7])\n"
     "  redis.pcall('XDEL', KEYS[4], ARGV[7])\n"
+    "end\n"
+    "local function store_turn()\n"
+    "  local conv = field(job(), 'conv')\n"
+    "  if not conv then return end\n"
+    "  local base = ARGV[14] .. conv\n"
+    "  if redis.call('EXISTS', base .. ':owner') == 0 then return end\n"
+    "  redis.call('RPUSH', base .. ':turns', ARGV[15])\n"
+    "  redis.call('LTRIM', base .. ':turns', -tonumber(ARGV[16]), -1)\n"
+    "  for _, s in ipairs({':owner', ':turns', ':queue'}) do\n"
+    "    redis.call('PEXPIRE', base .. s, ARGV[17])\n"
+    "  end\n"
     "end\n"
     "if ARGV[12] ~= '' then\n"
     "  local owner = field(job(), 'reply')\n"
@@ -80,6 +94,7 @@ const char answer_write_lua[] =
     "  redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[8], '*', 'id', ARGV[7], 'reply', reply)\n"
     "end\n"
     "redis.call('PUBLISH', reply, frame)\n"
+    "if final and ARGV[15] ~= '' then store_turn() end\n"
     "if final then ack() end\n"
     "if ARGV[13] ~= '' then redis.call('PUBLISH', ARGV[13], ARGV[7]) end\n"
     "return seq\n";
@@ -151,6 +166,26 @@ static int write_argv(struct answer_write *a, const char *sha, const struct keys
     ARG(a, k->inflight_prefix);
     ARG(a, owner);
     ARG(a, cancels);
+    ARG(a, k->conv_prefix);
+    ARG(a, "");     /* the turn: answer_write_turn */
+    ARG(a, "0");
+    ARG(a, "0");
+    return 0;
+}
+
+int answer_write_turn(struct answer_write *a, const char *turn, size_t len, long max_turns,
+                      long ttl_seconds)
+{
+    if (a->argc < 4 || !len)
+        return -1;
+    a->argv[a->argc - 3] = turn;
+    a->argvlen[a->argc - 3] = len;
+    snprintf(a->max_turns, sizeof(a->max_turns), "%ld", max_turns);
+    a->argv[a->argc - 2] = a->max_turns;
+    a->argvlen[a->argc - 2] = strlen(a->max_turns);
+    snprintf(a->conv_ttl, sizeof(a->conv_ttl), "%lld", (long long)ttl_seconds * 1000);
+    a->argv[a->argc - 1] = a->conv_ttl;
+    a->argvlen[a->argc - 1] = strlen(a->conv_ttl);
     return 0;
 }
 

@@ -35,9 +35,10 @@ enum answer_refusal {
 /* EVALSHA arguments storing one frame. */
 struct answer_write {
     int argc;
-    const char *argv[21];
-    size_t argvlen[21];
-    char key[160], seq[24], final[2], ttl[24], minid[32], maxlen[24];
+    const char *argv[25];
+    size_t argvlen[25];
+    char key[160], seq[24], final[2], ttl[24], minid[32], maxlen[24], max_turns[24],
+        conv_ttl[24];
 };
 
 /* frame is an answer frame (it must frame_peek); with append, the script
@@ -49,6 +50,16 @@ struct answer_write {
 int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames);
+
+/* The done frame of a job in a conversation also stores its turn
+ * (conversation_turn_json): the same script appends it to the
+ * conversation's turns (keeping the last max_turns; unless the
+ * conversation was forgotten meanwhile) and renews the conversation's TTL.
+ * Call after answer_write_argv; turn must outlive the call that sends the
+ * arguments. Every final frame (done, error, cancelled) removes its job
+ * from the conversation's queue. */
+int answer_write_turn(struct answer_write *a, const char *turn, size_t len, long max_turns,
+                      long ttl_seconds);
 
 /* Reading an answer (resume, GET /api/answer): the channel its frames go
  * to and its frames after after_seq, at most count; for a job not begun

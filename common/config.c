@@ -58,6 +58,17 @@ static const char *check_proxy(const char *item, const struct config_list *befor
     return proxy_net_parse(item, &net);
 }
 
+static const char *check_model(const char *item, const struct config_list *before)
+{
+    for (const char *p = item; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "a model name has no control characters";
+    for (size_t i = 0; i < before->n; i++)
+        if (strcmp(before->items[i], item) == 0)
+            return "a model is listed twice";
+    return NULL;
+}
+
 static const struct option_def options[] = {
     INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
     STR_OPT(bind, "127.0.0.1", 255, "address ws-push and the stand-in listen on"),
@@ -73,6 +84,10 @@ static const struct option_def options[] = {
     SECRET_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
     STR_OPT(ai_api_key_file, "", 4096, "file whose first line is the API key (instead of ai_api_key)"),
     STR_OPT(ai_model, "gpt-4o-mini", 256, "model name sent to the endpoint"),
+    LIST_OPT(ai_models, "", 256, check_model, "models a client may ask for with \"model\" (the first is the default; empty: ai_model only)"),
+    STR_OPT(ai_fallback_base_url, "", 400, "OpenAI-compatible base URL asked when ai_base_url fails before the first token (connect error, 5xx, 429, after ai_retries) (empty: none)"),
+    SECRET_OPT(ai_fallback_api_key, "", API_KEY_MAX, "API key of ai_fallback_base_url (never logged)"),
+    STR_OPT(ai_fallback_model, "", 256, "model asked of ai_fallback_base_url (empty: the one asked of the primary)"),
     STR_OPT(ai_system_prompt, "You are a helpful assistant.", 65536, "system prompt (empty: none)"),
     INT_OPT(ai_connect_timeout, "10", 1, 600, "seconds to connect to the model"),
     INT_OPT(ai_timeout, "60", 1, 3600, "seconds the model may stay silent mid-answer"),
@@ -87,6 +102,9 @@ static const struct option_def options[] = {
     INT_OPT(max_image_bytes, "10485760", 1024, 268435456, "largest image in bytes (decoded)"),
     INT_OPT(image_ttl, "3600", 10, 604800, "seconds an uploaded image is kept in Redis"),
     INT_OPT(answer_ttl, "300", 10, 604800, "seconds an answer's frames stay in Redis after its last (for catch-up and resume)"),
+    INT_OPT(conversation_ttl, "86400", 60, 31536000, "seconds a conversation's turns stay in Redis after it was last used"),
+    INT_OPT(conversation_max_turns, "20", 1, 100000, "earlier turns of a conversation kept and sent to the model with a new question (the oldest are dropped)"),
+    INT_OPT(conversation_max_bytes, "65536", 1, 268435456, "bytes (questions and answers) of earlier turns sent to the model at most; the oldest whole turns are dropped to fit"),
     INT_OPT(answer_max_frames, "10000", 100, 10000000, "frames kept per answer in its Redis stream"),
     SECRET_OPT(auth_jwt_secret, "", 4096, "HS256 secret: when set (or auth_jwt_public_key), every request needs a token (never logged)"),
     STR_OPT(auth_jwt_public_key, "", 4096, "PEM file of the RS256/ES256 public key tokens are signed for"),

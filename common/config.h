@@ -39,6 +39,10 @@ struct config {
     char *ai_api_key;           /* or read from ai_api_key_file */
     char *ai_api_key_file;      /* "" = none */
     char *ai_model;
+    struct config_list ai_models; /* models a client may ask for; the first is the default (common/models.h) */
+    char *ai_fallback_base_url; /* "" = no fallback */
+    char *ai_fallback_api_key;
+    char *ai_fallback_model;    /* "" = the model asked for */
     char *ai_system_prompt;
     long ai_connect_timeout;    /* seconds */
     long ai_timeout;            /* seconds without a byte from the model */
@@ -58,6 +62,9 @@ struct config {
     long image_ttl;             /* seconds an uploaded image is kept in Redis */
     long answer_ttl;            /* seconds an answer's frames are kept after its last */
     long answer_max_frames;     /* frames kept per answer */
+    long conversation_ttl;      /* seconds a conversation is kept after it was last used */
+    long conversation_max_turns; /* earlier turns kept and sent to the model */
+    long conversation_max_bytes; /* bytes of earlier turns sent to the model */
 
     /* users and access (common/auth.h, common/quota.h) */
     char *auth_jwt_secret;      /* HS256 key; "" = none (never logged) */

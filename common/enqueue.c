@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "enqueue.h"
 
+#include "conversation.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -16,15 +18,25 @@ const char MSG_NOT_REPLICATED[] = "消息未能安全保存，请重试 (the mes
  * that never got a final frame: deleted by hand, dead-lettered elsewhere). */
 #define INFLIGHT_STALE_MS (3600 * 1000LL)
 
-/* KEYS: jobs stream, rate set, in-flight set, image key ('' = none)
+/* KEYS: jobs stream, rate set, in-flight set, image key ('' = none),
+ *       conversation owner, queue and turns keys ('' = no conversation)
  * ARGV: rate limit (0 = none), in-flight limit (0 = none), in-flight stale
- *       ms, image ttl s, image bytes, then the job's field/value pairs
- * Returns the job id, or {1, retry-after s} (rate), {2, retry-after s}
- * (answers in flight). */
+ *       ms, image ttl s, image bytes, conversation: 'new', 'continue' or
+ *       '', conversation ttl ms, the asker's subject, the conversation id,
+ *       then the job's field/value pairs
+ * Returns the job id (no conversation), {job id, conversation id}, or
+ * {1, retry-after s} (rate), {2, retry-after s} (answers in flight),
+ * {3, 0} (no such conversation, or another user's). */
 static const char enqueue_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local rate, inflight = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local conv, subject = ARGV[6], ARGV[8]\n"
+    "if conv == 'continue' then\n"
+    "  local owner = redis.call('GET', KEYS[5])\n"
+    "  if not owner then return {3, 0} end\n"
+    "  if string.sub(subject, 1, 5) == 'user:' and owner ~= subject then return {3, 0} end\n"
+    "end\n"
     "if rate > 0 then\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)\n"
     "  if redis.call('ZCARD', KEYS[2]) >= rate then\n"
@@ -37,7 +49,7 @@ static const char enqueue_lua[] =
     "  if redis.call('ZCARD', KEYS[3]) >= inflight then return {2, 1} end\n"
     "end\n"
     "if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[4]) end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 10))\n"
     "if rate > 0 then\n"
     "  redis.call('ZADD', KEYS[2], now, id)\n"
     "  redis.call('PEXPIRE', KEYS[2], 60000)\n"
@@ -46,7 +58,11 @@ static const char enqueue_lua[] =
     "  redis.call('ZADD', KEYS[3], now, id)\n"
     "  redis.call('PEXPIRE', KEYS[3], ARGV[3])\n"
     "end\n"
-    "return id\n";
+    "if conv == '' then return id end\n"
+    "if conv == 'new' then redis.call('SET', KEYS[5], subject) end\n"
+    "redis.call('RPUSH', KEYS[6], id)\n"
+    "for i = 5, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[7]) end\n"
+    "return {id, ARGV[9]}\n";
 
 static void arg(struct job_argv *a, const char *s, size_t n)
 {
@@ -66,16 +82,21 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
         keys_of_subject(k->inflight_prefix, j->user, e->inflight_key,
                         sizeof(e->inflight_key)) != 0)
         return -1;
+    if (j->conversation && conversation_keys(k, j->conversation, &e->conv) != 0)
+        return -1;
     struct job_argv *a = &e->cmd[0];
     e->ncmds = 1;
     a->argc = 0;
     ARG(a, "EVAL");
     arg(a, enqueue_lua, sizeof(enqueue_lua) - 1);
-    ARG(a, "4");
+    ARG(a, "7");
     ARG(a, k->jobs);
     ARG(a, e->rate_key);
     ARG(a, e->inflight_key);
     ARG(a, j->kind == JOB_IMAGE ? j->image_key : "");
+    ARG(a, j->conversation ? e->conv.owner : "");
+    ARG(a, j->conversation ? e->conv.queue : "");
+    ARG(a, j->conversation ? e->conv.turns : "");
     snprintf(e->rate, sizeof(e->rate), "%ld", cfg->rate_messages_per_minute);
     ARG(a, e->rate);
     snprintf(e->inflight, sizeof(e->inflight), "%ld", cfg->max_answers_in_flight_per_user);
@@ -85,6 +106,11 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
     snprintf(e->image_ttl, sizeof(e->image_ttl), "%ld", cfg->image_ttl);
     ARG(a, e->image_ttl);
     arg(a, j->kind == JOB_IMAGE ? image : "", j->kind == JOB_IMAGE ? image_len : 0);
+    ARG(a, !j->conversation ? "" : j->conversation_new ? "new" : "continue");
+    snprintf(e->conv_ttl, sizeof(e->conv_ttl), "%lld", (long long)cfg->conversation_ttl * 1000);
+    ARG(a, e->conv_ttl);
+    ARG(a, j->user);
+    ARG(a, j->conversation ? j->conversation : "");
     for (int i = 3; i < e->xadd.argc; i++)
         arg(a, e->xadd.argv[i], e->xadd.argvlen[i]);
     return 0;
@@ -93,7 +119,8 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
 static int commands(struct enqueue *e, const struct keys *k, const struct config *cfg,
                     const struct job *j, const void *image, size_t image_len)
 {
-    if (cfg->rate_messages_per_minute > 0 || cfg->max_answers_in_flight_per_user > 0)
+    if (cfg->rate_messages_per_minute > 0 || cfg->max_answers_in_flight_per_user > 0 ||
+        j->conversation)
         return scripted(e, k, cfg, j, image, image_len);
     if (j->kind != JOB_IMAGE) {
         e->ncmds = 1;
@@ -145,10 +172,12 @@ static int copy_id(const redisReply *r, char id[48])
     return 0;
 }
 
-int enqueue_result(const redisReply *last, char id[48], const char **why, long *retry_after)
+int enqueue_result(const redisReply *last, char id[48], char conversation[48], const char **why,
+                   long *retry_after)
 {
     *why = NULL;
     *retry_after = 0;
+    conversation[0] = '\0';
     if (!last)
         return -1;
     if (last->type == REDIS_REPLY_ERROR) {
@@ -160,11 +189,21 @@ int enqueue_result(const redisReply *last, char id[48], const char **why, long *
     if (last->type != REDIS_REPLY_ARRAY || last->elements != 2)
         return -1;
     const redisReply *a = last->element[0], *b = last->element[1];
+    if (a->type == REDIS_REPLY_INTEGER && b->type == REDIS_REPLY_INTEGER && a->integer == 3) {
+        *why = MSG_CONVERSATION_UNKNOWN;
+        return ENQUEUE_NO_CONVERSATION;
+    }
     if (a->type == REDIS_REPLY_INTEGER && b->type == REDIS_REPLY_INTEGER &&
         (a->integer == 1 || a->integer == 2)) {
         *why = a->integer == 1 ? MSG_RATE_LIMITED : MSG_TOO_MANY_IN_FLIGHT;
         *retry_after = (long)b->integer;
         return ENQUEUE_LIMITED;
+    }
+    /* the script, for a job in a conversation: [job id, conversation id] */
+    if (a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING) {
+        if (copy_id(b, conversation) != 0)
+            return -1;
+        return copy_id(a, id);
     }
     /* EXEC of an image job: [SET's reply, XADD's] */
     if (a->type == REDIS_REPLY_ERROR) {

@@ -10,6 +10,10 @@
  *   P rate:<subject>      sorted set: job ids of the last 60 s, score = ms
  *   P inflight:<subject>  sorted set: job ids whose answer has not ended
  * (the script that writes an answer's last frame removes it; see answer.h).
+ * A job in a conversation (j->conversation) always goes through the script:
+ * it starts the conversation, or continues it when it exists and (with
+ * authentication) belongs to the asker, and puts the job on the
+ * conversation's queue (conversation.h).
  * Times are Redis' own clock (TIME), the one clock every instance shares.
  *
  * With redis_wait_replicas > 0 the last command is WAIT n timeout: the job
@@ -24,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
+#include "conversation.h"
 #include "job.h"
 #include "keys.h"
 
@@ -41,6 +46,8 @@ struct enqueue {
     char rate[24], inflight[24], stale[24], image_ttl[24];
     char rate_key[KEYS_MAX_SUBJECT + 100], inflight_key[KEYS_MAX_SUBJECT + 100];
     char wait_replicas[24], wait_ms[24];
+    char conv_ttl[24];
+    struct conversation_keys conv;
 };
 
 /* The commands queueing j (with its image bytes when j->kind is JOB_IMAGE;
@@ -50,12 +57,16 @@ struct enqueue {
 int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
                     const struct job *j, const void *image, size_t image_len);
 
-/* What the job's last command's reply (before WAIT) says: 0 with the job id; ENQUEUE_LIMITED
- * with *why (one of the MSG_ above, for a 429) and *retry_after in seconds;
- * -1 when it failed (*why: Redis' error text, or NULL). Earlier replies
- * (MULTI's +OK, +QUEUED) say nothing. */
+/* What the job's last command's reply (before WAIT) says: 0 with the job
+ * id (and the conversation id, "" for none); ENQUEUE_LIMITED with *why (one
+ * of the MSG_ above, for a 429) and *retry_after in seconds;
+ * ENQUEUE_NO_CONVERSATION (*why MSG_CONVERSATION_UNKNOWN, a 404); -1 when
+ * it failed (*why: Redis' error text, or NULL). Earlier replies (MULTI's
+ * +OK, +QUEUED) say nothing. */
 #define ENQUEUE_LIMITED 1
-int enqueue_result(const redisReply *last, char id[48], const char **why, long *retry_after);
+#define ENQUEUE_NO_CONVERSATION 2
+int enqueue_result(const redisReply *last, char id[48], char conversation[48], const char **why,
+                   long *retry_after);
 
 /* WAIT's reply (NULL: none came): 0 when redis_wait_replicas replicas have
  * the job, else -1. */

@@ -24,6 +24,13 @@ int frame_done(struct buf *out, const char *id, long seq)
     return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
 }
 
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback)
+{
+    return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld", clock_wall_us()) |
+           buf_puts(out, ",\"model\":") | buf_json_string(out, model, strlen(model)) |
+           buf_printf(out, ",\"fallback\":%s}", fallback ? "true" : "false");
+}
+
 int frame_cancelled(struct buf *out, const char *id, long seq)
 {
     return head(out, "cancelled", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
@@ -57,11 +64,14 @@ int frame_authenticated(struct buf *out, const char *user, long long exp)
            buf_printf(out, ",\"exp\":%lld}", exp);
 }
 
-int frame_queued(struct buf *out, const char *id)
+int frame_queued(struct buf *out, const char *id, const char *conversation)
 {
     buf_reset(out);
-    return buf_puts(out, "{\"type\":\"queued\",\"id\":") |
-           buf_json_string(out, id, strlen(id)) | buf_puts(out, "}");
+    int rc = buf_puts(out, "{\"type\":\"queued\",\"id\":") | buf_json_string(out, id, strlen(id));
+    if (conversation && conversation[0])
+        rc |= buf_puts(out, ",\"conversation\":") |
+              buf_json_string(out, conversation, strlen(conversation));
+    return rc | buf_puts(out, "}");
 }
 
 /* Copies the plain (escape-free) JSON string at *p into dst; -1 otherwise. */

@@ -14,6 +14,9 @@
 int frame_chunk(struct buf *out, const char *id, long seq, const char *text, size_t len);
 /* {"type":"done","id":…,"seq":n,"ts":µs} */
 int frame_done(struct buf *out, const char *id, long seq);
+/* The same, saying which model answered and whether it was the fallback
+ * endpoint (ai_fallback_base_url): ...,"ts":…,"model":…,"fallback":false} */
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback);
 /* {"type":"cancelled","id":…,"seq":n,"ts":µs}: its asker stopped it. */
 int frame_cancelled(struct buf *out, const char *id, long seq);
 /* {"type":"error","id":…,"seq":n,"content":…}: answer id failed. */
@@ -26,8 +29,9 @@ int frame_reject_code(struct buf *out, int code, const char *message);
 /* {"type":"authenticated","user":…,"exp":s}: the socket's token was
  * accepted (exp 0: it does not expire). */
 int frame_authenticated(struct buf *out, const char *user, long long exp);
-/* {"type":"queued","id":…}: a client's message became job id */
-int frame_queued(struct buf *out, const char *id);
+/* {"type":"queued","id":…,"conversation":…}: a client's message became job
+ * id, in that conversation (NULL or "": none, and no field) */
+int frame_queued(struct buf *out, const char *id, const char *conversation);
 
 /* The head of an answer frame. seq_at..seq_end is where the digits of seq
  * stand in the frame, so a writer can put another number there. */

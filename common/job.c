@@ -44,6 +44,14 @@ void job_xadd_argv(struct job_argv *a, const struct keys *k, const struct job *j
         ARG(a, "user");
         ARG(a, j->user);
     }
+    if (j->conversation) {
+        ARG(a, "conv");
+        ARG(a, j->conversation);
+    }
+    if (j->model) {
+        ARG(a, "model");
+        ARG(a, j->model);
+    }
 }
 
 void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes, size_t len,
@@ -102,6 +110,10 @@ int job_from_entry(struct job *j, const redisReply *entry)
             j->mime = val->str;
         } else if (strcmp(name->str, "user") == 0) {
             j->user = val->str;
+        } else if (strcmp(name->str, "model") == 0) {
+            j->model = val->str;
+        } else if (strcmp(name->str, "conv") == 0) {
+            j->conversation = val->str;
         } else if (strcmp(name->str, "ts") == 0) {
             j->ts = atoll(val->str);
         }

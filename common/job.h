@@ -9,6 +9,8 @@
  *   mime     image type (image jobs only)
  *   user     who asked: "user:<sub>" (authentication on) or "addr:<ip>";
  *            the key of its quotas and, for a user, who owns the answer
+ *   conv     the conversation it continues or starts (conversation.h)
+ *   model    the model the client asked for (absent: the default, models.h)
  * The entry ID is the job id every frame of the answer carries. */
 #ifndef AIMSG_JOB_H
 #define AIMSG_JOB_H
@@ -29,11 +31,14 @@ struct job {
     const char *image_key;  /* NULL for text jobs */
     const char *mime;
     const char *user;       /* NULL: none */
+    const char *conversation; /* NULL: none (broadcasts) */
+    const char *model;      /* NULL: the default */
+    int conversation_new;   /* enqueueing: it starts the conversation */
     long long ts;
 };
 
 /* Arguments for redisCommandArgv / redisAsyncCommandArgv. */
-#define JOB_ARGV_MAX 32
+#define JOB_ARGV_MAX 48
 struct job_argv {
     int argc;
     const char *argv[JOB_ARGV_MAX];

@@ -28,6 +28,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->inflight_prefix, sizeof(k->inflight_prefix), "%sinflight:", prefix);
     snprintf(k->conns_prefix, sizeof(k->conns_prefix), "%sconns:", prefix);
     snprintf(k->metrics, sizeof(k->metrics), "%smetrics", prefix);
+    snprintf(k->conv_prefix, sizeof(k->conv_prefix), "%sconv:", prefix);
     return 0;
 }
 

@@ -26,6 +26,7 @@ struct keys {
     char inflight_prefix[96]; /* + subject: sorted set, its answers not ended */
     char conns_prefix[96];  /* + subject: sorted set, its open WebSockets */
     char metrics[96];       /* set: the live processes' metrics hashes */
+    char conv_prefix[96];   /* + id + ":owner", ":turns", ":queue": a conversation (conversation.h) */
 };
 
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */

@@ -11,7 +11,9 @@
 
 #include "answer.h"
 #include "base64.h"
+#include "conversation.h"
 #include "image.h"
+#include "models.h"
 
 const char MSG_FRAME_TOO_LARGE[] = "消息过大 (message too large)";
 const char MSG_BINARY_FRAME[] = "不支持二进制消息，请发送 JSON 文本 (binary frames are not supported)";
@@ -197,6 +199,35 @@ static const char *read_auth(struct client_message *m, json_t *root)
                : MSG_INTERNAL;
 }
 
+/* "conversation": absent or null (a new one), or a conversation id */
+static const char *read_conversation(struct client_message *m, json_t *root)
+{
+    json_t *c = json_object_get(root, "conversation");
+    if (!c || json_is_null(c))
+        return NULL;
+    if (!json_is_string(c))
+        return MSG_CONVERSATION_BAD;
+    const char *why = conversation_check(json_string_value(c), json_string_length(c));
+    if (!why)
+        memcpy(m->conversation, json_string_value(c), CONVERSATION_ID_LEN + 1);
+    return why;
+}
+
+/* "model": absent or null (the default), or a name (models.h checks it) */
+static const char *read_model(struct client_message *m, json_t *root)
+{
+    json_t *v = json_object_get(root, "model");
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v))
+        return MSG_MODEL_NOT_STRING;
+    size_t len = json_string_length(v);
+    if (len == 0 || len >= sizeof(m->model) || memchr(json_string_value(v), '\0', len))
+        return MSG_MODEL_UNKNOWN;
+    memcpy(m->model, json_string_value(v), len + 1);
+    return NULL;
+}
+
 static const char *read_message(struct client_message *m, json_t *root, long max_message_bytes,
                                 long max_image_bytes)
 {
@@ -210,6 +241,11 @@ static const char *read_message(struct client_message *m, json_t *root, long max
         return read_auth(m, root);
     if (!type || (strcmp(type, "text") != 0 && strcmp(type, "image") != 0))
         return MSG_UNKNOWN_TYPE;
+    const char *bad = read_conversation(m, root);
+    if (!bad)
+        bad = read_model(m, root);
+    if (bad)
+        return bad;
     if (!content)
         return MSG_CONTENT_MISSING;
     if (!json_is_string(content))

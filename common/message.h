@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "conversation.h"
 #include "job.h"
 
 extern const char MSG_FRAME_TOO_LARGE[];
@@ -61,7 +62,8 @@ const char *message_check_image(const void *p, size_t len, long max_bytes, const
 
 /* A WebSocket client message, parsed and checked (docs/PROTOCOL.md):
  * {"type":"text","content":...}, {"type":"image","content":<base64 or
- * data: URL>,"question":...}, {"type":"resume","id":...,"after":N},
+ * data: URL>,"question":...} (both with an optional "conversation" and
+ * "model"), {"type":"resume","id":...,"after":N},
  * {"type":"cancel","id":...} or {"type":"auth","token":...}. */
 enum client_request { CLIENT_ASK, CLIENT_RESUME, CLIENT_CANCEL, CLIENT_AUTH };
 struct client_message {
@@ -72,6 +74,8 @@ struct client_message {
     struct buf text;            /* the text, the question (may be empty), or the token */
     struct buf image;           /* decoded image bytes (image messages) */
     const char *mime;           /* image type (image messages) */
+    char conversation[CONVERSATION_ID_LEN + 1]; /* text, image: "" = a new one */
+    char model[257];            /* text, image: "" = the default (models_check it) */
 };
 
 /* Fills m from a frame's bytes. Returns NULL, or the reason to send back.

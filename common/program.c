@@ -25,6 +25,7 @@ int program_start(struct config *cfg, int argc, char **argv, const struct config
     }
     log_set_json(strcmp(cfg->log_format, "json") == 0);
     log_add_secret(cfg->ai_api_key);
+    log_add_secret(cfg->ai_fallback_api_key);
     log_add_secret(cfg->auth_jwt_secret);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* api.c -- the routes; GET /api/health, GET /api/status, POST /api/message,
- * POST /api/image (the answer routes are in answer_api.c).
+ * POST /api/image (the answer routes are in answer_api.c, the conversation
+ * routes in conversation_api.c).
  *
  * A handler answers at once (a bad request, Redis unreachable) or sends its
  * Redis commands and leaves in r->then what answers when the replies are in:
@@ -14,6 +15,9 @@
 
 #include "access.h"
 #include "answer_api.h"
+#include "conversation.h"
+#include "conversation_api.h"
+#include "models.h"
 #include "enqueue.h"
 #include "log.h"
 #include "message.h"
@@ -23,10 +27,14 @@
 
 #define MULTIPART_MAX_PARTS 16
 
-static void respond_queued(struct request *r, const char *message, const char *id)
+static void respond_queued(struct request *r, const char *message, const char *id,
+                           const char *conversation)
 {
-    char json[160];
-    snprintf(json, sizeof(json), "{\"code\":200,\"message\":\"%s\",\"id\":\"%s\"}", message, id);
+    char json[256], conv[96] = "";
+    if (conversation[0])
+        snprintf(conv, sizeof(conv), ",\"conversation\":\"%s\"", conversation);
+    snprintf(json, sizeof(json), "{\"code\":200,\"message\":\"%s\",\"id\":\"%s\"%s}", message,
+             id, conv);
     respond(r, 200, "", json);
 }
 
@@ -120,15 +128,20 @@ static void handle_status(struct api *api, struct request *r)
         r->then = status_replied;
 }
 
-/* 200 with the job id, 429 when a quota said no, or 503 */
+/* 200 with the job id, 429 when a quota said no, 404 for an unknown
+ * conversation, or 503 */
 static void enqueue_replied(struct api *api, struct request *r, const char *message)
 {
-    char id[48], retry[48];
+    char id[48], conversation[48], retry[48];
     const char *limited;
     long retry_after;
-    if (store_recv_enqueue(&api->store, api->cfg, r->enqueue_cmds, r->enqueue_waits, id,
-                           &limited, &retry_after) != 0) {
+    int rc = store_recv_enqueue(&api->store, api->cfg, r->enqueue_cmds, r->enqueue_waits, id,
+                                conversation, &limited, &retry_after);
+    if (rc < 0) {
         api_respond_redis_down(api, r);
+    } else if (rc == ENQUEUE_NO_CONVERSATION) {
+        log_info("404 %s %s for %s: %s", r->method, r->path, r->subject, limited);
+        respond_error(r, 404, limited);
     } else if (limited) {
         metrics_count_refused(limited);
         snprintf(retry, sizeof(retry), "Retry-After: %ld\r\n", retry_after);
@@ -137,7 +150,7 @@ static void enqueue_replied(struct api *api, struct request *r, const char *mess
     } else {
         metrics_count_queued(strcmp(r->path, "/api/image") == 0, "http");
         log_info("job %s: queued by %s (%s)", id, r->subject, r->path);
-        respond_queued(r, message, id);
+        respond_queued(r, message, id, conversation);
     }
 }
 
@@ -158,6 +171,33 @@ static int queue(struct api *api, struct request *r, const struct job *j, const 
     return 0;
 }
 
+/* Sets j's conversation: the one named (checked), or a new one drawn into
+ * fresh. NULL, or why the name is not acceptable. */
+static const char *pick_conversation(struct job *j, const char *named, size_t len,
+                                     char fresh[CONVERSATION_ID_LEN + 1])
+{
+    if (named) {
+        const char *why = conversation_check(named, len);
+        j->conversation = named;
+        return why;
+    }
+    if (conversation_new_id(fresh) != 0)
+        return MSG_INTERNAL;
+    j->conversation = fresh;
+    j->conversation_new = 1;
+    return NULL;
+}
+
+/* Sets j's model: the one named (a string; checked; NULL: the default).
+ * NULL, or why it is not acceptable. */
+static const char *pick_model(struct api *api, struct job *j, const char *named, size_t len)
+{
+    if (!named)
+        return NULL;
+    j->model = named;
+    return strlen(named) != len ? MSG_MODEL_UNKNOWN : models_check(api->cfg, named, len);
+}
+
 /* NULL when the "content" of POST /api/message is acceptable, else why not. */
 static const char *content_problem(json_t *content, long max_message_bytes)
 {
@@ -170,9 +210,9 @@ static const char *content_problem(json_t *content, long max_message_bytes)
 }
 
 /* POST /api/message: the answer goes to the asker (with authentication:
- * each of the user's sockets; without: everyone); POST /api/broadcast: to
- * everyone (an admin's token). */
-static void queue_text(struct api *api, struct request *r, const char *reply)
+ * each of the user's sockets; without: everyone), in a conversation;
+ * POST /api/broadcast: to everyone (an admin's token), in none. */
+static void queue_text(struct api *api, struct request *r, const char *reply, int conversation)
 {
     int status;
     const char *reason;
@@ -196,21 +236,31 @@ static void queue_text(struct api *api, struct request *r, const char *reply)
         return;
     }
     json_t *content = json_is_object(root) ? json_object_get(root, "content") : NULL;
+    json_t *named = json_is_object(root) ? json_object_get(root, "conversation") : NULL;
+    json_t *model = json_is_object(root) ? json_object_get(root, "model") : NULL;
+    struct job j = {.kind = JOB_TEXT, .content = json_string_value(content),
+                    .content_len = json_string_length(content), .reply = reply,
+                    .user = r->subject};
+    char fresh[CONVERSATION_ID_LEN + 1];
     const char *why = content_problem(content, api->cfg->max_message_bytes);
+    if (!why && named && !json_is_null(named) && (!conversation || !json_is_string(named)))
+        why = MSG_CONVERSATION_BAD;
+    if (!why && conversation)
+        why = pick_conversation(&j, json_string_value(named), json_string_length(named), fresh);
+    if (!why && model && !json_is_null(model) && !json_is_string(model))
+        why = MSG_MODEL_NOT_STRING;
+    if (!why)
+        why = pick_model(api, &j, json_string_value(model), json_string_length(model));
     if (why)
         respond_error(r, 400, why);
-    else if (queue(api, r, &(struct job){.kind = JOB_TEXT,
-                                         .content = json_string_value(content),
-                                         .content_len = json_string_length(content),
-                                         .reply = reply, .user = r->subject},
-                   NULL, 0) == 0)
+    else if (queue(api, r, &j, NULL, 0) == 0)
         r->then = message_replied;
     json_decref(root);
 }
 
 static void handle_message(struct api *api, struct request *r)
 {
-    queue_text(api, r, r->inbox);
+    queue_text(api, r, r->inbox, 1);
 }
 
 static void handle_broadcast(struct api *api, struct request *r)
@@ -218,7 +268,7 @@ static void handle_broadcast(struct api *api, struct request *r)
     if (!r->admin)
         respond_error(r, 403, "需要管理员令牌 (broadcasting needs a token with \"admin\": true)");
     else
-        queue_text(api, r, api->store.keys.broadcast);
+        queue_text(api, r, api->store.keys.broadcast, 0);
 }
 
 static void image_replied(struct api *api, struct request *r)
@@ -250,6 +300,8 @@ static void handle_image(struct api *api, struct request *r)
     }
     const struct multipart_part *img = multipart_find(parts, n, "image");
     const struct multipart_part *q = multipart_find(parts, n, "content");
+    const struct multipart_part *conv = multipart_find(parts, n, "conversation");
+    const struct multipart_part *model = multipart_find(parts, n, "model");
     if (!q)
         q = multipart_find(parts, n, "prompt");
     const char *mime = NULL;
@@ -269,7 +321,21 @@ static void handle_image(struct api *api, struct request *r)
     }
     struct job j = {.kind = JOB_IMAGE, .content = q ? q->data : "", .content_len = q ? q->len : 0,
                     .reply = r->inbox, .image_key = key, .mime = mime, .user = r->subject};
-    if (queue(api, r, &j, img->data, img->len) == 0)
+    char named[CONVERSATION_ID_LEN + 1] = "", fresh[CONVERSATION_ID_LEN + 1];
+    if (conv && conv->len == CONVERSATION_ID_LEN) {
+        memcpy(named, conv->data, CONVERSATION_ID_LEN);
+        named[CONVERSATION_ID_LEN] = '\0';
+    }
+    char model_name[257];
+    if (model)
+        snprintf(model_name, sizeof(model_name), "%.*s", (int)(model->len < 256 ? model->len : 256),
+                 model->data);
+    why = pick_conversation(&j, conv ? named : NULL, conv ? conv->len : 0, fresh);
+    if (!why)
+        why = pick_model(api, &j, model ? model_name : NULL, model ? model->len : 0);
+    if (why)
+        respond_error(r, 400, why);
+    else if (queue(api, r, &j, img->data, img->len) == 0)
         r->then = image_replied;
 }
 
@@ -288,6 +354,8 @@ static const struct route routes[] = {
     {"/api/image", "POST", handle_image, 0},
     {"/api/cancel", "POST", answer_api_cancel, 0},
     {"/api/answer/", "GET", answer_api_get, 0}, /* + <id> */
+    {"/api/conversation/", "GET", conversation_api_get, 0}, /* + <id> */
+    {"/api/conversation/", "DELETE", conversation_api_delete, 0},
     {"/api/metrics", "GET", metrics_api_get, 1},
     {"/metrics", "GET", metrics_api_get, 1},    /* where a web server maps it */
 };
@@ -311,6 +379,23 @@ static int method_allowed(const struct route *route, struct request *r)
     return 0;
 }
 
+/* "Allow: …" naming every method of the routes on path */
+static void respond_not_allowed(struct request *r)
+{
+    char allow[64] = "Allow: ";
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!path_is(&routes[i], r->path))
+            continue;
+        if (allow[strlen(allow) - 1] != ' ')
+            strcat(allow, ", ");
+        strcat(allow, routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0)
+            strcat(allow, ", HEAD");
+    }
+    strcat(allow, "\r\n");
+    respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
+}
+
 void api_begin(struct api *api, struct request *r)
 {
     r->then = NULL;
@@ -319,19 +404,17 @@ void api_begin(struct api *api, struct request *r)
         if (!path_is(&routes[i], r->path))
             continue;
         r->route = (int)i;
-        if (!method_allowed(&routes[i], r)) {
-            char allow[32];
-            snprintf(allow, sizeof(allow), "Allow: %s\r\n",
-                     strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method);
-            respond(r, 405, allow, "{\"code\":405,\"message\":\"方法不允许 (method not allowed)\"}");
-            return;
-        }
+        if (!method_allowed(&routes[i], r))
+            continue;
         if (!routes[i].open && access_identify(api, r) != 0)
             return; /* 401 */
         routes[i].handler(api, r);
         return;
     }
-    respond(r, 404, "", "{\"code\":404,\"message\":\"接口不存在 (not found)\"}");
+    if (r->route >= 0)
+        respond_not_allowed(r);
+    else
+        respond(r, 404, "", "{\"code\":404,\"message\":\"接口不存在 (not found)\"}");
 }
 
 void api_end(struct api *api, struct request *r)

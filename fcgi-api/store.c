@@ -251,7 +251,8 @@ int store_send_enqueue(struct store *s, const struct config *cfg, const struct j
 }
 
 int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
-                       char id[48], const char **limited, long *retry_after)
+                       char id[48], char conversation[48], const char **refused,
+                       long *retry_after)
 {
     /* a transaction's +OK and +QUEUED (or the error that aborts its EXEC) */
     for (int i = 0; i < ncmds - 1 - waits; i++) {
@@ -264,8 +265,8 @@ int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int
     if (!r)
         return -1;
     const char *why;
-    int rc = enqueue_result(r, id, &why, retry_after);
-    *limited = rc == ENQUEUE_LIMITED ? why : NULL;
+    int rc = enqueue_result(r, id, conversation, &why, retry_after);
+    *refused = rc > 0 ? why : NULL;
     if (rc < 0) {
         snprintf(s->err, sizeof(s->err), "redis: %s", why ? why : "the job was not queued");
         log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
@@ -282,7 +283,7 @@ int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int
         if (w)
             freeReplyObject(w);
     }
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 int store_send_subject_connections(struct store *s, const char *subject, long presence_ttl)

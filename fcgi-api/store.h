@@ -62,13 +62,15 @@ int store_recv_connection_count(struct store *s, long long *count);
 
 /* Queues job j (common/enqueue.h): *ncmds is the number of replies
  * store_recv_enqueue reads, *waits 1 when the last is WAIT's. It returns 0
- * with the job id, or with *limited set (a quota said no: the reason, and
- * *retry_after seconds), or -1 (also when too few replicas have the job:
+ * with the job id (and its conversation's, "" for none), ENQUEUE_LIMITED or
+ * ENQUEUE_NO_CONVERSATION with *refused set (the reason; *retry_after
+ * seconds for a quota), or -1 (also when too few replicas have the job:
  * s->err is MSG_NOT_REPLICATED). */
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
                        const void *image, size_t image_len, int *ncmds, int *waits);
 int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
-                       char id[48], const char **limited, long *retry_after);
+                       char id[48], char conversation[48], const char **refused,
+                       long *retry_after);
 
 /* The number of open WebSockets of subject over all instances (its reply
  * is an integer: read it with store_recv_reply). */

@@ -49,6 +49,13 @@ static char *encode_request(const struct model_request *req)
     if (req->system_prompt && req->system_prompt[0])
         json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content",
                                                   req->system_prompt));
+    for (size_t i = 0; i < req->history_len; i++) {
+        const struct model_turn *t = &req->history[i];
+        json_array_append_new(messages, json_pack("{s:s, s:s#}", "role", "user", "content",
+                                                  t->question, t->question_len));
+        json_array_append_new(messages, json_pack("{s:s, s:s#}", "role", "assistant", "content",
+                                                  t->answer, t->answer_len));
+    }
     json_t *content;
     if (req->image_url) {
         content = json_array();

@@ -17,11 +17,21 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+/* An earlier turn of the conversation, sent before the question. */
+struct model_turn {
+    const char *question;
+    size_t question_len;
+    const char *answer;
+    size_t answer_len;
+};
+
 struct model_request {
     const char *base_url;       /* ".../v1" */
     const char *api_key;        /* "" = no Authorization header */
     const char *model;
     const char *system_prompt;  /* "" = none */
+    const struct model_turn *history; /* the conversation so far, oldest first */
+    size_t history_len;
     const char *text;           /* the question (may be empty for an image) */
     size_t text_len;
     const char *image_url;      /* data: URL, or NULL */

@@ -11,6 +11,22 @@
  * worker that died is first looked up in the history: an answer that ended
  * is only acknowledged, one cut short is ended with an error.
  *
+ * A job in a conversation waits for its turn before anything else: until
+ * no earlier job of the conversation is left in the jobs stream (whichever
+ * worker has it), checked every TURN_POLL_MS. It then gets the
+ * conversation's turns in the same step, sends them to the model before
+ * the question, and its done frame stores the new turn (question and the
+ * whole answer) in the script that writes it (common/conversation.h). A
+ * waiting job takes no model slot (worker_concurrency); at most
+ * worker_concurrency jobs wait at once per worker.
+ *
+ * The model is the job's (the client's "model", common/models.h) or the
+ * default. When ai_fallback_base_url is set and the primary endpoint still
+ * fails before the first token after its retries (connect errors, 408, 5xx,
+ * 429), the fallback endpoint is asked (with ai_retries of its own); once a
+ * token was sent the endpoint never changes. The done frame says which
+ * answered.
+ *
  * With redis_wait_replicas the last frame (which acknowledges the job)
  * counts as confirmed only once WAIT says the replicas have it, so a
  * master that dies (Sentinel failover) cannot take an answer's end with
@@ -32,12 +48,15 @@
 #include "answer.h"
 #include "base64.h"
 #include "clock.h"
+#include "conversation.h"
 #include "frame.h"
+#include "history.h"
 #include "job.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
+#include "models.h"
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
@@ -47,6 +66,7 @@
 #define STOP_GRACE_MS 10000
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
+#define TURN_POLL_MS 100
 #define WAIT_PAUSE_MS 5000      /* see on_end_replicated */
 
 #define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
@@ -60,6 +80,7 @@
 
 enum task_state {
     TASK_PROBING,       /* claimed: reading what its answer already holds */
+    TASK_TURN,          /* in a conversation: waiting for the earlier questions' answers */
     TASK_FETCHING,      /* image job: reading the image */
     TASK_WAITING,       /* waiting to retry the model */
     TASK_STREAMING,     /* the model call runs */
@@ -70,6 +91,8 @@ enum task_state {
 struct out_frame {
     STAILQ_ENTRY(out_frame) link;
     int append;         /* put it after whatever the answer holds */
+    char *turn;         /* the conversation turn a done frame stores; NULL: none */
+    size_t turn_len;
     size_t len;
     char data[];
 };
@@ -99,6 +122,13 @@ struct task {
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
     int claimed;                /* it was another worker's */
+    char *model;                /* what the client asked for (or the default) */
+    int fallback;               /* the fallback endpoint is asked */
+    char *conversation;         /* NULL: none */
+    long long turn_at;          /* TASK_TURN: when to ask again */
+    int turn_asking;            /* TASK_TURN: the question is on its way */
+    struct history history;     /* the conversation's earlier turns */
+    struct buf answer;          /* the text sent so far (conversations) */
     int end_waits;              /* its last frame's WAIT was sent */
     int end_stored;             /* ... and the script stored it: end_result */
     long end_result;
@@ -115,6 +145,7 @@ struct worker {
     long long curl_timer_at;    /* -1: curl wants no timeout call */
     SLIST_HEAD(, task) dirty;   /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
+    int nturn;                  /* tasks in TASK_TURN */
     struct redis_async intake, ctl;
     struct redis_async cancels;     /* subscribed to P cancels */
     char writer[33];            /* this process, in the answers it writes */
@@ -249,6 +280,12 @@ static void acknowledge(struct worker *w, const char *id)
 
 /* ---- tasks ------------------------------------------------------------ */
 
+static void free_frame(struct out_frame *f)
+{
+    free(f->turn);
+    free(f);
+}
+
 static void task_free(struct task *t)
 {
     struct worker *w = t->w;
@@ -256,6 +293,8 @@ static void task_free(struct task *t)
         SLIST_REMOVE(&w->dirty, t, task, dirty_link);
     if (t->state == TASK_WAITING)
         w->nwaiting--;
+    if (t->state == TASK_TURN)
+        w->nturn--;
     if (t->call) {
         curl_multi_remove_handle(w->multi, model_call_easy(t->call));
         model_call_free(t->call);
@@ -265,8 +304,12 @@ static void task_free(struct task *t)
     struct out_frame *f;
     while ((f = STAILQ_FIRST(&t->out))) {
         STAILQ_REMOVE_HEAD(&t->out, link);
-        free(f);
+        free_frame(f);
     }
+    free(t->conversation);
+    free(t->model);
+    history_free(&t->history);
+    buf_free(&t->answer);
     free(t->reply);
     free(t->content);
     free(t->image_key);
@@ -294,7 +337,7 @@ static void release_unstarted_tasks(struct worker *w)
 {
     for (struct task *t = LIST_FIRST(&w->tasks), *next; t; t = next) {
         next = LIST_NEXT(t, link);
-        if (t->state == TASK_PROBING || t->state == TASK_FETCHING)
+        if (t->state == TASK_PROBING || t->state == TASK_TURN || t->state == TASK_FETCHING)
             task_free(t);
     }
 }
@@ -349,6 +392,9 @@ static void send_frames(struct task *t)
         int waits = waits_for_replicas(w, f);
         if (answer_write_argv(&a, w->script, &w->keys, t->reply, f->data, f->len, f->append,
                               w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
+            (f->turn && answer_write_turn(&a, f->turn, f->turn_len,
+                                          w->cfg->conversation_max_turns,
+                                          w->cfg->conversation_ttl) != 0) ||
             redisAsyncCommandArgv(w->ctl.ac, waits ? on_end_stored : on_written, t, a.argc,
                                   a.argv, a.argvlen) != REDIS_OK)
             return;
@@ -362,13 +408,18 @@ static void send_frames(struct task *t)
     }
 }
 
-/* Queues the frame in w->frame and sends it when Redis can take it. */
-static int emit(struct task *t, int append)
+/* Queues the frame in w->frame and sends it when Redis can take it; with
+ * turn (taken over), the conversation turn it stores. */
+static int emit_storing(struct task *t, int append, struct buf *turn)
 {
     struct buf *b = &t->w->frame;
     struct out_frame *f = malloc(sizeof(*f) + b->len + 1);
     if (!f)
         return -1;
+    f->turn = turn ? turn->data : NULL;
+    f->turn_len = turn ? turn->len : 0;
+    if (turn)
+        *turn = (struct buf)BUF_INIT;
     f->append = append;
     f->len = b->len;
     memcpy(f->data, b->data, b->len + 1);
@@ -377,6 +428,11 @@ static int emit(struct task *t, int append)
         t->unsent = f;
     send_frames(t);
     return 0;
+}
+
+static int emit(struct task *t, int append)
+{
+    return emit_storing(t, append, NULL);
 }
 
 static void task_ended(struct task *t, const struct frame_head *last, long result)
@@ -427,7 +483,7 @@ static void frame_confirmed(struct worker *w, struct task *t, long result)
         log_warn("job %s: another worker answers it; this copy stops", t->id);
         task_drop(t);
     }
-    free(f);
+    free_frame(f);
 }
 
 static void on_written(redisAsyncContext *ac, void *r, void *privdata)
@@ -484,19 +540,50 @@ static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata)
     frame_confirmed(w, t, t->end_result);
 }
 
-/* Ends the answer: done, or an error frame when message is set. */
+/* The model name sent to the endpoint asked now. */
+static const char *asked_model(const struct task *t)
+{
+    const struct config *cfg = t->w->cfg;
+    return t->fallback && cfg->ai_fallback_model[0] ? cfg->ai_fallback_model : t->model;
+}
+
+/* The turn a done answer adds to its conversation: NULL when none. */
+static struct buf *completed_turn(struct task *t, struct buf *turn)
+{
+    if (!t->conversation)
+        return NULL;
+    if (conversation_turn_json(turn, t->id, t->kind == JOB_IMAGE, t->content, t->content_len,
+                               t->answer.data ? t->answer.data : "", t->answer.len,
+                               clock_wall_ms()) != 0) {
+        log_error("job %s: out of memory storing its turn in conversation %s", t->id,
+                  t->conversation);
+        buf_free(turn);
+        return NULL;
+    }
+    return turn;
+}
+
+/* Ends the answer: done (which stores the conversation's new turn), or an
+ * error frame when message is set (nothing stored). */
 static void task_finish(struct task *t, const char *message)
 {
     struct worker *w = t->w;
     if (t->state == TASK_WAITING)
         w->nwaiting--;
+    if (t->state == TASK_TURN)
+        w->nturn--;
     t->state = TASK_ENDING;
+    struct buf turn = BUF_INIT;
     int rc = message ? frame_error(&w->frame, t->id, t->seq, message)
-                     : frame_done(&w->frame, t->id, t->seq);
-    if (rc != 0 || emit(t, 0) != 0) {
+                     : frame_done_by(&w->frame, t->id, t->seq, asked_model(t), t->fallback);
+    if (!message)
+        log_info("job %s: answered by %s at %s", t->id, asked_model(t),
+                 t->fallback ? "the fallback endpoint (ai_fallback_base_url)" : "the primary endpoint");
+    if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn)) != 0) {
         log_error("job %s: out of memory ending its answer; left pending", t->id);
         task_drop(t);
     }
+    buf_free(&turn);
 }
 
 static void on_delta(void *ctx, const char *text, size_t len)
@@ -506,6 +593,12 @@ static void on_delta(void *ctx, const char *text, size_t len)
         long long ms = clock_ms() - t->call_ms;
         worker_metrics_first_token((double)ms / 1000);
         log_info("job %s: first token after %lld ms", t->id, ms);
+    }
+    if (t->conversation && buf_append(&t->answer, text, len) != 0) {
+        log_error("job %s: out of memory keeping its answer for conversation %s; not stored",
+                  t->id, t->conversation);
+        free(t->conversation); /* the turn would be cut: none is stored */
+        t->conversation = NULL;
     }
     if (frame_chunk(&t->w->frame, t->id, t->seq, text, len) == 0 && emit(t, 0) == 0) {
         t->seq++;
@@ -556,12 +649,96 @@ static void task_fetch_image(struct task *t)
     t->inflight++;
 }
 
-static void task_begin(struct task *t)
+/* Its turn came (or it is in no conversation). */
+static void task_go(struct task *t)
 {
     if (t->kind == JOB_IMAGE)
         task_fetch_image(t);
     else
         task_call_model(t);
+}
+
+static void ask_turn(struct task *t);
+
+/* Its turn came: it goes on (the state task_go sets it to). */
+static void leave_turn(struct task *t)
+{
+    t->w->nturn--;
+    t->state = TASK_PROBING;
+    task_go(t);
+}
+
+/* The answer to ask_turn: 0 (not yet) or the conversation's turns. */
+static void on_turn(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return;
+    t->turn_asking = 0;
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        t->turn_at = clock_ms() + TURN_POLL_MS;
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) { /* (LOADING, BUSY, OOM...): ask again later */
+        log_warn("job %s: conversation %s: %s", t->id, t->conversation, reply->str);
+        t->turn_at = clock_ms() + 10 * TURN_POLL_MS;
+        return;
+    }
+    if (history_from_reply(&t->history, reply, w->cfg->conversation_max_turns,
+                           w->cfg->conversation_max_bytes) != 0) {
+        log_error("job %s: conversation %s: unreadable turns", t->id, t->conversation);
+        task_finish(t, MSG_UNAVAILABLE);
+        return;
+    }
+    log_info("job %s: its turn in conversation %s: %zu earlier turn(s) sent%s", t->id,
+             t->conversation, t->history.n, t->history.dropped ? ", older ones left out" : "");
+    leave_turn(t);
+}
+
+static void ask_turn(struct task *t)
+{
+    struct worker *w = t->w;
+    struct conversation_keys ck;
+    if (conversation_keys(&w->keys, t->conversation, &ck) != 0) {
+        log_warn("job %s: bad conversation id; answered without its history", t->id);
+        free(t->conversation);
+        t->conversation = NULL;
+        leave_turn(t);
+        return;
+    }
+    const char *argv[] = {"EVAL", conversation_turn_lua, "3", ck.queue, w->keys.jobs, ck.turns,
+                          t->id};
+    if (!w->ctl.ac ||
+        redisAsyncCommandArgv(w->ctl.ac, on_turn, t, 7, argv, NULL) != REDIS_OK) {
+        t->turn_at = clock_ms() + TURN_POLL_MS;
+        return;
+    }
+    t->turn_asking = 1;
+    t->inflight++;
+}
+
+static void task_begin(struct task *t)
+{
+    if (!t->conversation) {
+        task_go(t);
+        return;
+    }
+    t->state = TASK_TURN;
+    t->w->nturn++;
+    ask_turn(t);
+}
+
+/* Asks again for the tasks waiting for their turn. */
+static void ask_due_turns(struct worker *w)
+{
+    if (!w->nturn)
+        return;
+    long long now = clock_ms();
+    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
+        if (t->state == TASK_TURN && !t->dropped && !t->turn_asking && t->turn_at <= now)
+            ask_turn(t);
 }
 
 /* XREVRANGE of a job's answer before the model is called: nothing yet,
@@ -653,7 +830,11 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
         snprintf(t->mime, sizeof(t->mime), "%s", j.mime);
         t->image_key = strdup(j.image_key);
     }
-    if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key)) {
+    if (j.conversation)
+        t->conversation = strdup(j.conversation);
+    t->model = strdup(j.model ? j.model : models_default(w->cfg));
+    if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key) || !t->model ||
+        (j.conversation && !t->conversation)) {
         task_free(t);
         return;
     }
@@ -677,10 +858,12 @@ static void task_call_model(struct task *t)
 {
     struct worker *w = t->w;
     struct model_request req = {
-        .base_url = w->base_url,
-        .api_key = w->cfg->ai_api_key,
-        .model = w->cfg->ai_model,
+        .base_url = t->fallback ? w->cfg->ai_fallback_base_url : w->base_url,
+        .api_key = t->fallback ? w->cfg->ai_fallback_api_key : w->cfg->ai_api_key,
+        .model = asked_model(t),
         .system_prompt = w->cfg->ai_system_prompt,
+        .history = t->history.items,
+        .history_len = t->history.n,
         .text = t->content,
         .text_len = t->content_len,
         .image_url = t->image_url,
@@ -749,6 +932,15 @@ static void task_model_done(struct task *t, CURLcode code)
             t->state = TASK_WAITING;
             w->nwaiting++;
             t->retry_at = clock_ms() + d;
+            return;
+        }
+        if (!t->fallback && w->cfg->ai_fallback_base_url[0] && !w->stop_requested) {
+            log_warn("job %s: %s; the primary endpoint failed %d time(s) before the first "
+                     "token: asking the fallback %s", t->id, why, t->attempt + 1,
+                     w->cfg->ai_fallback_base_url);
+            t->fallback = 1;
+            t->attempt = 0;
+            task_call_model(t);
             return;
         }
         log_warn("job %s: %s; giving up after %d retries", t->id, why, t->attempt);
@@ -867,14 +1059,17 @@ static void on_read(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+/* Model slots: a task waiting for its turn in a conversation takes none. */
 static int free_slots(const struct worker *w)
 {
-    return (int)w->cfg->worker_concurrency - w->ntasks;
+    return (int)w->cfg->worker_concurrency - (w->ntasks - w->nturn);
 }
 
 static void read_jobs(struct worker *w)
 {
-    int free = free_slots(w);
+    int free = free_slots(w), may_wait = (int)w->cfg->worker_concurrency - w->nturn;
+    if (free > may_wait)
+        free = may_wait; /* each job read may have to wait for its turn */
     if (w->reading || !w->intake.ac || !ready(w) || !w->group_ready || w->stop_requested ||
         free <= 0)
         return;
@@ -1221,8 +1416,12 @@ static void flush_and_disconnect(struct worker *w)
 
 int worker_run(struct worker *w)
 {
-    log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, w->cfg->ai_model,
+    log_info("worker %s: model %s at %s, concurrency %ld", w->consumer, models_default(w->cfg),
              w->base_url, w->cfg->worker_concurrency);
+    if (w->cfg->ai_fallback_base_url[0])
+        log_info("fallback: %s at %s", w->cfg->ai_fallback_model[0] ? w->cfg->ai_fallback_model
+                                                                   : "the model asked for",
+                 w->cfg->ai_fallback_base_url);
     for (;;) {
         if (w->stop_requested) {
             if (!w->stop_deadline) {
@@ -1238,6 +1437,7 @@ int worker_run(struct worker *w)
         claim_stale_jobs(w);
         heartbeat(w);
         start_due_retries(w);
+        ask_due_turns(w);
         poll_once(w);
     }
     w->closing = 1;

@@ -5,9 +5,10 @@
  * worker goes on publishing. So every answer frame is also in the answer's
  * history (common/answer.h), and this file reads it when
  *  - a live frame skips a seq (some were missed): from the next seq;
- *  - the subscription is back: every answer still open, and every answer
- *    begun since a moment the subscription was known to be alive (found in
- *    the P answers index).
+ *  - the subscription is back, or the command link that reads histories
+ *    (reads lost with it, or not sent while it was down, are made again):
+ *    every answer still open, and every answer begun since a moment the
+ *    subscription was known to be alive (found in the P answers index).
  * That moment, the "mark", is the newest index entry read on the command
  * link and then proven by our own ping coming back on the subscriber link:
  * every answer begun up to the mark was heard while subscribed. */

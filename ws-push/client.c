@@ -3,7 +3,8 @@
  * Upgrades are accepted on "/" and "/ws" (access.c decides who may open
  * one). Client messages (reassembled from fragments, read and checked by
  * common/message.c) each become a job, answered to this connection only
- * (with authentication: to each socket of its user). Bad messages get an
+ * (with authentication: to each socket of its user), in the conversation the
+ * message names or a new one. Bad messages get an
  * error frame and the connection stays open. */
 #define _POSIX_C_SOURCE 200809L
 #include "wspush.h"
@@ -12,6 +13,7 @@
 
 #include "log.h"
 #include "message.h"
+#include "models.h"
 
 static void client_send_error(struct wspush *wp, struct conn *c, const char *message)
 {
@@ -30,12 +32,23 @@ static int accepted_path(struct lws *wsi)
 static void submit(struct wspush *wp, struct conn *c, const struct client_message *m)
 {
     char reply[KEYS_MAX_SUBJECT + 256], token[33], key[256];
-    if (access_reply_channel(wp, c, reply, sizeof(reply)) != 0) {
+    char conversation[CONVERSATION_ID_LEN + 1];
+    int new_conversation = !m->conversation[0];
+    const char *bad_model = m->model[0] ? models_check(wp->cfg, m->model, strlen(m->model)) : NULL;
+    if (bad_model) {
+        client_send_error(wp, c, bad_model);
+        return;
+    }
+    if (access_reply_channel(wp, c, reply, sizeof(reply)) != 0 ||
+        (new_conversation && conversation_new_id(conversation) != 0)) {
         client_send_error(wp, c, MSG_INTERNAL);
         return;
     }
     struct job j = {.kind = m->kind, .content = m->text.data ? m->text.data : "",
-                    .content_len = m->text.len, .reply = reply, .user = c->who.subject};
+                    .content_len = m->text.len, .reply = reply, .user = c->who.subject,
+                    .conversation = new_conversation ? conversation : m->conversation,
+                    .conversation_new = new_conversation,
+                    .model = m->model[0] ? m->model : NULL};
     if (m->kind == JOB_TEXT) {
         redis_link_submit(wp, c->id, &j, NULL, 0);
         return;

@@ -79,6 +79,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (l->was_lost)
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     redis_backoff_reset(&l->wp->backoff);
+    /* History reads go on this link: those lost with it, or not sent while
+     * it was down (a subscription confirmed first, a live frame past a gap,
+     * an answer's end), are made now. */
+    if (!l->is_subscriber && l->wp->subscribed)
+        answers_catch_up(l->wp);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -310,10 +315,10 @@ struct queuing {
     int wanted;             /* redis_wait_replicas asks for WAIT */
     int waits;              /* WAIT was sent: on_replicated follows */
     int told;               /* the client has its answer already */
-    char id[48];
+    char id[48], conversation[48];
 };
 
-/* The client is told: queued, 429, or an error frame. */
+/* The client is told: queued, 429, 404, or an error frame. */
 static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
 {
     q->told = 1;
@@ -325,8 +330,8 @@ static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
     if (!c)
         return;
     struct buf b = BUF_INIT;
-    if (rc == ENQUEUE_LIMITED) {
-        if (frame_reject_code(&b, 429, why) == 0)
+    if (rc == ENQUEUE_LIMITED || rc == ENQUEUE_NO_CONVERSATION) {
+        if (frame_reject_code(&b, rc == ENQUEUE_LIMITED ? 429 : 404, why) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     } else if (rc != 0) {
         if (why)
@@ -338,7 +343,7 @@ static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
                  (unsigned long long)c->id, wp->instance);
         int to_user = keys_subject_is_user(c->who.subject);
         answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, q->id);
-        if (frame_queued(&b, q->id) == 0)
+        if (frame_queued(&b, q->id, q->conversation) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     }
     buf_free(&b);
@@ -350,7 +355,7 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     struct queuing *q = privdata;
     const char *why;
     long retry_after;
-    int rc = enqueue_result(r, q->id, &why, &retry_after);
+    int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
     if (rc != 0 || !q->wanted)
         tell(l->wp, q, rc, why); /* (a refusal needs no replica) */
     else if (!q->waits)

@@ -144,7 +144,7 @@ extern const struct lws_protocols client_protocol;
 void answers_deliver(struct wspush *wp, uint64_t conn, const char *user, const char *data,
                      size_t len);
 void answers_queued(struct wspush *wp, uint64_t conn, const char *user, const char *id);
-void answers_catch_up(struct wspush *wp);   /* subscriptions (re)confirmed */
+void answers_catch_up(struct wspush *wp);   /* subscriptions (re)confirmed, or the command link back */
 void answers_pong(struct wspush *wp, const char *payload);
 void answers_tick(struct wspush *wp);
 /* Takes the frames of an XRANGE of f's history, and reads on if needed. */

@@ -15,7 +15,7 @@ J='Content-Type: application/json'
 # -- the seed's shapes
 expect_eq "GET /api/health" '200 {"status":"ok","message":"服务运行正常"}' "$(http GET /api/health)"
 expect_eq "GET /api/status with no clients" '200 {"status":"ok","connectionCount":0,"message":"服务运行正常"}' "$(http GET /api/status)"
-expect_match "POST /api/message" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+"\}$' \
+expect_match "POST /api/message" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+","conversation":"[0-9a-f]{32}"\}$' \
     "$(http POST /api/message -H "$J" -d '{"content":"hi"}')"
 expect_match "POST /api/message with charset" '^200 ' \
     "$(http POST /api/message -H 'Content-Type: application/json; charset=utf-8' -d '{"content":"你好"}')"
@@ -75,7 +75,7 @@ expect_match "query strings are ignored" '^200 ' "$(http GET '/api/health?x=1')"
 
 # -- images
 r=$(http POST /api/image -F "image=@$PNG" -F 'content=what is it?')
-expect_match "POST /api/image" '^200 \{"code":200,"message":"图片发送成功","id":"[0-9]+-[0-9]+"\}$' "$r"
+expect_match "POST /api/image" '^200 \{"code":200,"message":"图片发送成功","id":"[0-9]+-[0-9]+","conversation":"[0-9a-f]{32}"\}$' "$r"
 id=$(printf '%s' "$r" | sed 's/.*"id":"\([^"]*\)".*/\1/')
 key=$(rcli XRANGE "${REDIS_PREFIX}jobs" "$id" "$id" | grep -A1 -x image | tail -1)
 expect_match "image job references its image key" "^${REDIS_PREFIX}image:[0-9a-f]{32}$" "$key"

@@ -19,7 +19,7 @@ r=$(http GET /api/status)
 expect_eq "status counts every client" '200 {"status":"ok","connectionCount":3,"message":"服务运行正常"}' "$r"
 
 r=$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"hello streaming world"}')
-expect_match "message is accepted with its id" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+"\}$' "$r"
+expect_match "message is accepted with its id" '^200 \{"code":200,"message":"消息发送成功","id":"[0-9]+-[0-9]+","conversation":"[0-9a-f]{32}"\}$' "$r"
 id=$(printf '%s' "$r" | sed 's/.*"id":"\([^"]*\)".*/\1/')
 
 wait "$(pid_of a)"; rc_a=$?

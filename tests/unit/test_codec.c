@@ -82,7 +82,7 @@ int main(void)
     frame_chunk(&b, "5-1", 17, "hi", 2);
     struct answer_write w;
     CHECK("answer write argv", answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 0,
-                                                 "wr", 60, 100) == 0 && w.argc == 20);
+                                                 "wr", 60, 100) == 0 && w.argc == 24);
     CHECK("it names the keys", !strcmp(w.argv[3], "p:answer:5-1") && !strcmp(w.argv[4], "p:out:all") &&
                                   !strcmp(w.argv[5], "p:answers") && !strcmp(w.argv[6], "p:jobs"));
     CHECK("the frame is split around its seq",
