@@ -60,6 +60,7 @@
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "sentinel_watch.h"
 #include "worker_metrics.h"
 
 #define READ_BLOCK_MS 2000
@@ -162,6 +163,10 @@ struct worker {
     int auth_reported;
     int redis_lost;             /* say so when it comes back */
     long long wait_paused_until; /* too few replicas: answers end without WAIT until then */
+    int watching;               /* sentinel://: subscribed to +switch-master on watch */
+    struct sentinel_watch sentinels;
+    struct redis_async watch;
+    struct redis_backoff watch_backoff;
     struct metrics_publish metrics;
     struct buf frame;
 };
@@ -264,6 +269,51 @@ static void ensure_connected(struct worker *w)
         connect_one(w, &w->ctl);
     if (!w->intake.ac)
         connect_one(w, &w->intake);
+}
+
+/* ---- the Sentinels announcing a failover (common/sentinel_watch.h) ---- */
+
+static void on_watch_connect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status == REDIS_OK)
+        redis_backoff_reset(&w->watch_backoff);
+    else
+        log_warn("Sentinel subscription: %s", ac->errstr);
+}
+
+static void on_watch_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status != REDIS_OK && !w->closing)
+        log_warn("Sentinel subscription lost: %s", ac->errstr);
+    w->watch.ac = NULL;
+}
+
+/* Keeps the subscription; on a +switch-master drops the connections to
+ * the old master and reconnects now. */
+static void watch_sentinels(struct worker *w)
+{
+    if (!w->watching)
+        return;
+    if (!w->watch.ac && redis_backoff_due(&w->watch_backoff, clock_ms())) {
+        char err[256];
+        redisAsyncContext *ac = sentinel_watch_connect(&w->sentinels, &w->watch, err, sizeof(err));
+        if (!ac) {
+            log_warn("%s", err);
+        } else {
+            ac->data = w;
+            redisAsyncSetConnectCallback(ac, on_watch_connect);
+            redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
+        }
+    }
+    if (!sentinel_watch_switched(&w->sentinels))
+        return;
+    struct redis_async *links[3] = {&w->ctl, &w->intake, &w->cancels};
+    for (int i = 0; i < 3; i++)
+        if (sentinel_watch_stale(&w->sentinels, links[i]->ac))
+            redis_async_abort(links[i]);
+    redis_backoff_reset(&w->backoff);
 }
 
 /* Redis takes commands that need the answer script. */
@@ -1348,17 +1398,17 @@ static void curl_sockets_ready(struct worker *w)
     }
 }
 
-/* One turn: wait on curl's epoll set and the three Redis sockets, then serve
+/* One turn: wait on curl's epoll set and its Redis sockets, then serve
  * whatever is ready. The cost of a turn does not grow with the number of
  * answers streaming, only with the number that have something to say. */
 static void publish_metrics(struct worker *w);
 
 static void poll_once(struct worker *w)
 {
-    struct pollfd fds[4] = {{.fd = w->epfd, .events = POLLIN}};
-    struct redis_async *ras[3] = {&w->ctl, &w->intake, &w->cancels}, *polled[4] = {NULL};
+    struct pollfd fds[5] = {{.fd = w->epfd, .events = POLLIN}};
+    struct redis_async *ras[4] = {&w->ctl, &w->intake, &w->cancels, &w->watch}, *polled[5] = {NULL};
     nfds_t n = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         short ev = redis_async_events(ras[i]);
         if (!ev)
             continue;
@@ -1372,7 +1422,7 @@ static void poll_once(struct worker *w)
         if (fds[i].revents && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
             redis_async_handle(polled[i], fds[i].revents & (POLLIN | POLLERR | POLLHUP),
                                fds[i].revents & (POLLOUT | POLLERR));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (redis_async_expire(ras[i], clock_ms()))
             log_warn("redis did not answer within %lld ms; reconnecting", ras[i]->timeout_ms);
     if (fds[0].revents)
@@ -1407,6 +1457,8 @@ static void flush_and_disconnect(struct worker *w)
         redisAsyncFree(w->intake.ac); /* a blocked XREADGROUP need not finish */
     if (w->cancels.ac)
         redisAsyncFree(w->cancels.ac);
+    if (w->watch.ac)
+        redisAsyncFree(w->watch.ac);
     if (w->ctl.ac)
         redisAsyncDisconnect(w->ctl.ac);
     long long deadline = clock_ms() + 2000;
@@ -1432,6 +1484,7 @@ int worker_run(struct worker *w)
                 break;
         }
         ensure_connected(w);
+        watch_sentinels(w);
         ensure_group(w);
         read_jobs(w);
         claim_stale_jobs(w);
@@ -1465,6 +1518,7 @@ struct worker *worker_new(const struct config *cfg)
         free(w);
         return NULL;
     }
+    w->watching = sentinel_watch_init(&w->sentinels, &w->addr);
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
     worker_metrics_init(w->consumer, cfg->metrics_interval_ms);
     if (job_new_token(w->writer) != 0) {
@@ -1504,6 +1558,8 @@ void worker_free(struct worker *w)
         redisAsyncFree(w->intake.ac);
     if (w->cancels.ac)
         redisAsyncFree(w->cancels.ac);
+    if (w->watch.ac)
+        redisAsyncFree(w->watch.ac);
     curl_multi_cleanup(w->multi);
     close(w->epfd);
     buf_free(&w->frame);

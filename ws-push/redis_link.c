@@ -98,18 +98,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         l->wp->subscribed = l->wp->confirmations = 0;
 }
 
-static int link_connect(struct redis_link *l)
+/* Puts ac's socket into the lws loop as l's. -1 (ac freed) when it cannot. */
+static int adopt(struct redis_link *l, redisAsyncContext *ac)
 {
     struct wspush *wp = l->wp;
-    char err[256];
-    long long timeout = wp->cfg->redis_timeout_ms;
-    if (!l->is_subscriber && wp->cfg->redis_wait_replicas > 0)
-        timeout += wp->cfg->redis_wait_timeout_ms; /* a job's WAIT may take that long */
-    redisAsyncContext *ac = redis_async_connect(&l->ra, &wp->addr, timeout, err, sizeof(err));
-    if (!ac) {
-        log_warn("%s", err);
-        return -1;
-    }
     int fd = dup(ac->c.fd); /* lws owns its copy; hiredis closes its own */
     lws_sock_file_fd_type u;
     u.filefd = fd;
@@ -129,12 +121,73 @@ static int link_connect(struct redis_link *l)
     l->ra.wake = want_write;
     l->ra.wake_arg = l;
     ac->data = l;
+    lws_callback_on_writable(wsi); /* completes the non-blocking connect */
+    return 0;
+}
+
+static int link_connect(struct redis_link *l)
+{
+    struct wspush *wp = l->wp;
+    char err[256];
+    long long timeout = wp->cfg->redis_timeout_ms;
+    if (!l->is_subscriber && wp->cfg->redis_wait_replicas > 0)
+        timeout += wp->cfg->redis_wait_timeout_ms; /* a job's WAIT may take that long */
+    redisAsyncContext *ac = redis_async_connect(&l->ra, &wp->addr, timeout, err, sizeof(err));
+    if (!ac) {
+        log_warn("%s", err);
+        return -1;
+    }
+    if (adopt(l, ac) != 0)
+        return -1;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    lws_callback_on_writable(wsi); /* completes the non-blocking connect */
     if (l->is_subscriber)
         subscribe(l);
     return 0;
+}
+
+/* ---- the Sentinels announcing a failover (common/sentinel_watch.h) ---- */
+
+static void on_watch_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_link *l = ac->data;
+    if (status == REDIS_OK)
+        redis_backoff_reset(&l->wp->watch_backoff);
+    else
+        log_warn("Sentinel subscription: %s", ac->errstr);
+}
+
+static void on_watch_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_link *l = ac->data;
+    if (status != REDIS_OK && !l->wp->stopping)
+        log_warn("Sentinel subscription lost: %s", ac->errstr);
+    l->ra.ac = NULL;
+}
+
+/* Keeps the subscription; on a +switch-master drops the links to the old
+ * master, and the next tick reconnects them. */
+static void watch_sentinels(struct wspush *wp, long long now)
+{
+    struct redis_link *l = &wp->watch;
+    if (!l->ra.ac && !l->wsi && redis_backoff_due(&wp->watch_backoff, now)) {
+        char err[256];
+        redisAsyncContext *ac = sentinel_watch_connect(&wp->sentinels, &l->ra, err, sizeof(err));
+        if (!ac) {
+            log_warn("%s", err);
+        } else if (adopt(l, ac) == 0) {
+            redisAsyncSetConnectCallback(ac, on_watch_connect);
+            redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
+        }
+    }
+    redis_async_expire(&l->ra, now);
+    if (!sentinel_watch_switched(&wp->sentinels))
+        return;
+    if (sentinel_watch_stale(&wp->sentinels, wp->sub.ra.ac))
+        redis_async_abort(&wp->sub.ra);
+    if (sentinel_watch_stale(&wp->sentinels, wp->cmd.ra.ac))
+        redis_async_abort(&wp->cmd.ra);
+    redis_backoff_reset(&wp->backoff);
 }
 
 /* ---- answers from Redis ----------------------------------------------- */
@@ -276,6 +329,8 @@ static void publish_presence(struct wspush *wp)
 void redis_link_tick(struct wspush *wp)
 {
     long long now = clock_ms();
+    if (wp->watching && !wp->stopping)
+        watch_sentinels(wp, now);
     if ((!wp->sub.ra.ac || !wp->cmd.ra.ac) && !wp->stopping &&
         redis_backoff_due(&wp->backoff, now)) {
         if (!wp->sub.ra.ac && !wp->sub.wsi)

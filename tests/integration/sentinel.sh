@@ -122,6 +122,8 @@ REDIS_PORT=$PORT_B
 check "worker, ws-push and fcgi-api follow to the new master" wait_until 20 all_on "$PORT_B"
 echo "failover 1: promoted $((promoted - killed)) ms after the kill, every program on the new master after $(($(ms_now) - killed)) ms"
 check "worker w1 says the connection is back" grep -q "redis connection back" "$T/w1.out"
+check "the worker heard the Sentinels' +switch-master" grep -q "+switch-master $MASTER" "$T/w1.out"
+check "ws-push heard it too" grep -q "+switch-master $MASTER" "$T/ws1.out"
 check "ws-push's two links reconnected" sh -c "[ \$(grep -c 'link connected' $T/ws1.out) -ge 4 ]"
 # the new master has no replica yet: nothing can be confirmed
 # ask NAME TEXT: a socket that sends TEXT and stays (it also sees the answers
