@@ -75,9 +75,11 @@ static const struct option_def options[] = {
     INT_OPT(ws_port, "8081", 1, 65535, "port ws-push listens on"),
     INT_OPT(standin_port, "8082", 1, 65535, "port the built-in AI stand-in listens on"),
     STR_OPT(fcgi_listen, "", 107, "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
-    STR_OPT(redis_url, "redis://127.0.0.1:6380/0", 1024, "Redis to use: redis://[:password@]host[:port][/db] or unix:/path"),
+    STR_OPT(redis_url, "redis://127.0.0.1:6380/0", 1024, "Redis to use: redis://[:password@]host[:port][/db], unix:/path, or a master behind Sentinel: sentinel://[:password@]host[:port],host[:port].../master-name[/db][?sentinel_password=S]"),
     STR_OPT(redis_prefix, "aimsg:", KEYS_MAX_PREFIX, "prefix of every Redis key and channel"),
     INT_OPT(redis_timeout_ms, "3000", 100, 600000, "a Redis command unanswered this long counts as a lost connection"),
+    INT_OPT(redis_wait_replicas, "0", 0, 100, "a new message is confirmed (HTTP 200, queued frame) only once this many replicas have it (WAIT), else refused (503, error frame); 0: at once"),
+    INT_OPT(redis_wait_timeout_ms, "1000", 1, 60000, "how long a new message waits for redis_wait_replicas replicas before it is refused"),
     STR_OPT(ai_base_url, "", 400, "OpenAI-compatible base URL (empty: OpenAI when ai_api_key is set, else the built-in stand-in)"),
     SECRET_OPT(ai_api_key, "", API_KEY_MAX, "API key sent as Bearer token (never logged); a flag is visible in ps: use AI_API_KEY or ai_api_key_file"),
     STR_OPT(ai_api_key_file, "", 4096, "file whose first line is the API key (instead of ai_api_key)"),
@@ -562,9 +564,13 @@ static void print_derived(const struct config *cfg)
     struct redis_addr a;
     if (redis_addr_parse(&a, cfg->redis_url, err, sizeof(err)) != 0)
         memset(&a, 0, sizeof(a));
+    /* make run starts a Redis of its own only for a redis:// on this host */
+    int own = !a.is_unix && !a.nsentinels && (strncmp(a.host, "127.", 4) == 0 ||
+                                                strcmp(a.host, "localhost") == 0);
+    printf("redis_own=%d\n", own);
     print_quoted("redis_host", a.is_unix ? "" : a.host);
     print_quoted("redis_socket", a.is_unix ? a.host : "");
-    printf("redis_port=%d\n", a.is_unix ? 0 : a.port);
+    printf("redis_port=%d\n", a.is_unix || a.nsentinels ? 0 : a.port);
     printf("http_body_max=%ld\n", config_http_body_max(cfg));
 }
 

@@ -31,6 +31,8 @@ struct config {
     char *redis_url;
     char *redis_prefix;
     long redis_timeout_ms;      /* a command unanswered this long: connection lost */
+    long redis_wait_replicas;   /* a job is confirmed once on this many replicas (WAIT) */
+    long redis_wait_timeout_ms; /* ... within this long, else refused */
 
     /* model */
     char *ai_base_url;          /* see config_ai_base_url() */

@@ -12,6 +12,8 @@ const char MSG_RATE_LIMITED[] = "发送太频繁 (too many messages: rate_messag
                                 "try again later)";
 const char MSG_TOO_MANY_IN_FLIGHT[] = "回答太多 (too many answers in progress: "
                                       "max_answers_in_flight_per_user reached)";
+const char MSG_NOT_REPLICATED[] = "消息未能安全保存，请重试 (the message did not reach "
+                                  "redis_wait_replicas replicas in time; try again)";
 
 /* An answer still "in flight" after this long is taken for lost (a job
  * that never got a final frame: deleted by hand, dead-lettered elsewhere). */
@@ -128,7 +130,7 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
     return 0;
 }
 
-int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
+static int commands(struct enqueue *e, const struct keys *k, const struct config *cfg,
                     const struct job *j, const void *image, size_t image_len)
 {
     if (cfg->rate_messages_per_minute > 0 || cfg->max_answers_in_flight_per_user > 0 ||
@@ -149,6 +151,31 @@ int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config
     e->cmd[3].argc = 0;
     ARG(&e->cmd[3], "EXEC");
     return 0;
+}
+
+int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
+                    const struct job *j, const void *image, size_t image_len)
+{
+    e->waits = 0;
+    if (commands(e, k, cfg, j, image, image_len) != 0)
+        return -1;
+    if (cfg->redis_wait_replicas <= 0)
+        return 0;
+    struct job_argv *a = &e->cmd[e->ncmds++];
+    e->waits = 1;
+    a->argc = 0;
+    ARG(a, "WAIT");
+    snprintf(e->wait_replicas, sizeof(e->wait_replicas), "%ld", cfg->redis_wait_replicas);
+    ARG(a, e->wait_replicas);
+    snprintf(e->wait_ms, sizeof(e->wait_ms), "%ld", cfg->redis_wait_timeout_ms);
+    ARG(a, e->wait_ms);
+    return 0;
+}
+
+int enqueue_replicated(const redisReply *wait, const struct config *cfg)
+{
+    return wait && wait->type == REDIS_REPLY_INTEGER &&
+                   wait->integer >= cfg->redis_wait_replicas ? 0 : -1;
 }
 
 static int copy_id(const redisReply *r, char id[48])

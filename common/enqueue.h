@@ -15,7 +15,13 @@
  * authentication) belongs to the asker and has fewer than
  * conversation_max_queued unanswered questions, and puts the job on the
  * conversation's queue (conversation.h).
- * Times are Redis' own clock (TIME), the one clock every instance shares. */
+ * Times are Redis' own clock (TIME), the one clock every instance shares.
+ *
+ * With redis_wait_replicas > 0 the last command is WAIT n timeout: the job
+ * is confirmed only when that many replicas have it, so a failover
+ * (Sentinel promoting a replica) cannot lose a job its asker was told was
+ * queued. When WAIT says fewer, the asker is told it failed
+ * (MSG_NOT_REPLICATED); the job may still be answered. */
 #ifndef AIMSG_ENQUEUE_H
 #define AIMSG_ENQUEUE_H
 
@@ -29,15 +35,18 @@
 
 extern const char MSG_RATE_LIMITED[];
 extern const char MSG_TOO_MANY_IN_FLIGHT[];
+extern const char MSG_NOT_REPLICATED[];
 
-#define ENQUEUE_MAX_CMDS 4
+#define ENQUEUE_MAX_CMDS 5
 struct enqueue {
-    int ncmds;
+    int ncmds;                  /* commands, WAIT included */
+    int waits;                  /* 1: the last command is WAIT */
     struct job_argv cmd[ENQUEUE_MAX_CMDS];
     struct job_argv xadd;       /* the job's fields, for the script */
     /* the quota script's arguments besides the job's own */
     char rate[24], inflight[24], stale[24], image_ttl[24];
     char rate_key[KEYS_MAX_SUBJECT + 100], inflight_key[KEYS_MAX_SUBJECT + 100];
+    char wait_replicas[24], wait_ms[24];
     char conv_ttl[24], conv_max[24];
     struct conversation_keys conv;
 };
@@ -49,15 +58,19 @@ struct enqueue {
 int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
                     const struct job *j, const void *image, size_t image_len);
 
-/* What the last command's reply says: 0 with the job id (and the
- * conversation id, "" for none); ENQUEUE_LIMITED with *why (one of the MSG_
- * above, or MSG_CONVERSATION_BUSY, for a 429) and *retry_after in seconds; ENQUEUE_NO_CONVERSATION
- * (*why MSG_CONVERSATION_UNKNOWN, a 404); -1 when it failed (*why: Redis'
- * error text, or NULL). Earlier replies (MULTI's +OK, +QUEUED) say
- * nothing. */
+/* What the job's last command's reply (before WAIT) says: 0 with the job
+ * id (and the conversation id, "" for none); ENQUEUE_LIMITED with *why (one
+ * of the MSG_ above, or MSG_CONVERSATION_BUSY, for a 429) and *retry_after
+ * in seconds; ENQUEUE_NO_CONVERSATION (*why MSG_CONVERSATION_UNKNOWN, a
+ * 404); -1 when it failed (*why: Redis' error text, or NULL). Earlier
+ * replies (MULTI's +OK, +QUEUED) say nothing. */
 #define ENQUEUE_LIMITED 1
 #define ENQUEUE_NO_CONVERSATION 2
 int enqueue_result(const redisReply *last, char id[48], char conversation[48], const char **why,
                    long *retry_after);
+
+/* WAIT's reply (NULL: none came): 0 when redis_wait_replicas replicas have
+ * the job, else -1. */
+int enqueue_replicated(const redisReply *wait, const struct config *cfg);
 
 #endif

@@ -3,9 +3,12 @@
 #include "redis_async.h"
 
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "log.h"
+#include "redis_sentinel.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -30,6 +33,52 @@ static void cleanup(void *p)
     ra->ac = NULL;
 }
 
+/* ---- not the master any more ------------------------------------------ */
+
+/* hiredis' own reply builders, and ours: the same, but an error reply
+ * -READONLY marks the connection (the reader's privdata) as not_master.
+ * Every reply of every command passes here, nested ones (EXEC) included. */
+#define NOT_MASTER_READONLY 1
+#define NOT_MASTER_ROLE 2   /* (on_role said so in the log) */
+static const redisReplyObjectFunctions *hiredis_replies;
+static redisReplyObjectFunctions watched_replies;
+
+static void *create_string(const redisReadTask *task, char *str, size_t len)
+{
+    if (task->type == REDIS_REPLY_ERROR && task->privdata && redis_error_is_readonly(str, len))
+        ((struct redis_async *)task->privdata)->not_master = NOT_MASTER_READONLY;
+    return hiredis_replies->createString(task, str, len);
+}
+
+static void watch_readonly(struct redis_async *ra, redisReader *reader)
+{
+    if (!hiredis_replies) {
+        hiredis_replies = reader->fn;
+        watched_replies = *reader->fn;
+        watched_replies.createString = create_string;
+    }
+    if (reader->fn != hiredis_replies)
+        return; /* not hiredis' default builders: leave them alone */
+    reader->fn = &watched_replies;
+    reader->privdata = ra;
+}
+
+static void on_role(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    struct redis_async *ra = privdata;
+    if (!r || redis_role_is_master(r))
+        return; /* (NULL: the connection is gone already) */
+    const redisReply *reply = r;
+    char peer[300];
+    log_warn("redis at %s is not the master '%s' (%s); asking the Sentinels again",
+             redis_peer(&ac->c, peer, sizeof(peer)), ra->where ? ra->where->master_name : "?",
+             reply->type == REDIS_REPLY_ERROR ? reply->str : "a replica");
+    ra->not_master = NOT_MASTER_ROLE;
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
 redisAsyncContext *redis_async_connect(struct redis_async *ra, const struct redis_addr *a,
                                        long long timeout_ms, char *err, size_t errlen)
 {
@@ -42,6 +91,11 @@ redisAsyncContext *redis_async_connect(struct redis_async *ra, const struct redi
     ra->timeout_ms = timeout_ms;
     ra->waiting_since = clock_ms();
     ra->timed_out = 0;
+    ra->not_master = 0;
+    ra->where = a;
+    watch_readonly(ra, ac->c.reader);
+    if (a->nsentinels)
+        redisAsyncCommand(ac, on_role, ra, "ROLE");
     ac->ev.data = ra;
     ac->ev.addRead = add_read;
     ac->ev.delRead = del_read;
@@ -79,6 +133,13 @@ void redis_async_handle(struct redis_async *ra, int readable, int writable)
         redisAsyncHandleWrite(ra->ac);
     if (ra->ac && (readable || writable))
         ra->waiting_since = awaiting(ra) ? clock_ms() : 0; /* progress */
+    if (ra->ac && ra->not_master) {
+        /* (after the read that brought the news, never inside it) */
+        if (ra->not_master == NOT_MASTER_READONLY)
+            log_warn("redis answered -READONLY (a replica now); reconnecting");
+        ra->not_master = 0;
+        redis_async_abort(ra);
+    }
 }
 
 int redis_async_expire(struct redis_async *ra, long long now_ms)

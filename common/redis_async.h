@@ -9,7 +9,12 @@
  * a command unanswered for timeout_ms shuts the socket down, so hiredis
  * fails it like a lost connection (callbacks get NULL, the disconnect
  * callback an error) and the program's reconnect takes over. hiredis 0.14
- * has no timers of its own (no scheduleTimer), hence this. */
+ * has no timers of its own (no scheduleTimer), hence this.
+ *
+ * A connection that finds itself talking to a replica ends the same way,
+ * as lost, so the reconnect asks the Sentinels again (sentinel:// in
+ * redis_conn.h): an error reply -READONLY to any command, or, behind
+ * Sentinels, a ROLE (queued after AUTH and SELECT) that is not master. */
 #ifndef AIMSG_REDIS_ASYNC_H
 #define AIMSG_REDIS_ASYNC_H
 
@@ -26,6 +31,8 @@ struct redis_async {
     long long timeout_ms;
     long long waiting_since;    /* monotonic ms; 0: nothing awaited */
     int timed_out;              /* the last connection ended by a deadline */
+    int not_master;             /* a reply said so: end the connection */
+    const struct redis_addr *where; /* what was asked for (for the log) */
 };
 
 /* Opens a connection (AUTH and SELECT queued first) and attaches it. The

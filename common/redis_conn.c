@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redis_sentinel.h"
+
 /* A database number: decimal digits only, 0..1000. */
 static int parse_db(const char *s, int *db)
 {
@@ -23,6 +25,8 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
 {
     memset(a, 0, sizeof(*a));
     a->port = 6379;
+    if (strncmp(url, REDIS_SENTINEL_SCHEME, strlen(REDIS_SENTINEL_SCHEME)) == 0)
+        return redis_sentinel_parse(a, url, err, errlen);
     if (strncmp(url, "unix:", 5) == 0) {
         const char *path = url + 5;
         while (path[0] == '/' && path[1] == '/')
@@ -42,7 +46,8 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "redis_url '%s': expected redis://host:port/db or unix:/path", url);
+        snprintf(err, errlen, "redis_url '%s': expected redis://host:port/db, unix:/path or "
+                 "sentinel://host:port,.../master-name", url);
         return -1;
     }
     const char *p = url + 8;
@@ -108,8 +113,38 @@ static int run_setup(redisContext *c, const struct redis_addr *a, char *err, siz
     return 0;
 }
 
-redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+int redis_addr_locate(const struct redis_addr *a, struct redis_addr *at, char *err,
+                      size_t errlen)
 {
+    *at = *a;
+    if (!a->nsentinels)
+        return 0;
+    return redis_sentinel_master(a, at->host, sizeof(at->host), &at->port, err, errlen);
+}
+
+/* With Sentinels: what they named must be the master still. */
+static int check_role(redisContext *c, const struct redis_addr *a, char *err, size_t errlen)
+{
+    if (!a->nsentinels)
+        return 0;
+    redisReply *r = redisCommand(c, "ROLE");
+    int ok = r && redis_role_is_master(r);
+    if (!ok)
+        snprintf(err, errlen, "redis at %s:%d (named by Sentinel as master '%s') is not the "
+                 "master: %s", a->host, a->port, a->master_name,
+                 !r ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "its ROLE says replica");
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char *err,
+                            size_t errlen)
+{
+    struct redis_addr located;
+    if (redis_addr_locate(where, &located, err, errlen) != 0)
+        return NULL;
+    const struct redis_addr *a = &located;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = a->is_unix ? redisConnectUnixWithTimeout(a->host, tv)
                                  : redisConnectWithTimeout(a->host, a->port, tv);
@@ -120,7 +155,9 @@ redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *er
             redisFree(c);
         return NULL;
     }
-    if (redisSetTimeout(c, tv) != REDIS_OK || run_setup(c, a, err, errlen) != 0) {
+    err[0] = '\0';
+    if (redisSetTimeout(c, tv) != REDIS_OK || run_setup(c, a, err, errlen) != 0 ||
+        check_role(c, a, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "redis: cannot set timeout");
         redisFree(c);
@@ -129,8 +166,12 @@ redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *er
     return c;
 }
 
-redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, size_t errlen)
+redisAsyncContext *redis_connect_async(const struct redis_addr *where, char *err, size_t errlen)
 {
+    struct redis_addr located;
+    if (redis_addr_locate(where, &located, err, errlen) != 0)
+        return NULL;
+    const struct redis_addr *a = &located;
     redisAsyncContext *ac = a->is_unix ? redisAsyncConnectUnix(a->host)
                                        : redisAsyncConnect(a->host, a->port);
     if (!ac || ac->err) {
@@ -145,4 +186,13 @@ redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, si
     if (a->db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", a->db);
     return ac;
+}
+
+const char *redis_peer(const redisContext *c, char *buf, size_t len)
+{
+    if (c->connection_type == REDIS_CONN_UNIX)
+        snprintf(buf, len, "%s", c->unix_sock.path ? c->unix_sock.path : "?");
+    else
+        snprintf(buf, len, "%s:%d", c->tcp.host ? c->tcp.host : "?", c->tcp.port);
+    return buf;
 }

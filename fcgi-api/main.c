@@ -121,7 +121,8 @@ static int serve(const struct config *cfg)
     static struct slot slots[TURN_MAX];
     struct api api = {.cfg = cfg};
     char err[512];
-    if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl) != 0) {
+    if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl,
+                   cfg->redis_wait_replicas > 0 ? cfg->redis_wait_timeout_ms : 0) != 0) {
         log_error("%s", api.store.err);
         return 2;
     }

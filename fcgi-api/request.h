@@ -30,6 +30,7 @@ struct request {
     void (*then)(struct api *api, struct request *r);
     char cancel_id[48];       /* POST /api/cancel: the id, for its reply */
     int enqueue_cmds;         /* replies a queued job waits for */
+    int enqueue_waits;        /* the last of them is WAIT's */
     int route;                /* index in api.c's routes; -1: none */
     int status;               /* of the response sent */
 };

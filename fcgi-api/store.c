@@ -11,13 +11,16 @@
 #include "enqueue.h"
 #include "job.h"
 #include "log.h"
+#include "redis_sentinel.h"
 
 #define REDIS_TIMEOUT_MS 1000
 
-int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl)
+int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl,
+               long wait_ms)
 {
     memset(s, 0, sizeof(*s));
     s->image_ttl = image_ttl;
+    s->timeout_ms = REDIS_TIMEOUT_MS + (int)wait_ms;
     if (redis_addr_parse(&s->addr, redis_url, s->err, sizeof(s->err)) != 0)
         return -1;
     if (keys_init(&s->keys, prefix) != 0) {
@@ -59,13 +62,15 @@ static int ensure_connected(struct store *s)
         return 0;
     if (s->down)
         return -1; /* s->err still says why */
-    s->c = redis_connect(&s->addr, REDIS_TIMEOUT_MS, s->err, sizeof(s->err));
+    s->c = redis_connect(&s->addr, s->timeout_ms, s->err, sizeof(s->err));
     if (!s->c) {
         s->down = 1;
         log_limited(&connect_limit, LOG_WARN, "%s", s->err);
         return -1;
     }
-    log_info("connected to redis %s:%d", s->addr.host, s->addr.port);
+    char peer[300];
+    log_info("connected to redis %s%s%s", redis_peer(s->c, peer, sizeof(peer)),
+             s->addr.nsentinels ? ", master " : "", s->addr.master_name);
     return 0;
 }
 
@@ -138,6 +143,17 @@ static int send_turn_again(struct store *s)
     return 0;
 }
 
+/* -READONLY: the master we connected to was demoted. The connection goes
+ * (the turn's later replies fail), and the next turn connects to the
+ * master the Sentinels name then. */
+static void lost_if_replica(struct store *s, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR && redis_error_is_readonly(r->str, r->len)) {
+        snprintf(s->err, sizeof(s->err), "redis is a replica now: %s", r->str);
+        broken(s);
+    }
+}
+
 /* The next reply, errors included; NULL when the connection broke. */
 static redisReply *recv_any(struct store *s)
 {
@@ -148,6 +164,7 @@ static redisReply *recv_any(struct store *s)
         errno = 0;
         if (redisGetReply(s->c, &r) == REDIS_OK && r) {
             s->replies++;
+            lost_if_replica(s, r);
             return r;
         }
         int err = errno;
@@ -157,7 +174,7 @@ static redisReply *recv_any(struct store *s)
             return NULL;
         }
         if (err == EAGAIN || err == EWOULDBLOCK)
-            snprintf(s->err, sizeof(s->err), "redis: no reply within %d ms", REDIS_TIMEOUT_MS);
+            snprintf(s->err, sizeof(s->err), "redis: no reply within %d ms", s->timeout_ms);
         else
             snprintf(s->err, sizeof(s->err), "redis: %s", s->c->errstr[0] ? s->c->errstr : "no reply");
         broken(s);
@@ -217,7 +234,7 @@ int store_recv_connection_count(struct store *s, long long *count)
 }
 
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
-                       const void *image, size_t image_len, int *ncmds)
+                       const void *image, size_t image_len, int *ncmds, int *waits)
 {
     struct enqueue e;
     if (enqueue_prepare(&e, &s->keys, cfg, j, image, image_len) != 0) {
@@ -229,14 +246,16 @@ int store_send_enqueue(struct store *s, const struct config *cfg, const struct j
         if (send_job(s, &e.cmd[i]) != 0)
             return -1;
     *ncmds = e.ncmds;
+    *waits = e.waits;
     return 0;
 }
 
-int store_recv_enqueue(struct store *s, int ncmds, char id[48], char conversation[48],
-                       const char **refused, long *retry_after)
+int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
+                       char id[48], char conversation[48], const char **refused,
+                       long *retry_after)
 {
     /* a transaction's +OK and +QUEUED (or the error that aborts its EXEC) */
-    for (int i = 0; i < ncmds - 1; i++) {
+    for (int i = 0; i < ncmds - 1 - waits; i++) {
         redisReply *r = recv_any(s);
         if (!r)
             return -1;
@@ -253,6 +272,17 @@ int store_recv_enqueue(struct store *s, int ncmds, char id[48], char conversatio
         log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
     }
     freeReplyObject(r);
+    if (waits) {
+        redisReply *w = recv_any(s); /* read even when the job failed: it is owed */
+        if (rc == 0 && enqueue_replicated(w, cfg) != 0) {
+            snprintf(s->err, sizeof(s->err), "%s", MSG_NOT_REPLICATED);
+            log_limited(&reply_limit, LOG_ERROR, "job %s: %s (WAIT said %lld)", id, s->err,
+                        w && w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL);
+            rc = -1;
+        }
+        if (w)
+            freeReplyObject(w);
+    }
     return rc;
 }
 

@@ -31,6 +31,7 @@ struct store {
     struct keys keys;
     redisContext *c;
     long image_ttl;
+    int timeout_ms;         /* connect, and wait for one reply */
     int down;               /* the connection failed in this turn: no send reconnects */
     int reused;             /* the connection was opened in an earlier turn */
     int retried;            /* the turn was sent again once already */
@@ -39,7 +40,10 @@ struct store {
     char err[256];          /* why the last call failed */
 };
 
-int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl);
+/* wait_ms: how long a WAIT may take (redis_wait_timeout_ms, 0 without
+ * redis_wait_replicas): every reply may take that much longer. */
+int store_init(struct store *s, const char *redis_url, const char *prefix, long image_ttl,
+               long wait_ms);
 void store_close(struct store *s);
 
 /* Starts a turn: the next send may connect again. */
@@ -57,13 +61,16 @@ int store_send_connection_count(struct store *s);
 int store_recv_connection_count(struct store *s, long long *count);
 
 /* Queues job j (common/enqueue.h): *ncmds is the number of replies
- * store_recv_enqueue reads. It returns 0 with the job id (and its
- * conversation's, "" for none), ENQUEUE_LIMITED or ENQUEUE_NO_CONVERSATION
- * with *refused set (the reason; *retry_after seconds for a quota), or -1. */
+ * store_recv_enqueue reads, *waits 1 when the last is WAIT's. It returns 0
+ * with the job id (and its conversation's, "" for none), ENQUEUE_LIMITED or
+ * ENQUEUE_NO_CONVERSATION with *refused set (the reason; *retry_after
+ * seconds for a quota), or -1 (also when too few replicas have the job:
+ * s->err is MSG_NOT_REPLICATED). */
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
-                       const void *image, size_t image_len, int *ncmds);
-int store_recv_enqueue(struct store *s, int ncmds, char id[48], char conversation[48],
-                       const char **refused, long *retry_after);
+                       const void *image, size_t image_len, int *ncmds, int *waits);
+int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
+                       char id[48], char conversation[48], const char **refused,
+                       long *retry_after);
 
 /* The number of open WebSockets of subject over all instances (its reply
  * is an integer: read it with store_recv_reply). */

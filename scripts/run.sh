@@ -39,8 +39,9 @@ wait_port() {
     exit 1
 }
 
-# Redis: started here when redis_url points at this machine and nothing answers.
-if case "$redis_host" in 127.*|localhost) true;; *) false;; esac && ! port_open "$redis_host" "$redis_port"; then
+# Redis: started here when redis_url is a redis:// on this machine and nothing
+# answers (redis_own); a sentinel:// or any other Redis is used as it is.
+if [ "$redis_own" = 1 ] && ! port_open "$redis_host" "$redis_port"; then
     mkdir -p "$RUN/redis"
     redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$RUN/redis" \
         --appendonly yes --save "" > "$RUN/redis.out" 2>&1 &
@@ -70,6 +71,10 @@ env -u AI_API_KEY lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1
 started lighttpd $!
 wait_port 127.0.0.1 "$port" lighttpd
 
+case "$redis_url" in
+sentinel://*) redis_shown="$redis_url (ask a Sentinel: redis-cli -h HOST -p PORT SENTINEL get-master-addr-by-name NAME)" ;;
+*) redis_shown="redis-cli -u $redis_url" ;;
+esac
 cat <<MSG
 
   AI message service is running.
@@ -77,7 +82,7 @@ cat <<MSG
     API:         http://127.0.0.1:$port/api/health   /api/status
                  curl -X POST http://127.0.0.1:$port/api/message -H 'Content-Type: application/json' -d '{"content":"hello"}'
     WebSocket:   ws://127.0.0.1:$port/ws   (direct: ws://$bind:$ws_port/ws)
-    Redis:       redis-cli -u $redis_url
+    Redis:       $redis_shown
     Logs:        $LOG_DIR/$(date -u +%Y-%m-%d).log
   Answers come from $model.
   Press Ctrl-C (or run 'make stop') to stop everything.

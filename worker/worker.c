@@ -25,7 +25,12 @@
  * fails before the first token after its retries (connect errors, 408, 5xx,
  * 429), the fallback endpoint is asked (with ai_retries of its own); once a
  * token was sent the endpoint never changes. The done frame says which
- * answered. */
+ * answered.
+ *
+ * With redis_wait_replicas the last frame (which acknowledges the job)
+ * counts as confirmed only once WAIT says the replicas have it, so a
+ * master that dies (Sentinel failover) cannot take an answer's end with
+ * it: unconfirmed, it is sent again to the new master. */
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
@@ -56,6 +61,7 @@
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "sentinel_watch.h"
 #include "worker_metrics.h"
 
 #define READ_BLOCK_MS 2000
@@ -63,6 +69,7 @@
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
 #define TURN_POLL_MS 100
+#define WAIT_PAUSE_MS 5000      /* see on_end_replicated */
 
 #define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
 #define MSG_UNAVAILABLE "AI 服务暂时不可用 (the AI service is unavailable, please try again later)"
@@ -124,6 +131,9 @@ struct task {
     int turn_asking;            /* TASK_TURN: the question is on its way */
     struct history history;     /* the conversation's earlier turns */
     struct buf answer;          /* the text sent so far (conversations) */
+    int end_waits;              /* its last frame's WAIT was sent */
+    int end_stored;             /* ... and the script stored it: end_result */
+    long end_result;
 };
 
 struct worker {
@@ -155,6 +165,11 @@ struct worker {
     long long stop_deadline;
     int auth_reported[2];       /* the primary endpoint's rejection logged; the fallback's */
     int redis_lost;             /* say so when it comes back */
+    long long wait_paused_until; /* too few replicas: answers end without WAIT until then */
+    int watching;               /* sentinel://: subscribed to +switch-master on watch */
+    struct sentinel_watch sentinels;
+    struct redis_async watch;
+    struct redis_backoff watch_backoff;
     struct metrics_publish metrics;
     struct buf frame;
 };
@@ -189,7 +204,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     if (w->redis_lost) {
-        log_info("redis connection back");
+        char peer[300];
+        log_info("redis connection back (%s)", redis_peer(&ac->c, peer, sizeof(peer)));
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     }
     w->redis_lost = 0;
@@ -229,6 +245,8 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     long long timeout = w->cfg->redis_timeout_ms;
     if (ra == &w->intake)
         timeout += READ_BLOCK_MS; /* XREADGROUP BLOCK waits that long by design */
+    if (ra == &w->ctl && w->cfg->redis_wait_replicas > 0)
+        timeout += w->cfg->redis_wait_timeout_ms; /* so may WAIT (on_end_replicated) */
     redisAsyncContext *ac = redis_async_connect(ra, &w->addr, timeout, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
@@ -255,6 +273,51 @@ static void ensure_connected(struct worker *w)
         connect_one(w, &w->ctl);
     if (!w->intake.ac)
         connect_one(w, &w->intake);
+}
+
+/* ---- the Sentinels announcing a failover (common/sentinel_watch.h) ---- */
+
+static void on_watch_connect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status == REDIS_OK)
+        redis_backoff_reset(&w->watch_backoff);
+    else
+        log_warn("Sentinel subscription: %s", ac->errstr);
+}
+
+static void on_watch_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct worker *w = ac->data;
+    if (status != REDIS_OK && !w->closing)
+        log_warn("Sentinel subscription lost: %s", ac->errstr);
+    w->watch.ac = NULL;
+}
+
+/* Keeps the subscription; on a +switch-master drops the connections to
+ * the old master and reconnects now. */
+static void watch_sentinels(struct worker *w)
+{
+    if (!w->watching)
+        return;
+    if (!w->watch.ac && redis_backoff_due(&w->watch_backoff, clock_ms())) {
+        char err[256];
+        redisAsyncContext *ac = sentinel_watch_connect(&w->sentinels, &w->watch, err, sizeof(err));
+        if (!ac) {
+            log_warn("%s", err);
+        } else {
+            ac->data = w;
+            redisAsyncSetConnectCallback(ac, on_watch_connect);
+            redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
+        }
+    }
+    if (!sentinel_watch_switched(&w->sentinels))
+        return;
+    struct redis_async *links[3] = {&w->ctl, &w->intake, &w->cancels};
+    for (int i = 0; i < 3; i++)
+        if (sentinel_watch_stale(&w->sentinels, links[i]->ac))
+            redis_async_abort(links[i]);
+    redis_backoff_reset(&w->backoff);
 }
 
 /* Redis takes commands that need the answer script. */
@@ -363,21 +426,39 @@ static struct task *task_of_reply(redisAsyncContext *ac, void *privdata, const r
     return reply ? t : NULL;
 }
 
+static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata);
+static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata);
+
+/* f ends its answer, and its confirmation waits for the replicas. */
+static int waits_for_replicas(const struct worker *w, const struct out_frame *f)
+{
+    struct frame_head h;
+    return w->cfg->redis_wait_replicas > 0 && clock_ms() >= w->wait_paused_until &&
+           frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
+}
+
 static void send_frames(struct task *t)
 {
     struct worker *w = t->w;
     while (t->unsent && !t->dropped && ready(w)) {
         struct out_frame *f = t->unsent;
         struct answer_write a;
+        int waits = waits_for_replicas(w, f);
         if (answer_write_argv(&a, w->script, &w->keys, t->reply, f->data, f->len, f->append,
                               w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
             (f->turn && answer_write_turn(&a, f->turn, f->turn_len,
                                           w->cfg->conversation_max_turns,
                                           w->cfg->conversation_ttl) != 0) ||
-            redisAsyncCommandArgv(w->ctl.ac, on_written, t, a.argc, a.argv, a.argvlen) != REDIS_OK)
+            redisAsyncCommandArgv(w->ctl.ac, waits ? on_end_stored : on_written, t, a.argc,
+                                  a.argv, a.argvlen) != REDIS_OK)
             return;
         t->inflight++;
         t->unsent = STAILQ_NEXT(f, link);
+        t->end_waits = waits && redisAsyncCommand(w->ctl.ac, on_end_replicated, t, "WAIT %ld %ld",
+                                                  w->cfg->redis_wait_replicas,
+                                                  w->cfg->redis_wait_timeout_ms) == REDIS_OK;
+        if (t->end_waits)
+            t->inflight++;
     }
 }
 
@@ -425,29 +506,26 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
     task_drop(t);
 }
 
-/* The script's verdict on the oldest frame in flight. */
-static void on_written(redisAsyncContext *ac, void *r, void *privdata)
+/* The script did not store the frame (no script after a SCRIPT FLUSH, out
+ * of memory, a replica): start over on a new connection, which sends it
+ * again. */
+static void frame_refused(struct worker *w, struct task *t, redisAsyncContext *ac,
+                          const redisReply *reply)
 {
-    struct worker *w = ac->data;
-    redisReply *reply = r;
-    struct task *t = task_of_reply(ac, privdata, reply);
-    if (!t)
-        return; /* no reply: unsent again on the next connection, see on_disconnect */
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        /* not stored (no script after a SCRIPT FLUSH, out of memory, a
-         * replica): start over on a new connection, which sends it again */
-        if (!w->script_error_reported++)
-            log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
-                      reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
-        redisAsyncDisconnect(ac);
-        return;
-    }
+    if (!w->script_error_reported++)
+        log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+    redisAsyncDisconnect(ac);
+}
+
+/* The script's verdict on the oldest frame in flight. */
+static void frame_confirmed(struct worker *w, struct task *t, long result)
+{
     w->script_error_reported = 0;
     struct out_frame *f = STAILQ_FIRST(&t->out);
     STAILQ_REMOVE_HEAD(&t->out, link);
     struct frame_head h;
     int final = frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
-    long result = (long)reply->integer;
     if (final && (result >= 0 || result == ANSWER_ENDED)) {
         task_ended(t, &h, result);
     } else if (result == ANSWER_ENDED) {
@@ -460,6 +538,60 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
         task_drop(t);
     }
     free_frame(f);
+}
+
+static void on_written(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return; /* no reply: unsent again on the next connection, see on_disconnect */
+    if (reply->type != REDIS_REPLY_INTEGER)
+        frame_refused(w, t, ac, reply);
+    else
+        frame_confirmed(w, t, (long)reply->integer);
+}
+
+/* With redis_wait_replicas, an answer's last frame (which acknowledges
+ * the job) counts as written only once WAIT says the replicas have it: a
+ * master that dies before then leaves it unconfirmed, and it is sent again
+ * to the master promoted after it. */
+static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t)
+        return;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        frame_refused(w, t, ac, reply);
+    } else if (!t->end_waits) {
+        frame_confirmed(w, t, (long)reply->integer); /* (WAIT could not be sent) */
+    } else {
+        t->end_result = (long)reply->integer;
+        t->end_stored = 1;
+    }
+}
+
+static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    struct task *t = task_of_reply(ac, privdata, reply);
+    if (!t || !t->end_stored)
+        return; /* no reply (unconfirmed: sent again), or the write was refused */
+    t->end_stored = 0;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < w->cfg->redis_wait_replicas) {
+        /* no replica to wait for: WAIT would hold every answer's end on
+         * this connection for redis_wait_timeout_ms */
+        log_warn("job %s: its end reached %lld of %ld replica(s) in time; not waiting for "
+                 "replicas for %d s", t->id,
+                 reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1LL,
+                 w->cfg->redis_wait_replicas, WAIT_PAUSE_MS / 1000);
+        w->wait_paused_until = clock_ms() + WAIT_PAUSE_MS;
+    }
+    frame_confirmed(w, t, t->end_result);
 }
 
 /* The model name sent to the endpoint asked now. */
@@ -1339,17 +1471,17 @@ static void curl_sockets_ready(struct worker *w)
     }
 }
 
-/* One turn: wait on curl's epoll set and the three Redis sockets, then serve
+/* One turn: wait on curl's epoll set and its Redis sockets, then serve
  * whatever is ready. The cost of a turn does not grow with the number of
  * answers streaming, only with the number that have something to say. */
 static void publish_metrics(struct worker *w);
 
 static void poll_once(struct worker *w)
 {
-    struct pollfd fds[4] = {{.fd = w->epfd, .events = POLLIN}};
-    struct redis_async *ras[3] = {&w->ctl, &w->intake, &w->cancels}, *polled[4] = {NULL};
+    struct pollfd fds[5] = {{.fd = w->epfd, .events = POLLIN}};
+    struct redis_async *ras[4] = {&w->ctl, &w->intake, &w->cancels, &w->watch}, *polled[5] = {NULL};
     nfds_t n = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         short ev = redis_async_events(ras[i]);
         if (!ev)
             continue;
@@ -1363,7 +1495,7 @@ static void poll_once(struct worker *w)
         if (fds[i].revents && polled[i]->ac && polled[i]->ac->c.fd == fds[i].fd)
             redis_async_handle(polled[i], fds[i].revents & (POLLIN | POLLERR | POLLHUP),
                                fds[i].revents & (POLLOUT | POLLERR));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (redis_async_expire(ras[i], clock_ms()))
             log_warn("redis did not answer within %lld ms; reconnecting", ras[i]->timeout_ms);
     if (fds[0].revents)
@@ -1398,6 +1530,8 @@ static void flush_and_disconnect(struct worker *w)
         redisAsyncFree(w->intake.ac); /* a blocked XREADGROUP need not finish */
     if (w->cancels.ac)
         redisAsyncFree(w->cancels.ac);
+    if (w->watch.ac)
+        redisAsyncFree(w->watch.ac);
     if (w->ctl.ac)
         redisAsyncDisconnect(w->ctl.ac);
     long long deadline = clock_ms() + 2000;
@@ -1424,6 +1558,7 @@ int worker_run(struct worker *w)
                 break;
         }
         ensure_connected(w);
+        watch_sentinels(w);
         ensure_group(w);
         read_jobs(w);
         claim_stale_jobs(w);
@@ -1457,6 +1592,7 @@ struct worker *worker_new(const struct config *cfg)
         free(w);
         return NULL;
     }
+    w->watching = sentinel_watch_init(&w->sentinels, &w->addr);
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
     worker_metrics_init(w->consumer, cfg->metrics_interval_ms);
     if (job_new_token(w->writer) != 0) {
@@ -1496,6 +1632,8 @@ void worker_free(struct worker *w)
         redisAsyncFree(w->intake.ac);
     if (w->cancels.ac)
         redisAsyncFree(w->cancels.ac);
+    if (w->watch.ac)
+        redisAsyncFree(w->watch.ac);
     curl_multi_cleanup(w->multi);
     close(w->epfd);
     buf_free(&w->frame);

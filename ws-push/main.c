@@ -98,8 +98,10 @@ static int setup(struct wspush *wp, const struct config *cfg)
         log_warn("ws_partial_budget_bytes %ld is less than the largest message a client may "
                  "send (%zu bytes): a client sending one is closed",
                  cfg->ws_partial_budget_bytes, wp->max_client_message);
-    wp->sub.wp = wp->cmd.wp = wp;
+    wp->sub.wp = wp->cmd.wp = wp->watch.wp = wp;
     wp->sub.is_subscriber = 1;
+    wp->watch.is_watch = 1;
+    wp->watching = sentinel_watch_init(&wp->sentinels, &wp->addr);
     return 0;
 }
 
@@ -182,6 +184,8 @@ static int serve(const struct config *cfg)
         redisAsyncFree(wp.sub.ra.ac);
     if (wp.cmd.ra.ac)
         redisAsyncFree(wp.cmd.ra.ac);
+    if (wp.watch.ra.ac)
+        redisAsyncFree(wp.watch.ra.ac);
     lws_context_destroy(context);
     conn_table_free(&wp.conns);
     follow_table_free(&wp.follows); /* after the links: their callbacks may hold entries */

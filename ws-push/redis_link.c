@@ -73,7 +73,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis connect failed: %s", ac->errstr);
         return;
     }
-    log_info("redis %s link connected", l->is_subscriber ? "subscriber" : "command");
+    char peer[300];
+    log_info("redis %s link connected (%s)", l->is_subscriber ? "subscriber" : "command",
+             redis_peer(&ac->c, peer, sizeof(peer)));
     if (l->was_lost)
         metric_inc(metric_get(&METRIC_REDIS_RECONNECTS, ""));
     redis_backoff_reset(&l->wp->backoff);
@@ -96,16 +98,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         l->wp->subscribed = l->wp->confirmations = 0;
 }
 
-static int link_connect(struct redis_link *l)
+/* Puts ac's socket into the lws loop as l's. -1 (ac freed) when it cannot. */
+static int adopt(struct redis_link *l, redisAsyncContext *ac)
 {
     struct wspush *wp = l->wp;
-    char err[256];
-    redisAsyncContext *ac =
-        redis_async_connect(&l->ra, &wp->addr, wp->cfg->redis_timeout_ms, err, sizeof(err));
-    if (!ac) {
-        log_warn("%s", err);
-        return -1;
-    }
     int fd = dup(ac->c.fd); /* lws owns its copy; hiredis closes its own */
     lws_sock_file_fd_type u;
     u.filefd = fd;
@@ -125,12 +121,73 @@ static int link_connect(struct redis_link *l)
     l->ra.wake = want_write;
     l->ra.wake_arg = l;
     ac->data = l;
+    lws_callback_on_writable(wsi); /* completes the non-blocking connect */
+    return 0;
+}
+
+static int link_connect(struct redis_link *l)
+{
+    struct wspush *wp = l->wp;
+    char err[256];
+    long long timeout = wp->cfg->redis_timeout_ms;
+    if (!l->is_subscriber && wp->cfg->redis_wait_replicas > 0)
+        timeout += wp->cfg->redis_wait_timeout_ms; /* a job's WAIT may take that long */
+    redisAsyncContext *ac = redis_async_connect(&l->ra, &wp->addr, timeout, err, sizeof(err));
+    if (!ac) {
+        log_warn("%s", err);
+        return -1;
+    }
+    if (adopt(l, ac) != 0)
+        return -1;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    lws_callback_on_writable(wsi); /* completes the non-blocking connect */
     if (l->is_subscriber)
         subscribe(l);
     return 0;
+}
+
+/* ---- the Sentinels announcing a failover (common/sentinel_watch.h) ---- */
+
+static void on_watch_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_link *l = ac->data;
+    if (status == REDIS_OK)
+        redis_backoff_reset(&l->wp->watch_backoff);
+    else
+        log_warn("Sentinel subscription: %s", ac->errstr);
+}
+
+static void on_watch_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_link *l = ac->data;
+    if (status != REDIS_OK && !l->wp->stopping)
+        log_warn("Sentinel subscription lost: %s", ac->errstr);
+    l->ra.ac = NULL;
+}
+
+/* Keeps the subscription; on a +switch-master drops the links to the old
+ * master, and the next tick reconnects them. */
+static void watch_sentinels(struct wspush *wp, long long now)
+{
+    struct redis_link *l = &wp->watch;
+    if (!l->ra.ac && !l->wsi && redis_backoff_due(&wp->watch_backoff, now)) {
+        char err[256];
+        redisAsyncContext *ac = sentinel_watch_connect(&wp->sentinels, &l->ra, err, sizeof(err));
+        if (!ac) {
+            log_warn("%s", err);
+        } else if (adopt(l, ac) == 0) {
+            redisAsyncSetConnectCallback(ac, on_watch_connect);
+            redisAsyncSetDisconnectCallback(ac, on_watch_disconnect);
+        }
+    }
+    redis_async_expire(&l->ra, now);
+    if (!sentinel_watch_switched(&wp->sentinels))
+        return;
+    if (sentinel_watch_stale(&wp->sentinels, wp->sub.ra.ac))
+        redis_async_abort(&wp->sub.ra);
+    if (sentinel_watch_stale(&wp->sentinels, wp->cmd.ra.ac))
+        redis_async_abort(&wp->cmd.ra);
+    redis_backoff_reset(&wp->backoff);
 }
 
 /* ---- answers from Redis ----------------------------------------------- */
@@ -272,6 +329,8 @@ static void publish_presence(struct wspush *wp)
 void redis_link_tick(struct wspush *wp)
 {
     long long now = clock_ms();
+    if (wp->watching && !wp->stopping)
+        watch_sentinels(wp, now);
     if ((!wp->sub.ra.ac || !wp->cmd.ra.ac) && !wp->stopping &&
         redis_backoff_due(&wp->backoff, now)) {
         if (!wp->sub.ra.ac && !wp->sub.wsi)
@@ -302,23 +361,27 @@ void redis_link_close(struct wspush *wp)
 
 /* ---- jobs from clients ------------------------------------------------ */
 
-/* on_queued's privdata: the connection id, and whether it was an image */
-#define QUEUED_IMAGE (1ull << 63)
-
-static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct redis_link *l = ac->data;
-    struct wspush *wp = l->wp;
-    uint64_t tag = (uint64_t)(uintptr_t)privdata;
-    struct conn *c = conn_find(&wp->conns, tag & ~QUEUED_IMAGE);
+/* A job on its way: what its callbacks need. on_queued has the job's
+ * reply; with redis_wait_replicas, on_replicated has WAIT's after it, and
+ * only then is the client told (and the struct freed). */
+struct queuing {
+    uint64_t conn_id;
+    int image;
+    int wanted;             /* redis_wait_replicas asks for WAIT */
+    int waits;              /* WAIT was sent: on_replicated follows */
+    int told;               /* the client has its answer already */
     char id[48], conversation[48];
-    const char *why;
-    long retry_after;
-    int rc = enqueue_result(r, id, conversation, &why, &retry_after);
+};
+
+/* The client is told: queued, 429, 404, or an error frame. */
+static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
+{
+    q->told = 1;
     if (rc == 0)
-        metrics_count_queued((tag & QUEUED_IMAGE) != 0, "websocket");
+        metrics_count_queued(q->image, "websocket");
     else if (rc == ENQUEUE_LIMITED)
         metrics_count_refused(why);
+    struct conn *c = conn_find(&wp->conns, q->conn_id);
     if (!c)
         return;
     struct buf b = BUF_INIT;
@@ -328,16 +391,48 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     } else if (rc != 0) {
         if (why)
             log_error("queueing a job: %s", why);
-        conn_reject(&wp->conns, c, "服务暂时不可用 (could not queue the message, try again)");
+        conn_reject(&wp->conns, c, why == MSG_NOT_REPLICATED ? why
+                                   : "服务暂时不可用 (could not queue the message, try again)");
     } else {
-        log_info("job %s: queued by %s on client %llu (%s)", id, c->who.subject,
+        log_info("job %s: queued by %s on client %llu (%s)", q->id, c->who.subject,
                  (unsigned long long)c->id, wp->instance);
         int to_user = keys_subject_is_user(c->who.subject);
-        answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, id);
-        if (frame_queued(&b, id, conversation) == 0)
+        answers_queued(wp, to_user ? ANSWERS_USER : c->id, c->who.subject, q->id);
+        if (frame_queued(&b, q->id, q->conversation) == 0)
             conn_send_copy(&wp->conns, c, b.data, b.len);
     }
     buf_free(&b);
+}
+
+static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct queuing *q = privdata;
+    const char *why;
+    long retry_after;
+    int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
+    if (rc != 0 || !q->wanted)
+        tell(l->wp, q, rc, why); /* (a refusal needs no replica) */
+    else if (!q->waits)
+        tell(l->wp, q, -1, MSG_NOT_REPLICATED);
+    if (!q->waits)
+        free(q);
+}
+
+static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = ac->data;
+    struct queuing *q = privdata;
+    if (!q->told) {
+        if (enqueue_replicated(r, l->wp->cfg) == 0) {
+            tell(l->wp, q, 0, NULL);
+        } else {
+            log_warn("job %s: WAIT %ld: %s", q->id, l->wp->cfg->redis_wait_replicas,
+                     r ? "too few replicas have it in time" : "connection lost");
+            tell(l->wp, q, -1, MSG_NOT_REPLICATED);
+        }
+    }
+    free(q);
 }
 
 void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
@@ -350,13 +445,29 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
             conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
         return;
     }
-    if (enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+    struct queuing *q = calloc(1, sizeof(*q));
+    if (!q || enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+        free(q);
         if (c)
             conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
-    void *id = (void *)(uintptr_t)(conn_id | (image ? QUEUED_IMAGE : 0));
-    for (int i = 0; i < e.ncmds; i++)
-        redisAsyncCommandArgv(wp->cmd.ra.ac, i == e.ncmds - 1 ? on_queued : NULL, id,
-                              e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);
+    q->conn_id = conn_id;
+    q->image = image != NULL;
+    q->wanted = q->waits = e.waits;
+    redisAsyncContext *ac = wp->cmd.ra.ac;
+    int last = e.ncmds - 1 - e.waits; /* the job's reply */
+    for (int i = 0; i < last; i++)
+        redisAsyncCommandArgv(ac, NULL, NULL, e.cmd[i].argc, e.cmd[i].argv, e.cmd[i].argvlen);
+    /* (a command refused here was never sent: the connection is closing) */
+    if (redisAsyncCommandArgv(ac, on_queued, q, e.cmd[last].argc, e.cmd[last].argv,
+                              e.cmd[last].argvlen) != REDIS_OK) {
+        free(q);
+        if (c)
+            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+        return;
+    }
+    if (e.waits && redisAsyncCommandArgv(ac, on_replicated, q, e.cmd[last + 1].argc,
+                                         e.cmd[last + 1].argv, e.cmd[last + 1].argvlen) != REDIS_OK)
+        q->waits = 0; /* (unlikely after the job's went) on_queued refuses it */
 }

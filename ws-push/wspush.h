@@ -20,6 +20,7 @@
 #include "proxy.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "sentinel_watch.h"
 
 struct wspush;
 
@@ -35,6 +36,7 @@ struct redis_link {
     struct redis_async ra;  /* ra.ac is NULL while disconnected */
     struct lws *wsi;        /* the adopted (dup'ed) socket */
     int is_subscriber;
+    int is_watch;               /* to a Sentinel, for +switch-master */
     int was_lost;               /* a connection was lost: the next is a reconnect */
 };
 
@@ -55,6 +57,10 @@ struct wspush {
     long long next_access_check_ms, next_vouch_ms;
     struct metrics_publish metrics;
     struct redis_link sub, cmd;
+    struct redis_link watch;    /* sentinel:// only (watching) */
+    int watching;
+    struct sentinel_watch sentinels;
+    struct redis_backoff watch_backoff;
     int confirmations, subscribed;  /* of the two subscriptions */
     struct follow_table follows;
     char mark[48];              /* P answers entry all of whose elders were heard */

@@ -1,5 +1,5 @@
 /* fuzz_redis_url.c -- libFuzzer harness: redis_url (common/redis_conn.c
- * redis_addr_parse). */
+ * redis_addr_parse, sentinel:// in common/redis_sentinel.c). */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct redis_addr a;
     char err[128] = "";
     if (redis_addr_parse(&a, url, err, sizeof(err)) == 0) {
-        assert(a.host[0] && strlen(a.host) < sizeof(a.host));
+        assert(a.nsentinels >= 0 && a.nsentinels <= REDIS_MAX_SENTINELS);
+        assert(a.nsentinels ? a.master_name[0] && !a.host[0] : a.host[0] != '\0');
+        assert(strlen(a.host) < sizeof(a.host));
+        assert(strlen(a.master_name) < sizeof(a.master_name));
+        assert(strlen(a.sentinel_password) < sizeof(a.sentinel_password));
+        for (int i = 0; i < a.nsentinels; i++)
+            assert(a.sentinels[i].host[0] && a.sentinels[i].port >= 1 &&
+                   a.sentinels[i].port <= 65535);
         assert(strlen(a.password) < sizeof(a.password));
         assert(a.is_unix || (a.port >= 1 && a.port <= 65535));
         assert(a.db >= 0);

@@ -1,5 +1,6 @@
-/* test_redis_url.c -- redis_url parsing (common/redis_conn.c), including
- * what the fuzzer found (tests/fuzz/fuzz_redis_url.c). */
+/* test_redis_url.c -- redis_url parsing (common/redis_conn.c, and the
+ * sentinel:// form in common/redis_sentinel.c), including what the fuzzer
+ * found (tests/fuzz/fuzz_redis_url.c). */
 #define TEST_NAME "redis_url"
 #include "check.h"
 #include "redis_conn.h"
@@ -26,5 +27,41 @@ int main(void)
     CHECK("signed tcp db refused", parse(&a, "redis://h/+1") != 0 && parse(&a, "redis://h/-0") != 0);
     CHECK("bad port refused", parse(&a, "redis://h:0") != 0 && parse(&a, "redis://h:70000") != 0);
     CHECK("other schemes refused", parse(&a, "http://h") != 0);
+
+    /* sentinel:// */
+    CHECK("one Sentinel, default port, master name",
+          parse(&a, "sentinel://10.0.0.1/mymaster") == 0 && a.nsentinels == 1 &&
+              !strcmp(a.sentinels[0].host, "10.0.0.1") && a.sentinels[0].port == 26379 &&
+              !strcmp(a.master_name, "mymaster") && a.db == 0 && !a.host[0] && !a.is_unix);
+    CHECK("three Sentinels with ports, db",
+          parse(&a, "sentinel://s1:26379,s2:26380,s3/mm/2") == 0 && a.nsentinels == 3 &&
+              !strcmp(a.sentinels[1].host, "s2") && a.sentinels[1].port == 26380 &&
+              !strcmp(a.sentinels[2].host, "s3") && a.sentinels[2].port == 26379 &&
+              !strcmp(a.master_name, "mm") && a.db == 2);
+    CHECK("trailing slash after the name", parse(&a, "sentinel://s1/mm/") == 0 && a.db == 0);
+    CHECK("the Redis password and the Sentinels' password",
+          parse(&a, "sentinel://:redispw@s1:1,s2:2/mm/0?sentinel_password=sentpw") == 0 &&
+              !strcmp(a.password, "redispw") && !strcmp(a.sentinel_password, "sentpw") &&
+              a.nsentinels == 2 && a.sentinels[0].port == 1);
+    CHECK("no password by default",
+          parse(&a, "sentinel://s1/mm") == 0 && !a.password[0] && !a.sentinel_password[0]);
+    CHECK("master name missing refused",
+          parse(&a, "sentinel://s1") != 0 && parse(&a, "sentinel://s1/") != 0 &&
+              parse(&a, "sentinel://s1//0") != 0);
+    CHECK("no Sentinel refused", parse(&a, "sentinel:///mm") != 0);
+    CHECK("empty Sentinel in the list refused",
+          parse(&a, "sentinel://s1,/mm") != 0 && parse(&a, "sentinel://,s1/mm") != 0 &&
+              parse(&a, "sentinel://s1,,s2/mm") != 0);
+    CHECK("bad Sentinel port refused",
+          parse(&a, "sentinel://s1:0/mm") != 0 && parse(&a, "sentinel://s1:65536/mm") != 0 &&
+              parse(&a, "sentinel://s1:/mm") != 0 && parse(&a, "sentinel://s1:2x/mm") != 0);
+    CHECK("bad db refused",
+          parse(&a, "sentinel://s1/mm/x") != 0 && parse(&a, "sentinel://s1/mm/1001") != 0 &&
+              parse(&a, "sentinel://s1/mm/-1") != 0 && parse(&a, "sentinel://s1/mm/1/2") != 0);
+    CHECK("unknown parameter refused", parse(&a, "sentinel://s1/mm?db=1") != 0);
+    CHECK("nine Sentinels refused",
+          parse(&a, "sentinel://a,b,c,d,e,f,g,h,i/mm") != 0 &&
+              parse(&a, "sentinel://a,b,c,d,e,f,g,h/mm") == 0 && a.nsentinels == 8);
+    CHECK("a space in the master name refused", parse(&a, "sentinel://s1/m m") != 0);
     return check_failed ? 1 : 0;
 }
