@@ -395,17 +395,18 @@ static void send_frames(struct task *t)
 }
 
 /* Queues the frame in w->frame and sends it when Redis can take it; with
- * turn (taken over), the conversation turn it stores. */
-static int emit_storing(struct task *t, int append, struct buf *turn)
+ * turn (taken over), the conversation turn it stores; with counts (a done
+ * frame), the answer and its usage are counted. */
+static int emit_storing(struct task *t, int append, struct buf *turn, int counts)
 {
     struct buf *b = &t->w->frame;
     struct out_frame *f = malloc(sizeof(*f) + b->len + 1);
     if (!f)
         return -1;
-    struct frame_head h;
-    f->counts = !append && frame_peek(b->data, b->len, &h) == 0 && strcmp(h.type, "done") == 0;
+    f->counts = counts;
     f->usage = t->usage;
-    usage_day(clock_wall_ms(), f->usage_day);
+    if (f->counts) /* the day it ended, even when Redis takes it after midnight */
+        usage_day(clock_wall_ms(), f->usage_day);
     f->turn = turn ? turn->data : NULL;
     f->turn_len = turn ? turn->len : 0;
     if (turn)
@@ -422,7 +423,7 @@ static int emit_storing(struct task *t, int append, struct buf *turn)
 
 static int emit(struct task *t, int append)
 {
-    return emit_storing(t, append, NULL);
+    return emit_storing(t, append, NULL, 0);
 }
 
 static void task_ended(struct task *t, const struct frame_head *last, long result)
@@ -522,7 +523,7 @@ static void task_finish(struct task *t, const char *message)
     if (!message && usage_known(&t->usage))
         log_info("job %s: usage: %ld prompt token(s), %ld completion token(s), for %s", t->id,
                  t->usage.prompt_tokens, t->usage.completion_tokens, t->usage_member);
-    if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn)) != 0) {
+    if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn), !message) != 0) {
         log_error("job %s: out of memory ending its answer; left pending", t->id);
         task_drop(t);
     }
