@@ -474,8 +474,8 @@ scenario_auth() {
     rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
     stop_lighttpd
     start_lighttpd
-    local n=5000 mode url line est cs
-    [ "$QUICK" = 1 ] && n=2000
+    local conns=5000 mode url line est cs
+    [ "$QUICK" = 1 ] && conns=2000
     for mode in off on; do
         if [ "$mode" = on ]; then
             start_wspush wsa --auth-jwt-secret "$secret"
@@ -486,7 +486,7 @@ scenario_auth() {
         fi
         local rates=() r
         for r in $(seq 1 "$RUNS"); do
-            line=$("$BIN/wsload" --url "$url" --connections "$n" --sources 16 --connect-window 256 \
+            line=$("$BIN/wsload" --url "$url" --connections "$conns" --sources 16 --connect-window 256 \
                 --hold 0 --duration 60 2> /dev/null | tail -1)
             est=$(jget established "$line"); cs=$(jget connect_s "$line")
             [ -n "$est" ] && rates+=("$(calc "$est / ($cs > 0 ? $cs : 1)")")
@@ -496,9 +496,9 @@ scenario_auth() {
         local m
         m=$(median "${rates[@]}")
         row "(8) WebSocket handshakes, authentication $mode" \
-            "$n connections to one ws-push, 16 source addresses$([ "$mode" = on ] && echo ", token in the URL (HS256)")" \
+            "$conns connections to one ws-push, 16 source addresses$([ "$mode" = on ] && echo ", token in the URL (HS256)")" \
             "$(fmt_int "$m") handshakes/s" "$(runs_label "$RUNS")" \
-            "\"auth\":\"$mode\",\"connections\":$n,\"handshakes_per_s\":$(jn "$m")"
+            "\"auth\":\"$mode\",\"connections\":$conns,\"handshakes_per_s\":$(jn "$m")"
     done
 }
 

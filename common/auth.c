@@ -44,6 +44,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth_cache.h"
 #include "base64.h"
 #include "buf.h"
 #include "clock.h"
@@ -82,6 +83,7 @@ struct auth {
     char *audience;             /* NULL: aud not checked */
     char *issuer;               /* NULL: iss not checked */
     long long leeway;
+    struct auth_cache *verified; /* NULL: none kept (no memory) */
 };
 
 /* ---- the public key ------------------------------------------------------ */
@@ -235,6 +237,7 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     a->enabled = a->secret || a->pem;
+    a->verified = auth_cache_new(); /* (without it every token is verified in full) */
     return a;
 }
 
@@ -248,6 +251,7 @@ void auth_free(struct auth *a)
     free(a->pem);
     free(a->audience);
     free(a->issuer);
+    auth_cache_free(a->verified);
     free(a);
 }
 
@@ -487,6 +491,13 @@ const char *auth_verify(const struct auth *a, const char *token, size_t len,
         return AUTH_MSG_MISSING;
     if (len > AUTH_MAX_TOKEN)
         return AUTH_MSG_TOO_LONG;
+    const struct auth_identity *known = auth_cache_find(a->verified, token, len);
+    if (known) {
+        if (known->exp && clock_wall_ms() / 1000 - a->leeway >= known->exp)
+            return AUTH_MSG_EXPIRED;
+        *id = *known;
+        return NULL;
+    }
     struct part parts[3];
     if (split_token(token, len, parts) != 0)
         return AUTH_MSG_MALFORMED;
@@ -509,6 +520,8 @@ const char *auth_verify(const struct auth *a, const char *token, size_t len,
     json_decref(claims);
     if (msg)
         memset(id, 0, sizeof(*id));
+    else
+        auth_cache_put(a->verified, token, len, id);
     return msg;
 }
 

@@ -212,6 +212,47 @@ static struct auth *must_auth(const char *secret, const char *public_key, const 
 
 /* ---- the tests ----------------------------------------------------------- */
 
+/* A token verified once is remembered (auth_cache.h): the second use gives
+ * the same identity, a changed byte is verified afresh, and expiry is still
+ * checked on every use. */
+static void test_verified_tokens(void)
+{
+    struct config cfg;
+    char err[256];
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.auth_jwt_secret = "s3cret-s3cret";
+    cfg.auth_jwt_public_key = "";
+    cfg.auth_jwt_leeway = 0;
+    struct auth *a = auth_new(&cfg, err, sizeof(err));
+    if (!a) {
+        fprintf(stderr, "auth_new: %s\n", err);
+        exit(1);
+    }
+    struct auth_identity id;
+    long long exp = clock_wall_ms() / 1000 + 1;
+    char *tok = hs256(claims("{\"sub\":\"carol\",\"exp\":%lld,\"admin\":true}", exp), "s3cret-s3cret");
+    size_t n = strlen(tok);
+    CHECK_STR("a token verified", "ok", ok(auth_verify(a, tok, n, &id)));
+    CHECK_STR("... verified again", "ok", ok(auth_verify(a, tok, n, &id)));
+    CHECK("... the same identity the second time",
+          !strcmp(id.sub, "carol") && id.admin == 1 && id.exp == exp);
+    char was = tok[n - 2];
+    tok[n - 2] = was == 'A' ? 'B' : 'A';
+    CHECK_STR("a byte of its signature changed: refused", AUTH_MSG_SIGNATURE,
+              auth_verify(a, tok, n, &id));
+    tok[n - 2] = was;
+    CHECK_STR("... the original still good", "ok", ok(auth_verify(a, tok, n, &id)));
+    CHECK_STR("... a shorter prefix of it is not taken for it", AUTH_MSG_SIGNATURE,
+              auth_verify(a, tok, n - 1, &id));
+    while (clock_wall_ms() / 1000 < exp)
+        usleep(50 * 1000);
+    CHECK_STR("once expired, the remembered token is refused", AUTH_MSG_EXPIRED,
+              auth_verify(a, tok, n, &id));
+    CHECK("... with no identity", id.sub[0] == '\0');
+    free(tok);
+    auth_free(a);
+}
+
 static void test_hs256(void)
 {
     struct auth *a = must_auth("s3cret-s3cret", NULL, "", "");
@@ -715,6 +756,7 @@ int main(void)
     test_public_keys();
     test_alg_none();
     test_times();
+    test_verified_tokens();
     test_sub();
     test_aud_iss_admin();
     test_malformed();
