@@ -49,6 +49,9 @@ expect_match "the done frame carries the usage the model reported" \
 expect_eq "... which the worker asked for (stream_options.include_usage)" 1 "$(asked "one two three")"
 out=$(wsclient --url "$WS" --send '{"type":"text","content":"@@tokens=5 x"}' --wait 1 --timeout 20)
 expect_match "... over a socket too" '"type":"done".*"usage":\{"prompt_tokens":3,"completion_tokens":5\}\}' "$out"
+r=$(ask "@@plain p q")
+expect_match "... and from a non-streamed completion's usage" \
+    '"usage":\{"prompt_tokens":4,"completion_tokens":3\}\}$' "$(last_frame "$(id_of "$r")")"
 r=$(ask "@@fail=400 refused")
 expect_match "a 400 that does not name stream_options is an error as before (not retried without it)" \
     '^\{"type":"error"' "$(last_frame "$(id_of "$r")")"
@@ -58,12 +61,12 @@ expect_eq "... asked once" 1 "$(asked "@@fail=400 refused")"
 DAY=$(rcli --scan --pattern "${REDIS_PREFIX}usage:????-??-??" | sed "s/^${REDIS_PREFIX}usage://")
 expect_eq "the counts are kept under today's date (UTC)" "$(date -u +%F)" "$DAY"
 expect_eq "... the day's members: anonymous (no authentication)" anonymous "$(rcli SMEMBERS "${REDIS_PREFIX}usage:$DAY")"
-expect_eq "... its prompt tokens, completion tokens and answers (an error is not counted)" "7 9 2" "$(counts anonymous)"
+expect_eq "... its prompt tokens, completion tokens and answers (an error is not counted)" "11 12 3" "$(counts anonymous)"
 ttl=$(rcli TTL "${REDIS_PREFIX}usage:$DAY:anonymous")
 check "... kept usage_days (7) days after the last answer" test "$ttl" -gt $((7 * 86400 - 60)) -a "$ttl" -le $((7 * 86400))
 check "... the day's set too" test "$(rcli TTL "${REDIS_PREFIX}usage:$DAY")" -gt $((7 * 86400 - 60))
 expect_eq "GET /api/usage without authentication: the anonymous counts (user null)" \
-    "200 {\"usage\":[$(row null 7 9 2)]}" "$(usage_of)"
+    "200 {\"usage\":[$(row null 11 12 3)]}" "$(usage_of)"
 
 # ---- an endpoint refusing stream_options -----------------------------------------
 r=$(ask "@@nostreamoptions hello there")
@@ -78,7 +81,7 @@ r=$(ask "the next question")
 f=$(last_frame "$(id_of "$r")")
 expect_eq "the next job is asked without stream_options" 0 "$(asked "the next question")"
 check "... so its done frame has no usage" sh -c "printf '%s' '$f' | grep -q '^{\"type\":\"done\"' && ! printf '%s' '$f' | grep -q usage"
-expect_eq "answers without usage count as answers, without tokens" "7 9 4" "$(counts anonymous)"
+expect_eq "answers without usage count as answers, without tokens" "11 12 5" "$(counts anonymous)"
 
 # ---- per user, with authentication -----------------------------------------------
 printf 'auth_jwt_secret: "%s"\n' "$SECRET" > "$CONFIG"
@@ -98,7 +101,7 @@ expect_eq "bob's" "2 2 1" "$(counts user:bob)"
 expect_eq "the day's members" "anonymous user:alice user:bob" "$(rcli SMEMBERS "${REDIS_PREFIX}usage:$DAY" | sort | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "GET /api/usage: alice's own" "200 {\"usage\":[$(row '"alice"' 7 7 2)]}" "$(usage_of "$ALICE")"
 expect_eq "... bob's own" "200 {\"usage\":[$(row '"bob"' 2 2 1)]}" "$(usage_of "$BOB")"
-expect_eq "... an admin: everyone's" "200 {\"usage\":[$(row null 7 9 4),$(row '"alice"' 7 7 2),$(row '"bob"' 2 2 1)]}" "$(usage_of "$ADMIN")"
+expect_eq "... an admin: everyone's" "200 {\"usage\":[$(row null 11 12 5),$(row '"alice"' 7 7 2),$(row '"bob"' 2 2 1)]}" "$(usage_of "$ADMIN")"
 expect_match "... a user without counts: none" '^200 \{"usage":\[\]\}$' "$(usage_of "$(token carol)")"
 expect_match "... without a token: 401" '^401 \{"code":401' "$(usage_of)"
 expect_match "... with a bad token: 401" '^401 \{"code":401' "$(usage_of "not.a.token")"
