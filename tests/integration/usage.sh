@@ -4,7 +4,8 @@
 # per user and day in Redis; GET /api/usage reads them (the caller's own, or
 # everyone's for an admin). An endpoint that refuses stream_options (the
 # stand-in's @@nostreamoptions: a 400 naming it) is asked again at once
-# without it, and this worker never sends it again.
+# without it, and this worker never sends it again (to that endpoint: the
+# fallback is remembered apart).
 # The stand-in counts prompt_tokens = the question's words + 1 and
 # completion_tokens = its answer's tokens ("Echo: one two three" is 4).
 . "$(dirname "$0")/../lib.sh"
@@ -105,3 +106,15 @@ expect_eq "... an admin: everyone's" "200 {\"usage\":[$(row null 11 12 5),$(row 
 expect_match "... a user without counts: none" '^200 \{"usage":\[\]\}$' "$(usage_of "$(token carol)")"
 expect_match "... without a token: 401" '^401 \{"code":401' "$(usage_of)"
 expect_match "... with a bad token: 401" '^401 \{"code":401' "$(usage_of "not.a.token")"
+
+# ---- the primary and the fallback are remembered apart ---------------------------
+# (the stand-in plays both: @@failfor fails the primary's model only)
+stop w2
+start_worker w3 --ai-model m-main --ai-retries 0 \
+    --ai-fallback-base-url "http://127.0.0.1:$STANDIN_PORT/v1" --ai-fallback-model m-fb
+q="@@nostreamoptions @@failfor=m-main @@fail=503 both refuse it"
+f=$(last_frame "$(id_of "$(ask "$q" "$ALICE")")" "$ALICE")
+expect_match "a primary and a fallback both refusing stream_options: the fallback answers" \
+    '^\{"type":"done",.*"model":"m-fb","fallback":true\}$' "$f"
+expect_eq "... each was asked with it once, then without (the primary's refusal is not the fallback's)" \
+    1010 "$(asked "$q")"
