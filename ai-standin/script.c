@@ -82,6 +82,8 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
         return d->endless = 1;
     if (!val && name_is(name, name_len, "plain"))
         return d->plain = 1;
+    if (!val && name_is(name, name_len, "nostreamoptions"))
+        return d->no_stream_options = 1;
     if (!val)
         return 0;
     if (name_is(name, name_len, "delay"))
@@ -263,6 +265,7 @@ static int read_options(struct answer *a, json_t *root, struct buf *err)
     if (!a->model)
         return reject(err, "Out of memory.");
     a->stream = json_is_true(stream);
+    a->has_stream_options = json_object_get(root, "stream_options") != NULL;
     a->include_usage =
         json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
     return 0;
@@ -359,7 +362,7 @@ static void directives_init(struct directives *d)
     d->delay_ms = d->fail_times = d->cut = d->malformed = d->error = d->tokens = -1;
     d->fail_code = 0;
     d->fail_for[0] = '\0';
-    d->hang = d->endless = d->plain = 0;
+    d->hang = d->endless = d->plain = d->no_stream_options = 0;
 }
 
 /* Everything after the JSON is parsed: question, directives, answer. */

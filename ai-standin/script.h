@@ -26,12 +26,14 @@ struct directives {
     int hang;           /* @@hang: never answer */
     int endless;        /* @@endless: "tok0 tok1 ..." for ever (streamed only) */
     int plain;          /* @@plain: one JSON completion even when a stream was asked */
+    int no_stream_options; /* @@nostreamoptions: a request with stream_options is a 400 */
 };
 
 struct answer {
     char *model;
     int stream;
     int include_usage;          /* stream_options.include_usage */
+    int has_stream_options;     /* stream_options is in the request at all */
     struct directives dir;
     char *question;             /* raw question text, directives included */
     struct buf text;            /* the answer, unless dir.tokens >= 0 */

@@ -174,14 +174,21 @@ static int reply_json(struct conn *c, int status, const char *retry_after, const
     return finish(c, close);
 }
 
-static int reply_error(struct conn *c, int status, const char *type, const char *code,
-                       const char *retry_after, const char *message, int close)
+static int reply_error_param(struct conn *c, int status, const char *type, const char *param,
+                             const char *code, const char *retry_after, const char *message,
+                             int close)
 {
     log_debug("-> %d %s", status, message);
     buf_reset(&srv.scratch);
-    if (error_json(&srv.scratch, message, type, code) != 0)
+    if (error_json(&srv.scratch, message, type, param, code) != 0)
         return -1;
     return reply_json(c, status, retry_after, srv.scratch.data, srv.scratch.len, close);
+}
+
+static int reply_error(struct conn *c, int status, const char *type, const char *code,
+                       const char *retry_after, const char *message, int close)
+{
+    return reply_error_param(c, status, type, NULL, code, retry_after, message, close);
 }
 
 /* An error about the request itself. */
@@ -333,7 +340,7 @@ static int held_begin(struct conn *c)
     c->held_status = 200;
     if (a->dir.error >= 0) {
         c->held_status = 500;
-        rc = error_json(&c->held, "stand-in error", "server_error", NULL);
+        rc = error_json(&c->held, "stand-in error", "server_error", NULL, NULL);
     } else if (a->dir.malformed >= 0) {
         rc = buf_puts(&c->held, "{not json");
     } else {
@@ -367,9 +374,14 @@ static int handle_chat(struct conn *c)
     c->id = ++srv.next_id;
     c->created = (long long)time(NULL);
     c->delay_ms = a->dir.delay_ms >= 0 ? a->dir.delay_ms : srv.delay_ms;
-    log_debug("POST /v1/chat/completions #%llu model=%s stream=%d tokens=%zu delay=%ld "
-              "question=\"%.200s\"", c->id, a->model, a->stream, a->ntokens, c->delay_ms,
+    log_debug("POST /v1/chat/completions #%llu model=%s stream=%d stream_options=%d "
+              "include_usage=%d tokens=%zu delay=%ld question=\"%.200s\"", c->id, a->model,
+              a->stream, a->has_stream_options, a->include_usage, a->ntokens, c->delay_ms,
               a->question);
+    if (a->dir.no_stream_options && a->has_stream_options) /* as OpenAI's older API did */
+        return reply_error_param(c, 400, "invalid_request_error", "stream_options", NULL, NULL,
+                                 "Unrecognized request argument supplied: stream_options "
+                                 "(stand-in @@nostreamoptions).", 0);
     if (answer_should_fail(&srv.fails, a))
         return reply_fail(c, a->dir.fail_code);
     if (a->dir.hang) {

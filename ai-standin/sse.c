@@ -159,11 +159,14 @@ int completion_json(struct buf *out, const struct answer *a, unsigned long long 
     return rc;
 }
 
-int error_json(struct buf *out, const char *message, const char *type, const char *code)
+int error_json(struct buf *out, const char *message, const char *type, const char *param,
+               const char *code)
 {
     if (buf_puts(out, "{\"error\":{\"message\":") != 0 ||
         buf_json_string(out, message, strlen(message)) != 0 ||
-        buf_printf(out, ",\"type\":\"%s\",\"param\":null,\"code\":", type) != 0 ||
+        buf_printf(out, ",\"type\":\"%s\",\"param\":", type) != 0 ||
+        (param ? buf_printf(out, "\"%s\"", param) : buf_puts(out, "null")) != 0 ||
+        buf_puts(out, ",\"code\":") != 0 ||
         (code ? buf_printf(out, "\"%s\"", code) : buf_puts(out, "null")) != 0 ||
         buf_puts(out, "}}") != 0)
         return -1;

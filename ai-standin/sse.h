@@ -41,8 +41,9 @@ void stream_free(struct stream *s);
 int completion_json(struct buf *out, const struct answer *a, unsigned long long id,
                     long long created);
 
-/* {"error":{"message":...,"type":...,"param":null,"code":...}} into out;
- * code may be NULL. */
-int error_json(struct buf *out, const char *message, const char *type, const char *code);
+/* {"error":{"message":...,"type":...,"param":...,"code":...}} into out;
+ * param and code may be NULL (null). */
+int error_json(struct buf *out, const char *message, const char *type, const char *param,
+               const char *code);
 
 #endif

@@ -16,8 +16,11 @@
  *       be the owner of; '' = anyone), cancels channel (a canceller's: told
  *       the id once the cancel is written; '' = none), conversation key
  *       prefix, the turn to store with a final frame ('' = none), max
- *       turns kept, conversation ttl ms */
+ *       turns kept, conversation ttl ms, the usage day key to count a final
+ *       frame under ('' = none: usage.h), member, prompt tokens,
+ *       completion tokens, usage ttl ms */
 const char answer_write_lua[] =
+    USAGE_COUNT_LUA
     "local final = ARGV[5] == '1'\n"
     "local reply = KEYS[2]\n"
     "local jobf\n"
@@ -95,6 +98,9 @@ const char answer_write_lua[] =
     "end\n"
     "redis.call('PUBLISH', reply, frame)\n"
     "if final and ARGV[15] ~= '' then store_turn() end\n"
+    "if final and ARGV[18] ~= '' then\n"
+    "  count_usage(ARGV[18], ARGV[19], ARGV[20], ARGV[21], ARGV[22])\n"
+    "end\n"
     "if final then ack() end\n"
     "if ARGV[13] ~= '' then redis.call('PUBLISH', ARGV[13], ARGV[7]) end\n"
     "return seq\n";
@@ -167,9 +173,39 @@ static int write_argv(struct answer_write *a, const char *sha, const struct keys
     ARG(a, owner);
     ARG(a, cancels);
     ARG(a, k->conv_prefix);
+    a->turn_at = a->argc;
     ARG(a, "");     /* the turn: answer_write_turn */
     ARG(a, "0");
     ARG(a, "0");
+    a->usage_at = a->argc;
+    ARG(a, "");     /* the usage: answer_write_usage */
+    ARG(a, "");
+    ARG(a, "0");
+    ARG(a, "0");
+    ARG(a, "0");
+    return 0;
+}
+
+static void set_arg(struct answer_write *a, int at, const char *s)
+{
+    a->argv[at] = s;
+    a->argvlen[at] = strlen(s);
+}
+
+int answer_write_usage(struct answer_write *a, const struct keys *k, const char *day,
+                       const char *member, const struct usage *u, long ttl_seconds)
+{
+    if (a->argc < 5 || usage_day_key(k, day, a->usage_day, sizeof(a->usage_day)) != 0)
+        return -1;
+    int known = u && usage_known(u);
+    snprintf(a->prompt, sizeof(a->prompt), "%ld", known ? u->prompt_tokens : 0L);
+    snprintf(a->completion, sizeof(a->completion), "%ld", known ? u->completion_tokens : 0L);
+    snprintf(a->usage_ttl, sizeof(a->usage_ttl), "%lld", (long long)ttl_seconds * 1000);
+    set_arg(a, a->usage_at, a->usage_day);
+    set_arg(a, a->usage_at + 1, member);
+    set_arg(a, a->usage_at + 2, a->prompt);
+    set_arg(a, a->usage_at + 3, a->completion);
+    set_arg(a, a->usage_at + 4, a->usage_ttl);
     return 0;
 }
 
@@ -178,14 +214,12 @@ int answer_write_turn(struct answer_write *a, const char *turn, size_t len, long
 {
     if (a->argc < 4 || !len)
         return -1;
-    a->argv[a->argc - 3] = turn;
-    a->argvlen[a->argc - 3] = len;
+    a->argv[a->turn_at] = turn;
+    a->argvlen[a->turn_at] = len;
     snprintf(a->max_turns, sizeof(a->max_turns), "%ld", max_turns);
-    a->argv[a->argc - 2] = a->max_turns;
-    a->argvlen[a->argc - 2] = strlen(a->max_turns);
+    set_arg(a, a->turn_at + 1, a->max_turns);
     snprintf(a->conv_ttl, sizeof(a->conv_ttl), "%lld", (long long)ttl_seconds * 1000);
-    a->argv[a->argc - 1] = a->conv_ttl;
-    a->argvlen[a->argc - 1] = strlen(a->conv_ttl);
+    set_arg(a, a->turn_at + 2, a->conv_ttl);
     return 0;
 }
 

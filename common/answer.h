@@ -21,6 +21,7 @@
 
 #include "frame.h"
 #include "keys.h"
+#include "usage.h"
 
 extern const char answer_write_lua[];
 
@@ -35,10 +36,11 @@ enum answer_refusal {
 /* EVALSHA arguments storing one frame. */
 struct answer_write {
     int argc;
-    const char *argv[25];
-    size_t argvlen[25];
+    const char *argv[32];
+    size_t argvlen[32];
     char key[160], seq[24], final[2], ttl[24], minid[32], maxlen[24], max_turns[24],
-        conv_ttl[24];
+        conv_ttl[24], usage_day[160], prompt[24], completion[24], usage_ttl[24];
+    int turn_at, usage_at;      /* where their arguments stand in argv */
 };
 
 /* frame is an answer frame (it must frame_peek); with append, the script
@@ -60,6 +62,13 @@ int answer_write_argv(struct answer_write *a, const char *sha, const struct keys
  * from the conversation's queue. */
 int answer_write_turn(struct answer_write *a, const char *turn, size_t len, long max_turns,
                       long ttl_seconds);
+
+/* The done frame also counts the answer (and the tokens in u, when known)
+ * for member on that day (usage.h), in the same script, so an answer counts
+ * exactly once. Call after answer_write_argv; member must outlive the call
+ * that sends the arguments. */
+int answer_write_usage(struct answer_write *a, const struct keys *k, const char *day,
+                       const char *member, const struct usage *u, long ttl_seconds);
 
 /* Reading an answer (resume, GET /api/answer): the channel its frames go
  * to and its frames after after_seq, at most count; for a job not begun

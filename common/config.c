@@ -106,6 +106,7 @@ static const struct option_def options[] = {
     INT_OPT(conversation_max_turns, "20", 1, 100000, "earlier turns of a conversation kept and sent to the model with a new question (the oldest are dropped)"),
     INT_OPT(conversation_max_queued, "4", 1, 10000, "unanswered questions a conversation may have at once; one more is refused (429)"),
     INT_OPT(conversation_max_bytes, "65536", 1, 268435456, "bytes (questions and answers) of earlier turns sent to the model at most; the oldest whole turns are dropped to fit"),
+    INT_OPT(usage_days, "7", 1, 366, "days the per-user token counts are kept in Redis and shown by GET /api/usage"),
     INT_OPT(answer_max_frames, "10000", 100, 10000000, "frames kept per answer in its Redis stream"),
     SECRET_OPT(auth_jwt_secret, "", 4096, "HS256 secret: when set (or auth_jwt_public_key), every request needs a token (never logged)"),
     STR_OPT(auth_jwt_public_key, "", 4096, "PEM file of the RS256/ES256 public key tokens are signed for"),

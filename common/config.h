@@ -66,6 +66,7 @@ struct config {
     long conversation_max_turns; /* earlier turns kept and sent to the model */
     long conversation_max_bytes; /* bytes of earlier turns sent to the model */
     long conversation_max_queued; /* unanswered questions of one conversation */
+    long usage_days;            /* days of token counts kept (usage.h) */
 
     /* users and access (common/auth.h, common/quota.h) */
     char *auth_jwt_secret;      /* HS256 key; "" = none (never logged) */

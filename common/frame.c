@@ -24,11 +24,16 @@ int frame_done(struct buf *out, const char *id, long seq)
     return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld}", clock_wall_us());
 }
 
-int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback)
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback,
+                  const struct usage *u)
 {
-    return head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld", clock_wall_us()) |
-           buf_puts(out, ",\"model\":") | buf_json_string(out, model, strlen(model)) |
-           buf_printf(out, ",\"fallback\":%s}", fallback ? "true" : "false");
+    int rc = head(out, "done", id, seq) | buf_printf(out, ",\"ts\":%lld", clock_wall_us()) |
+             buf_puts(out, ",\"model\":") | buf_json_string(out, model, strlen(model)) |
+             buf_printf(out, ",\"fallback\":%s", fallback ? "true" : "false");
+    if (u && usage_known(u))
+        rc |= buf_printf(out, ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld}",
+                         u->prompt_tokens, u->completion_tokens);
+    return rc | buf_puts(out, "}");
 }
 
 int frame_cancelled(struct buf *out, const char *id, long seq)

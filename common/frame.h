@@ -9,14 +9,18 @@
 
 #include <stddef.h>
 #include "buf.h"
+#include "usage.h"
 
 /* {"type":"text","id":…,"seq":n,"content":…,"ts":µs} */
 int frame_chunk(struct buf *out, const char *id, long seq, const char *text, size_t len);
 /* {"type":"done","id":…,"seq":n,"ts":µs} */
 int frame_done(struct buf *out, const char *id, long seq);
-/* The same, saying which model answered and whether it was the fallback
- * endpoint (ai_fallback_base_url): ...,"ts":…,"model":…,"fallback":false} */
-int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback);
+/* The same, saying which model answered, whether it was the fallback
+ * endpoint (ai_fallback_base_url) and, when the model reported it (u not
+ * NULL and known), what the answer cost:
+ * ...,"ts":…,"model":…,"fallback":false,"usage":{"prompt_tokens":n,"completion_tokens":n}} */
+int frame_done_by(struct buf *out, const char *id, long seq, const char *model, int fallback,
+                  const struct usage *u);
 /* {"type":"cancelled","id":…,"seq":n,"ts":µs}: its asker stopped it. */
 int frame_cancelled(struct buf *out, const char *id, long seq);
 /* {"type":"error","id":…,"seq":n,"content":…}: answer id failed. */

@@ -29,6 +29,7 @@ int keys_init(struct keys *k, const char *prefix)
     snprintf(k->conns_prefix, sizeof(k->conns_prefix), "%sconns:", prefix);
     snprintf(k->metrics, sizeof(k->metrics), "%smetrics", prefix);
     snprintf(k->conv_prefix, sizeof(k->conv_prefix), "%sconv:", prefix);
+    snprintf(k->usage_prefix, sizeof(k->usage_prefix), "%susage:", prefix);
     return 0;
 }
 

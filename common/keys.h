@@ -27,6 +27,7 @@ struct keys {
     char conns_prefix[96];  /* + subject: sorted set, its open WebSockets */
     char metrics[96];       /* set: the live processes' metrics hashes */
     char conv_prefix[96];   /* + id + ":owner", ":turns", ":queue": a conversation (conversation.h) */
+    char usage_prefix[96];  /* + day [+ ":" member]: token counts (usage.h) */
 };
 
 int keys_init(struct keys *k, const char *prefix);  /* -1 if prefix too long */

@@ -1,6 +1,6 @@
 /* api.c -- the routes; GET /api/health, GET /api/status, POST /api/message,
  * POST /api/image (the answer routes are in answer_api.c, the conversation
- * routes in conversation_api.c).
+ * routes in conversation_api.c, GET /api/usage in usage_api.c).
  *
  * A handler answers at once (a bad request, Redis unreachable) or sends its
  * Redis commands and leaves in r->then what answers when the replies are in:
@@ -17,6 +17,7 @@
 #include "answer_api.h"
 #include "conversation.h"
 #include "conversation_api.h"
+#include "usage_api.h"
 #include "models.h"
 #include "enqueue.h"
 #include "log.h"
@@ -356,6 +357,7 @@ static const struct route routes[] = {
     {"/api/answer/", "GET", answer_api_get, 0}, /* + <id> */
     {"/api/conversation/", "GET", conversation_api_get, 0}, /* + <id> */
     {"/api/conversation/", "DELETE", conversation_api_delete, 0},
+    {"/api/usage", "GET", usage_api_get, 0},
     {"/api/metrics", "GET", metrics_api_get, 1},
     {"/metrics", "GET", metrics_api_get, 1},    /* where a web server maps it */
 };

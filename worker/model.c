@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,8 @@ struct model_call {
     int started;                /* headers seen, status known */
     int saw_done;               /* [DONE] or finish_reason */
     long tokens;
+    int include_usage;          /* the request asked for it */
+    struct usage usage;         /* reported by the model; USAGE_UNKNOWN */
     size_t answer_bytes;        /* delta text read so far */
     size_t max_answer_bytes;
     long max_answer_seconds;
@@ -70,6 +73,11 @@ static char *encode_request(const struct model_request *req)
     json_array_append_new(messages, json_pack("{s:s, s:o}", "role", "user", "content", content));
     json_t *root = json_pack("{s:s, s:b, s:o}", "model", req->model, "stream", 1,
                              "messages", messages);
+    if (root && req->include_usage &&
+        json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1)) != 0) {
+        json_decref(root);
+        return NULL;
+    }
     char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
     return s;
@@ -88,6 +96,19 @@ static void set_failure(struct model_call *mc, enum model_outcome kind, const ch
     va_start(ap, fmt);
     vsnprintf(mc->failure_why, sizeof(mc->failure_why), fmt, ap);
     va_end(ap);
+}
+
+/* A "usage" object with both counts (OpenAI's final chunk with
+ * stream_options.include_usage, or a completion's); others are ignored (some
+ * endpoints send "usage":null on every chunk). */
+static void read_usage(struct model_call *mc, json_t *root)
+{
+    json_t *u = json_object_get(root, "usage");
+    json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
+    if (json_is_integer(p) && json_is_integer(c) && json_integer_value(p) >= 0 &&
+        json_integer_value(c) >= 0 && json_integer_value(p) <= LONG_MAX &&
+        json_integer_value(c) <= LONG_MAX)
+        mc->usage = (struct usage){(long)json_integer_value(p), (long)json_integer_value(c)};
 }
 
 /* One SSE event: a chunk, [DONE], or an error object. */
@@ -113,6 +134,7 @@ static int on_event(void *ctx, const char *data, size_t len)
         json_decref(root);
         return -1;
     }
+    read_usage(mc, root);
     json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
     int rc = 0;
@@ -189,6 +211,8 @@ struct model_call *model_call_new(const struct model_request *req, model_delta_f
     mc->ctx = ctx;
     mc->max_answer_bytes = req->max_answer_bytes;
     mc->max_answer_seconds = req->max_answer_seconds;
+    mc->include_usage = req->include_usage;
+    mc->usage = USAGE_UNKNOWN;
     mc->started_ms = clock_ms();
     sse_init(&mc->sse, req->max_event_bytes);
     mc->body = encode_request(req);
@@ -268,6 +292,11 @@ long model_call_tokens(const struct model_call *mc)
     return mc->tokens;
 }
 
+struct usage model_call_usage(const struct model_call *mc)
+{
+    return mc->usage;
+}
+
 long model_call_retry_after_ms(const struct model_call *mc)
 {
     curl_off_t secs = 0;
@@ -285,6 +314,23 @@ static void error_body_message(struct model_call *mc, char *out, size_t len)
     json_decref(root);
 }
 
+/* The error body names stream_options (its message or its "param"): the
+ * endpoint does not take the option, e.g. "Unrecognized request argument
+ * supplied: stream_options" or "stream_options: Extra inputs are not
+ * permitted". */
+static int rejects_stream_options(struct model_call *mc)
+{
+    if (!mc->include_usage || (mc->status != 400 && mc->status != 422))
+        return 0;
+    json_t *root = json_loadb(mc->plain.data ? mc->plain.data : "", mc->plain.len, 0, NULL);
+    json_t *err = json_object_get(root, "error");
+    const char *m = json_string_value(json_object_get(err, "message"));
+    const char *param = json_string_value(json_object_get(err, "param"));
+    int named = (m && strstr(m, "stream_options")) || (param && strstr(param, "stream_options"));
+    json_decref(root);
+    return named;
+}
+
 /* A 200 that was not an event stream: a non-streamed completion. */
 static enum model_outcome finish_plain_answer(struct model_call *mc, char *why, size_t whylen)
 {
@@ -297,6 +343,7 @@ static enum model_outcome finish_plain_answer(struct model_call *mc, char *why, 
                  mc->max_answer_bytes);
         r = MODEL_TOO_BIG;
     } else if (json_is_string(content)) {
+        read_usage(mc, root);
         if (json_string_length(content))
             mc->on_delta(mc->ctx, json_string_value(content), json_string_length(content));
         mc->tokens++;
@@ -350,7 +397,8 @@ enum model_outcome model_call_finish(struct model_call *mc, CURLcode code, char 
         char m[200];
         error_body_message(mc, m, sizeof(m));
         snprintf(why, whylen, "HTTP %ld%s%s", mc->status, m[0] ? ": " : "", m);
-        return http_error_outcome(mc->status);
+        return rejects_stream_options(mc) ? MODEL_NO_STREAM_OPTIONS
+                                          : http_error_outcome(mc->status);
     }
     if (!mc->is_sse)
         return finish_plain_answer(mc, why, whylen);

@@ -17,6 +17,8 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+#include "usage.h"
+
 /* An earlier turn of the conversation, sent before the question. */
 struct model_turn {
     const char *question;
@@ -40,6 +42,7 @@ struct model_request {
     size_t max_event_bytes;     /* data of one SSE event */
     size_t max_answer_bytes;    /* the answer's text; a plain body 6x that + 64 KiB */
     long max_answer_seconds;    /* the whole call */
+    int include_usage;          /* ask for usage in the stream (stream_options) */
 };
 
 enum model_outcome {
@@ -51,6 +54,8 @@ enum model_outcome {
     MODEL_BAD_RESPONSE, /* other 4xx, malformed stream, error event, no completion */
     MODEL_INTERRUPTED,  /* the transfer broke after tokens were delivered */
     MODEL_TOO_BIG,      /* an event, the answer or its time went over its cap */
+    MODEL_NO_STREAM_OPTIONS, /* 400/422 naming stream_options (include_usage was
+                         * asked): the endpoint does not take it; ask without */
 };
 
 typedef void model_delta_fn(void *ctx, const char *text, size_t len);
@@ -71,6 +76,9 @@ void model_call_flush(struct model_call *mc);
 enum model_outcome model_call_finish(struct model_call *mc, CURLcode code, char *why,
                                     size_t whylen);
 long model_call_tokens(const struct model_call *mc);     /* deltas delivered */
+/* The usage the model reported (the last "usage" object of the stream, or
+ * of a non-streamed completion); USAGE_UNKNOWN when none. */
+struct usage model_call_usage(const struct model_call *mc);
 /* Why a call that did not end MODEL_OK failed, for the metrics: connect,
  * timeout, cut (the transfer broke), http (then *status is the HTTP
  * status), bad_response or too_big. Before model_call_free. */

@@ -30,7 +30,13 @@
  * With redis_wait_replicas the last frame (which acknowledges the job)
  * counts as confirmed only once WAIT says the replicas have it, so a
  * master that dies (Sentinel failover) cannot take an answer's end with
- * it: unconfirmed, it is sent again to the new master. */
+ * it: unconfirmed, it is sent again to the new master.
+ *
+ * Each call asks for the token usage (stream_options.include_usage); an
+ * endpoint that refuses the option (a 400 naming it) is asked again at once
+ * without it, and never again with it by this process. The done frame
+ * carries the usage the model reported, and its script counts the answer
+ * and its tokens for the asker and the day (common/usage.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
@@ -62,6 +68,7 @@
 #include "redis_async.h"
 #include "redis_conn.h"
 #include "sentinel_watch.h"
+#include "usage.h"
 #include "worker_metrics.h"
 
 #define READ_BLOCK_MS 2000
@@ -95,6 +102,9 @@ struct out_frame {
     int append;         /* put it after whatever the answer holds */
     char *turn;         /* the conversation turn a done frame stores; NULL: none */
     size_t turn_len;
+    int counts;         /* a done frame: the answer is counted (usage.h) */
+    struct usage usage; /* ... with these tokens */
+    char usage_day[USAGE_DAY_LEN + 1];
     size_t len;
     char data[];
 };
@@ -134,6 +144,9 @@ struct task {
     int end_waits;              /* its last frame's WAIT was sent */
     int end_stored;             /* ... and the script stored it: end_result */
     long end_result;
+    const char *usage_member;   /* whom it counts for (usage.h); in user or static */
+    char *user;                 /* the job's user field (NULL: none) */
+    struct usage usage;         /* what the model reported */
 };
 
 struct worker {
@@ -170,6 +183,7 @@ struct worker {
     struct sentinel_watch sentinels;
     struct redis_async watch;
     struct redis_backoff watch_backoff;
+    int no_stream_options[2];   /* the primary [0], the fallback [1] refused it */
     struct metrics_publish metrics;
     struct buf frame;
 };
@@ -362,6 +376,7 @@ static void task_free(struct task *t)
     }
     free(t->conversation);
     free(t->model);
+    free(t->user);
     history_free(&t->history);
     buf_free(&t->answer);
     free(t->reply);
@@ -449,6 +464,8 @@ static void send_frames(struct task *t)
             (f->turn && answer_write_turn(&a, f->turn, f->turn_len,
                                           w->cfg->conversation_max_turns,
                                           w->cfg->conversation_ttl) != 0) ||
+            (f->counts && answer_write_usage(&a, &w->keys, f->usage_day, t->usage_member,
+                                             &f->usage, w->cfg->usage_days * 86400) != 0) ||
             redisAsyncCommandArgv(w->ctl.ac, waits ? on_end_stored : on_written, t, a.argc,
                                   a.argv, a.argvlen) != REDIS_OK)
             return;
@@ -463,13 +480,18 @@ static void send_frames(struct task *t)
 }
 
 /* Queues the frame in w->frame and sends it when Redis can take it; with
- * turn (taken over), the conversation turn it stores. */
-static int emit_storing(struct task *t, int append, struct buf *turn)
+ * turn (taken over), the conversation turn it stores; with counts (a done
+ * frame), the answer and its usage are counted. */
+static int emit_storing(struct task *t, int append, struct buf *turn, int counts)
 {
     struct buf *b = &t->w->frame;
     struct out_frame *f = malloc(sizeof(*f) + b->len + 1);
     if (!f)
         return -1;
+    f->counts = counts;
+    f->usage = t->usage;
+    if (f->counts) /* the day it ended, even when Redis takes it after midnight */
+        usage_day(clock_wall_ms(), f->usage_day);
     f->turn = turn ? turn->data : NULL;
     f->turn_len = turn ? turn->len : 0;
     if (turn)
@@ -486,7 +508,7 @@ static int emit_storing(struct task *t, int append, struct buf *turn)
 
 static int emit(struct task *t, int append)
 {
-    return emit_storing(t, append, NULL);
+    return emit_storing(t, append, NULL, 0);
 }
 
 static void task_ended(struct task *t, const struct frame_head *last, long result)
@@ -629,11 +651,15 @@ static void task_finish(struct task *t, const char *message)
     t->state = TASK_ENDING;
     struct buf turn = BUF_INIT;
     int rc = message ? frame_error(&w->frame, t->id, t->seq, message)
-                     : frame_done_by(&w->frame, t->id, t->seq, asked_model(t), t->fallback);
+                     : frame_done_by(&w->frame, t->id, t->seq, asked_model(t), t->fallback,
+                                     &t->usage);
     if (!message)
         log_info("job %s: answered by %s at %s", t->id, asked_model(t),
                  t->fallback ? "the fallback endpoint (ai_fallback_base_url)" : "the primary endpoint");
-    if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn)) != 0) {
+    if (!message && usage_known(&t->usage))
+        log_info("job %s: usage: %ld prompt token(s), %ld completion token(s), for %s", t->id,
+                 t->usage.prompt_tokens, t->usage.completion_tokens, t->usage_member);
+    if (rc != 0 || emit_storing(t, 0, message ? NULL : completed_turn(t, &turn), !message) != 0) {
         log_error("job %s: out of memory ending its answer; left pending", t->id);
         task_drop(t);
     }
@@ -954,8 +980,12 @@ static void task_start(struct worker *w, const redisReply *entry, int claimed)
     if (j.conversation)
         t->conversation = strdup(j.conversation);
     t->model = strdup(j.model ? j.model : models_default(w->cfg));
+    t->usage = USAGE_UNKNOWN;
+    if (j.user)
+        t->user = strdup(j.user);
+    t->usage_member = usage_member(t->user);
     if (!t->reply || !t->content || (j.kind == JOB_IMAGE && !t->image_key) || !t->model ||
-        (j.conversation && !t->conversation)) {
+        (j.conversation && !t->conversation) || (j.user && !t->user)) {
         task_free(t);
         return;
     }
@@ -993,6 +1023,7 @@ static void task_call_model(struct task *t)
         .max_event_bytes = (size_t)w->cfg->ai_max_event_bytes,
         .max_answer_bytes = (size_t)w->cfg->ai_max_answer_bytes,
         .max_answer_seconds = w->cfg->ai_max_answer_seconds,
+        .include_usage = !w->no_stream_options[t->fallback],
     };
     if (t->state == TASK_WAITING)
         w->nwaiting--;
@@ -1023,6 +1054,7 @@ static void task_model_done(struct task *t, CURLcode code)
     char why[300];
     enum model_outcome r = model_call_finish(t->call, code, why, sizeof(why));
     long tokens = model_call_tokens(t->call), retry_after = model_call_retry_after_ms(t->call);
+    t->usage = model_call_usage(t->call);
     if (r != MODEL_OK) {
         long status;
         const char *class = model_call_failure_class(t->call, code, &status);
@@ -1073,6 +1105,13 @@ static void task_model_done(struct task *t, CURLcode code)
     case MODEL_INTERRUPTED:
         log_warn("job %s: %s (after %ld token(s))", t->id, why, tokens);
         task_finish(t, tokens ? MSG_INTERRUPTED : MSG_INVALID);
+        return;
+    case MODEL_NO_STREAM_OPTIONS:
+        log_warn("job %s: %s; the %s endpoint does not take stream_options: asking again "
+                 "without it, and from now on (no token usage from it)", t->id, why,
+                 t->fallback ? "fallback" : "primary");
+        w->no_stream_options[t->fallback] = 1;
+        task_call_model(t);
         return;
     case MODEL_TOO_BIG: /* the same request would go over again: not retried */
         log_warn("job %s: %s (after %ld token(s)); ended, not retried", t->id, why, tokens);

@@ -169,12 +169,22 @@ async function step(name, fn) {
     try { await fn(); return true; } catch (e) { fail(name, e && e.message || e); return false; }
 }
 
-// sends `text` with button `button`; checks the answer equals `want` (string or RegExp)
-// returns the job id of the answer (null when it failed)
-async function askAndCheck(name, button, text, want, pg = page) {
+// New chat: the next message starts a new conversation
+async function newChat(pg = page) {
+    await pg.click('#new-chat');
+    await pg.waitForFunction(() => document.getElementById('conversation').getAttribute('data-id') === '',
+                             null, { timeout: STEP_MS, polling: 50 });
+}
+const conversationOf = (pg = page) => pg.getAttribute('#conversation', 'data-id');
+
+// sends `text` with button `button` (in a new conversation, unless `keep`:
+// then in the page's current one); checks the answer equals `want` (string
+// or RegExp); returns the job id of the answer (null when it failed)
+async function askAndCheck(name, button, text, want, pg = page, keep = false) {
     let id = null;
     await step(name, async () => {
         await front(pg);
+        if (!keep) await newChat(pg);
         const before = await answerIds(pg);
         await pg.fill('#text', text);
         await pg.click(button);
@@ -281,6 +291,43 @@ async function main() {
         const log = await page.textContent('#log');
         expect('HTTP responses are logged', /HTTP 200.*消息发送成功/.test(log) && /HTTP 200.*图片发送成功/.test(log),
                'no "HTTP 200 ... 消息发送成功/图片发送成功" in the log');
+    });
+
+    // 4b. conversations: the page keeps the conversation id (from the queued
+    // frame, or the HTTP 200 body) and names it in every message; the
+    // stand-in's echo says which earlier turns the worker sent it. New chat
+    // starts a fresh one. A done answer shows its token usage (the stand-in:
+    // prompt = the question's words + 1, completion = the answer's words).
+    const history = (n, prev) => ` [history: ${n} earlier turn(s), 0 image(s); previous question: ${prev}]`;
+    const firstTurn = await askAndCheck('a first message starts a conversation', '#send', 'first turn', 'Echo: first turn');
+    let conv1 = '';
+    await step('the page keeps the conversation the queued frame names', async () => {
+        conv1 = await conversationOf();
+        const queued = (await logLines()).find((l) => l.includes(`← queued id=${firstTurn} `)) || '';
+        expect('the page keeps the conversation the queued frame names',
+               /^[0-9a-f]{32}$/.test(conv1) && queued.includes(`conversation=${conv1}`), `[${conv1}] [${queued}]`);
+    });
+    await askAndCheck('a second message continues the conversation (the model got the first turn)', '#send',
+                      'second turn', 'Echo: second turn' + history(1, 'first turn'), page, true);
+    await askAndCheck('... over HTTP too (the POST names it)', '#post-http',
+                      'third turn', 'Echo: third turn' + history(2, 'second turn'), page, true);
+    await step('New chat starts a new conversation', async () => {
+        await newChat();
+        const shown = await page.textContent('#conversation');
+        expect('New chat starts a new conversation', /new/.test(shown), `shows [${shown}]`);
+    });
+    await askAndCheck('... whose first answer has no history (asked over HTTP)', '#post-http', 'fresh start',
+                      'Echo: fresh start', page, true);
+    await step('... the HTTP 200 body gives the page its id', async () => {
+        const c = await conversationOf();
+        expect('... the HTTP 200 body gives the page its id', /^[0-9a-f]{32}$/.test(c) && c !== conv1, `[${c}] (before: ${conv1})`);
+    });
+    await askAndCheck('... and the next message continues it', '#send', 'fresh again',
+                      'Echo: fresh again' + history(1, 'fresh start'), page, true);
+    await step('a done answer shows its token usage', async () => {
+        const u = await page.textContent(`${bubble(firstTurn)} .usage`);
+        expect('a done answer shows its token usage (prompt and completion tokens of the done frame)',
+               /prompt 3 · .*completion 3$/.test(u), `[${u}]`);
     });
 
     // 5. a rejected message shows as an error bubble
@@ -392,10 +439,12 @@ async function main() {
         const n = 80;
         const full = tokens(n);
         let before = await answerIds();
+        await newChat();     // two conversations: a conversation's answers come one after the other
         await page.fill('#text', `survive a crash @@tokens=${n} @@delay=50`);
         await page.click('#send');
         const own = await newAnswerId(before);
         before = await answerIds();
+        await newChat();
         await page.fill('#text', `survive a crash, broadcast @@tokens=${n} @@delay=50`);
         await page.click('#post-http');
         const broadcast = await newAnswerId(before);

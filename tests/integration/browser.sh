@@ -1,7 +1,10 @@
 # The test page www/test-websocket.html in a real headless Chromium, driven by
 # tests/browser/page.test.mjs (playwright-core, the system's /usr/bin/chromium;
 # no browser is ever downloaded): connect, text and image over the socket,
-# HTTP posts answered by broadcast, the connection count, and reconnecting by
+# HTTP posts answered by broadcast; conversations (the page keeps the id of
+# the queued frame or the HTTP 200 body and names it in each message, so the
+# stand-in's echo reports the earlier turns; New chat starts a new one) and
+# the token usage shown on each answer; the connection count, and reconnecting by
 # itself after ws-push is stopped and started again on the same port; Stop
 # on a streaming answer; answers streaming while ws-push is killed (SIGKILL)
 # and restarted are resumed by the page and shown whole, exactly once.

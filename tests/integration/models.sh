@@ -2,7 +2,8 @@
 # first is the default, anything else is refused); when the primary endpoint
 # fails before the first token (5xx, 429, a connect error, after its
 # retries) the fallback endpoint answers, and the done frame says which;
-# after the first token the endpoint never changes. A rejected key is
+# after the first token the endpoint never changes. (Every done frame also
+# carries the usage the stand-in reports: usage.sh.) A rejected key is
 # logged once per endpoint, as the endpoint's that rejected it.
 # One stand-in plays both endpoints: @@failfor=MODEL makes its @@fail apply
 # to the requests for that model only, and the fallback asks for another
@@ -42,7 +43,7 @@ id_of() { field id "$1"; }
 r=$(ask "hello")
 f=$(last_frame "$(id_of "$r")")
 expect_match "without \"model\" the first of ai_models answers; the done frame says so" \
-    '^\{"type":"done",.*"model":"m-main","fallback":false\}$' "$f"
+    '^\{"type":"done",.*"model":"m-main","fallback":false,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}$' "$f"
 r=$(ask "hello other" m-other)
 expect_match "\"model\": one of ai_models is asked for" '"model":"m-other","fallback":false' "$(last_frame "$(id_of "$r")")"
 r=$(ask "@@failfor=m-other @@fail=400 only the other model fails" m-other)
@@ -65,16 +66,16 @@ expect_eq "(nothing else was queued)" 1 "$(printf '%s\n' "$out" | grep -c '"type
 r=$(ask "@@failfor=m-main @@fail=503 the primary is down")
 id=$(id_of "$r")
 expect_match "a primary failing with 5xx (after its retries): the fallback answers" \
-    '"model":"m-fallback","fallback":true\}$' "$(last_frame "$id")"
+    '"model":"m-fallback","fallback":true,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}$' "$(last_frame "$id")"
 expect_eq "... the whole answer" "Echo: the primary is down" "$(text_of "$id")"
 check "... and it is logged" grep -q "job $id: answered by m-fallback at the fallback endpoint" "$LOG_DIR"/*.log
 check "... after the primary's retry" grep -q "job $id: HTTP 503.*retry 1/1" "$LOG_DIR"/*.log
 r=$(ask "@@failfor=m-main @@fail=429 the primary is busy")
 expect_match "a primary answering 429 (after its retries): the fallback answers" \
-    '"model":"m-fallback","fallback":true\}$' "$(last_frame "$(id_of "$r")")"
+    '"model":"m-fallback","fallback":true,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}$' "$(last_frame "$(id_of "$r")")"
 r=$(ask "@@failfor=m-main @@fail=503*1 the primary comes back")
 expect_match "a primary that recovers within its retries answers itself" \
-    '"model":"m-main","fallback":false\}$' "$(last_frame "$(id_of "$r")")"
+    '"model":"m-main","fallback":false,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}$' "$(last_frame "$(id_of "$r")")"
 r=$(ask "@@cut=2 one two three four five")
 id=$(id_of "$r")
 expect_match "a primary cut after its first tokens: the answer ends with an error" '^\{"type":"error"' "$(last_frame "$id")"
@@ -88,10 +89,10 @@ start_worker w2 --ai-base-url "http://127.0.0.1:$CLOSED/v1"
 r=$(ask "nobody home")
 id=$(id_of "$r")
 expect_match "a primary that cannot be reached: the fallback answers" \
-    '"model":"m-fallback","fallback":true\}$' "$(last_frame "$id")"
+    '"model":"m-fallback","fallback":true,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}$' "$(last_frame "$id")"
 expect_eq "... the whole answer" "Echo: nobody home" "$(text_of "$id")"
 out=$(wsclient --url "$WS" --send '{"type":"text","content":"socket via fallback"}' --wait 1 --timeout 20)
-expect_match "the socket's done frame says so too" '"type":"done".*"model":"m-fallback","fallback":true\}' "$out"
+expect_match "the socket's done frame says so too" '"type":"done".*"model":"m-fallback","fallback":true,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}' "$out"
 
 # ---- a rejection (401/403) is logged for the endpoint that sent it, once per endpoint ----
 # a second stand-in that wants an API key the worker does not send plays the fallback

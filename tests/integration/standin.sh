@@ -1,5 +1,6 @@
 # The AI stand-in speaks the OpenAI chat-completions protocol: SSE streams,
-# plain JSON completions, image parts, errors, and the test directives.
+# plain JSON completions, image parts, errors, the usage chunk
+# (stream_options.include_usage), and the test directives.
 . "$(dirname "$0")/../lib.sh"
 
 start_standin
@@ -16,6 +17,19 @@ expect_eq "deltas echo the last user message" "Echo: hello big world" \
 expect_match "chunks name the model" '"object":"chat.completion.chunk".*"model":"m"' "$out"
 expect_match "the last chunk has finish_reason stop" '"finish_reason":"stop"' "$out"
 check "content type is text/event-stream" sh -c "curl -s -D - -o /dev/null $U -H '$J' -d '{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}' | grep -qi '^content-type: text/event-stream'"
+
+out=$(chat '{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count these words"}]}')
+expect_eq "stream_options.include_usage: a last chunk with the usage and no choices, before [DONE]" \
+    '{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":4,"total_tokens":8}}' \
+    "$(printf '%s\n' "$out" | grep '^data: ' | tail -2 | head -1 | sed 's/^data: //' | jq -c '{choices, usage}')"
+expect_eq "... only when asked" 0 "$(chat '{"stream":true,"messages":[{"role":"user","content":"x"}]}' | grep -c usage)"
+st=$(curl -s -o "$T/nso" -w '%{http_code}' "$U" -H "$J" -d '{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"@@nostreamoptions x"}]}')
+expect_eq "@@nostreamoptions: a request with stream_options is a 400" 400 "$st"
+expect_eq "... with an OpenAI error naming it" \
+    '{"message":"Unrecognized request argument supplied: stream_options (stand-in @@nostreamoptions).","type":"invalid_request_error","param":"stream_options","code":null}' \
+    "$(jq -c .error "$T/nso")"
+expect_match "... one without it is answered" '"content":"Echo: "' \
+    "$(chat '{"stream":true,"messages":[{"role":"user","content":"@@nostreamoptions x"}]}' | head -c 2000)"
 
 out=$(chat '{"model":"m","messages":[{"role":"user","content":"not streamed"}]}')
 expect_match "without stream: one JSON completion" '"object":"chat.completion".*"content":"Echo: not streamed"' "$out"

@@ -82,7 +82,18 @@ int main(void)
     frame_chunk(&b, "5-1", 17, "hi", 2);
     struct answer_write w;
     CHECK("answer write argv", answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 0,
-                                                 "wr", 60, 100) == 0 && w.argc == 24);
+                                                 "wr", 60, 100) == 0 && w.argc == 29);
+    CHECK("by default nothing is counted", !strcmp(w.argv[24], ""));
+    struct usage u = {12, 34};
+    CHECK("a done frame counts its usage for the member and day",
+          answer_write_usage(&w, &k, "2026-12-02", "user:alice", &u, 86400) == 0 &&
+              !strcmp(w.argv[24], "p:usage:2026-12-02") && !strcmp(w.argv[25], "user:alice") &&
+              !strcmp(w.argv[26], "12") && !strcmp(w.argv[27], "34") &&
+              !strcmp(w.argv[28], "86400000"));
+    u = USAGE_UNKNOWN;
+    CHECK("... no tokens when the model reported none",
+          answer_write_usage(&w, &k, "2026-12-02", "anonymous", &u, 60) == 0 &&
+              !strcmp(w.argv[26], "0") && !strcmp(w.argv[27], "0"));
     CHECK("it names the keys", !strcmp(w.argv[3], "p:answer:5-1") && !strcmp(w.argv[4], "p:out:all") &&
                                   !strcmp(w.argv[5], "p:answers") && !strcmp(w.argv[6], "p:jobs"));
     CHECK("the frame is split around its seq",

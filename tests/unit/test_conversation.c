@@ -124,10 +124,17 @@ static void test_frames_and_replies(void)
     CHECK_STR("queued names the conversation", "{\"type\":\"queued\",\"id\":\"1-0\",\"conversation\":\"" ID "\"}", b.data);
     frame_queued(&b, "1-0", NULL);
     CHECK_STR("... or not", "{\"type\":\"queued\",\"id\":\"1-0\"}", b.data);
-    frame_done_by(&b, "1-0", 3, "m", 1);
+    frame_done_by(&b, "1-0", 3, "m", 1, NULL);
     struct frame_head h;
     CHECK("done names the model and the endpoint", strstr(b.data, ",\"model\":\"m\",\"fallback\":true}") &&
                                                   frame_peek(b.data, b.len, &h) == 0 && frame_is_final(&h));
+    struct usage u = {7, 3};
+    frame_done_by(&b, "1-0", 3, "m", 0, &u);
+    CHECK("... and what it cost, when the model said", strstr(b.data, ",\"fallback\":false,\"usage\":"
+                                                  "{\"prompt_tokens\":7,\"completion_tokens\":3}}") != NULL);
+    u = USAGE_UNKNOWN;
+    frame_done_by(&b, "1-0", 3, "m", 0, &u);
+    CHECK("... nothing when it did not", strstr(b.data, "usage") == NULL);
     buf_free(&b);
 
     char id[48], conv[48], sid[] = "5-1", sconv[] = ID;
