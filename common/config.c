@@ -104,6 +104,7 @@ static const struct option_def options[] = {
     INT_OPT(answer_ttl, "300", 10, 604800, "seconds an answer's frames stay in Redis after its last (for catch-up and resume)"),
     INT_OPT(conversation_ttl, "86400", 60, 31536000, "seconds a conversation's turns stay in Redis after it was last used"),
     INT_OPT(conversation_max_turns, "20", 1, 100000, "earlier turns of a conversation kept and sent to the model with a new question (the oldest are dropped)"),
+    INT_OPT(conversation_max_queued, "4", 1, 10000, "unanswered questions a conversation may have at once; one more is refused (429)"),
     INT_OPT(conversation_max_bytes, "65536", 1, 268435456, "bytes (questions and answers) of earlier turns sent to the model at most; the oldest whole turns are dropped to fit"),
     INT_OPT(usage_days, "7", 1, 366, "days the per-user token counts are kept in Redis and shown by GET /api/usage"),
     INT_OPT(answer_max_frames, "10000", 100, 10000000, "frames kept per answer in its Redis stream"),

@@ -65,6 +65,7 @@ struct config {
     long conversation_ttl;      /* seconds a conversation is kept after it was last used */
     long conversation_max_turns; /* earlier turns kept and sent to the model */
     long conversation_max_bytes; /* bytes of earlier turns sent to the model */
+    long conversation_max_queued; /* unanswered questions of one conversation */
     long usage_days;            /* days of token counts kept (usage.h) */
 
     /* users and access (common/auth.h, common/quota.h) */

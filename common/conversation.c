@@ -62,15 +62,16 @@ const char conversation_turn_lua[] =
     "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
     "  return am < bm or (am == bm and as < bs)\n"
     "end\n"
-    "for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
-    "  if e ~= ARGV[1] then\n"
-    "    if #redis.call('XRANGE', KEYS[2], e, e) == 0 then\n"
-    "      redis.call('LREM', KEYS[1], 0, e)\n"
-    "    elseif id_less(e, ARGV[1]) then\n"
-    "      return 0\n"
-    "    end\n"
+    "while true do\n"
+    "  local h = redis.call('LINDEX', KEYS[1], 0)\n"
+    "  if not h or h == ARGV[1] then break end\n"
+    "  if #redis.call('XRANGE', KEYS[2], h, h) == 1 then\n"
+    "    if id_less(h, ARGV[1]) then return 0 end\n"
+    "    break\n"
     "  end\n"
+    "  redis.call('LPOP', KEYS[1])\n"
     "end\n"
+    "for _, i in ipairs({1, 3, 4}) do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end\n"
     "return {redis.call('LRANGE', KEYS[3], 0, -1)}\n";
 
 #define OWNED_BY_CALLER                                                   \
@@ -81,5 +82,5 @@ const char conversation_read_lua[] = OWNED_BY_CALLER
     "return {redis.call('LRANGE', KEYS[2], 0, -1)}\n";
 
 const char conversation_forget_lua[] = OWNED_BY_CALLER
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
     "return 1\n";

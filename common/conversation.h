@@ -10,9 +10,10 @@
  *                      object each (conversation_turn_json), at most
  *                      conversation_max_turns
  *   P conv:<id>:queue  list: ids of its jobs whose answer has not ended, in
- *                      the order they were queued
+ *                      the order they were queued (at most
+ *                      conversation_max_queued)
  * All three expire conversation_ttl seconds after the conversation was last
- * used (a question queued, a turn stored).
+ * used (a question queued, a question's turn come, a turn stored).
  *
  * Order: a worker answers a conversation's job only when no earlier job of
  * it is still in the jobs stream (an answer's last frame removes its job
@@ -51,16 +52,22 @@ int conversation_turn_json(struct buf *out, const char *job_id, int image, const
                            long long ts_ms);
 
 /* The worker's question before it answers job id of a conversation: is it
- * its turn? KEYS: queue, jobs stream, turns; ARGV: job id. Returns 0 (not
- * yet: an earlier job of the conversation is still in the jobs stream) or
- * [[turn JSON, ...]]. Entries of the queue no longer in the jobs stream
- * are dropped (their answers ended). */
+ * its turn? KEYS: queue, jobs stream, turns, owner; ARGV: job id,
+ * conversation ttl ms. Looks at the queue's head only: while the head is no
+ * longer in the jobs stream (its answer ended: the script writing an
+ * answer's last frame XDELs its job) it is popped. Returns 0 (not yet: the
+ * head is an earlier job still in the stream) or, renewing the TTL of the
+ * three keys so they outlast the answer, [[turn JSON, ...]]. The queue is
+ * in the order the jobs were queued, which is their stream ids' order; a
+ * job missing from it (the queue expired while it waited) goes when no
+ * earlier job is at the head. */
 extern const char conversation_turn_lua[];
 
 /* GET and DELETE /api/conversation/<id>. KEYS: owner, turns, queue; ARGV:
  * the subject that must own it ('' = anyone may). Read returns 0 (no such
  * conversation, or another's) or [[turn JSON, ...]]; forget returns 0 or 1
- * (deleted). */
+ * (deleted). Forget deletes owner and turns only: the queue drains by
+ * itself as its answers end, so the jobs still waiting go in order. */
 extern const char conversation_read_lua[];
 extern const char conversation_forget_lua[];
 

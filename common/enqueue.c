@@ -3,6 +3,7 @@
 #include "enqueue.h"
 
 #include "conversation.h"
+#include "message.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,10 +24,14 @@ const char MSG_NOT_REPLICATED[] = "消息未能安全保存，请重试 (the mes
  * ARGV: rate limit (0 = none), in-flight limit (0 = none), in-flight stale
  *       ms, image ttl s, image bytes, conversation: 'new', 'continue' or
  *       '', conversation ttl ms, the asker's subject, the conversation id,
- *       then the job's field/value pairs
+ *       the conversation's most unanswered questions, then the job's
+ *       field/value pairs
  * Returns the job id (no conversation), {job id, conversation id}, or
  * {1, retry-after s} (rate), {2, retry-after s} (answers in flight),
- * {3, 0} (no such conversation, or another user's). */
+ * {3, 0} (no such conversation, or another user's), {4, retry-after s}
+ * (the conversation has its most unanswered questions). Its queue is
+ * counted without the jobs no longer in the stream (whose worker left them
+ * there), looked at only when the count is reached. */
 static const char enqueue_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -36,6 +41,13 @@ static const char enqueue_lua[] =
     "  local owner = redis.call('GET', KEYS[5])\n"
     "  if not owner then return {3, 0} end\n"
     "  if string.sub(subject, 1, 5) == 'user:' and owner ~= subject then return {3, 0} end\n"
+    "  local most = tonumber(ARGV[10])\n"
+    "  if redis.call('LLEN', KEYS[6]) >= most then\n"
+    "    for _, e in ipairs(redis.call('LRANGE', KEYS[6], 0, -1)) do\n"
+    "      if #redis.call('XRANGE', KEYS[1], e, e) == 0 then redis.call('LREM', KEYS[6], 0, e) end\n"
+    "    end\n"
+    "    if redis.call('LLEN', KEYS[6]) >= most then return {4, 1} end\n"
+    "  end\n"
     "end\n"
     "if rate > 0 then\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)\n"
@@ -49,7 +61,7 @@ static const char enqueue_lua[] =
     "  if redis.call('ZCARD', KEYS[3]) >= inflight then return {2, 1} end\n"
     "end\n"
     "if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[4]) end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 10))\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 11))\n"
     "if rate > 0 then\n"
     "  redis.call('ZADD', KEYS[2], now, id)\n"
     "  redis.call('PEXPIRE', KEYS[2], 60000)\n"
@@ -111,6 +123,8 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
     ARG(a, e->conv_ttl);
     ARG(a, j->user);
     ARG(a, j->conversation ? j->conversation : "");
+    snprintf(e->conv_max, sizeof(e->conv_max), "%ld", cfg->conversation_max_queued);
+    ARG(a, e->conv_max);
     for (int i = 3; i < e->xadd.argc; i++)
         arg(a, e->xadd.argv[i], e->xadd.argvlen[i]);
     return 0;
@@ -194,8 +208,10 @@ int enqueue_result(const redisReply *last, char id[48], char conversation[48], c
         return ENQUEUE_NO_CONVERSATION;
     }
     if (a->type == REDIS_REPLY_INTEGER && b->type == REDIS_REPLY_INTEGER &&
-        (a->integer == 1 || a->integer == 2)) {
-        *why = a->integer == 1 ? MSG_RATE_LIMITED : MSG_TOO_MANY_IN_FLIGHT;
+        (a->integer == 1 || a->integer == 2 || a->integer == 4)) {
+        *why = a->integer == 1   ? MSG_RATE_LIMITED
+               : a->integer == 2 ? MSG_TOO_MANY_IN_FLIGHT
+                                 : MSG_CONVERSATION_BUSY;
         *retry_after = (long)b->integer;
         return ENQUEUE_LIMITED;
     }

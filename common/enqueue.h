@@ -12,7 +12,8 @@
  * (the script that writes an answer's last frame removes it; see answer.h).
  * A job in a conversation (j->conversation) always goes through the script:
  * it starts the conversation, or continues it when it exists and (with
- * authentication) belongs to the asker, and puts the job on the
+ * authentication) belongs to the asker and has fewer than
+ * conversation_max_queued unanswered questions, and puts the job on the
  * conversation's queue (conversation.h).
  * Times are Redis' own clock (TIME), the one clock every instance shares.
  *
@@ -46,7 +47,7 @@ struct enqueue {
     char rate[24], inflight[24], stale[24], image_ttl[24];
     char rate_key[KEYS_MAX_SUBJECT + 100], inflight_key[KEYS_MAX_SUBJECT + 100];
     char wait_replicas[24], wait_ms[24];
-    char conv_ttl[24];
+    char conv_ttl[24], conv_max[24];
     struct conversation_keys conv;
 };
 
@@ -59,10 +60,10 @@ int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config
 
 /* What the job's last command's reply (before WAIT) says: 0 with the job
  * id (and the conversation id, "" for none); ENQUEUE_LIMITED with *why (one
- * of the MSG_ above, for a 429) and *retry_after in seconds;
- * ENQUEUE_NO_CONVERSATION (*why MSG_CONVERSATION_UNKNOWN, a 404); -1 when
- * it failed (*why: Redis' error text, or NULL). Earlier replies (MULTI's
- * +OK, +QUEUED) say nothing. */
+ * of the MSG_ above, or MSG_CONVERSATION_BUSY, for a 429) and *retry_after
+ * in seconds; ENQUEUE_NO_CONVERSATION (*why MSG_CONVERSATION_UNKNOWN, a
+ * 404); -1 when it failed (*why: Redis' error text, or NULL). Earlier
+ * replies (MULTI's +OK, +QUEUED) say nothing. */
 #define ENQUEUE_LIMITED 1
 #define ENQUEUE_NO_CONVERSATION 2
 int enqueue_result(const redisReply *last, char id[48], char conversation[48], const char **why,

@@ -29,6 +29,9 @@ const char MSG_CANCEL_LATER[] = "服务暂时不可用 (cannot cancel now, try a
 const char MSG_AUTH_BAD[] = "认证消息格式错误 (expected {\"type\":\"auth\",\"token\":\"<jwt>\"})";
 const char MSG_AUTH_FIRST[] = "请先认证 (authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"} or connect with ?token=)";
 const char MSG_AUTH_TIMEOUT[] = "认证超时 (no token within ws_auth_timeout seconds)";
+const char MSG_CONVERSATION_BUSY[] =
+    "这个会话的问题太多 (too many questions waiting in this conversation: "
+    "conversation_max_queued reached, wait for an answer)";
 const char MSG_AUTH_OTHER_USER[] = "令牌属于另一个用户 (that token is for another user than this socket's)";
 const char MSG_CONTENT_MISSING[] = "缺少 content 字段 (missing \"content\")";
 const char MSG_CONTENT_NOT_STRING[] = "content 必须是字符串 (\"content\" must be a string)";

@@ -42,6 +42,7 @@ extern const char MSG_CANCEL_LATER[];
 extern const char MSG_AUTH_BAD[];
 extern const char MSG_AUTH_FIRST[];
 extern const char MSG_AUTH_TIMEOUT[];
+extern const char MSG_CONVERSATION_BUSY[];
 extern const char MSG_AUTH_OTHER_USER[];
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, no surrogates,

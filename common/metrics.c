@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "enqueue.h"
+#include "message.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -96,11 +97,13 @@ void metrics_count_queued(int image, const char *via)
 
 void metrics_count_refused(const char *why)
 {
-    static struct metric *rate, *inflight;
-    int is_rate = why == MSG_RATE_LIMITED;
-    struct metric **m = is_rate ? &rate : &inflight;
+    static struct metric *rate, *inflight, *conversation;
+    int is_rate = why == MSG_RATE_LIMITED, is_conversation = why == MSG_CONVERSATION_BUSY;
+    struct metric **m = is_rate ? &rate : is_conversation ? &conversation : &inflight;
     if (!*m)
-        *m = metric_get(&METRIC_JOBS_REFUSED, is_rate ? "reason=\"rate\"" : "reason=\"in_flight\"");
+        *m = metric_get(&METRIC_JOBS_REFUSED, is_rate           ? "reason=\"rate\""
+                                              : is_conversation ? "reason=\"conversation\""
+                                                                : "reason=\"in_flight\"");
     metric_inc(*m);
 }
 

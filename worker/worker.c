@@ -42,6 +42,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
@@ -160,6 +161,8 @@ struct worker {
     SLIST_HEAD(, task) dirty;   /* tasks with delta text waiting to be published */
     int nwaiting;               /* tasks in TASK_WAITING */
     int nturn;                  /* tasks in TASK_TURN */
+    int nturn_conversations;    /* the conversations of those */
+    long long next_turn_at;     /* the earliest turn_at of those not being asked */
     struct redis_async intake, ctl;
     struct redis_async cancels;     /* subscribed to P cancels */
     char writer[33];            /* this process, in the answers it writes */
@@ -173,7 +176,7 @@ struct worker {
     int ntasks;
     volatile sig_atomic_t stop_requested;
     long long stop_deadline;
-    int auth_reported;
+    int auth_reported[2];       /* the primary endpoint's rejection logged; the fallback's */
     int redis_lost;             /* say so when it comes back */
     long long wait_paused_until; /* too few replicas: answers end without WAIT until then */
     int watching;               /* sentinel://: subscribed to +switch-master on watch */
@@ -189,6 +192,7 @@ struct worker {
 
 static void send_frames(struct task *t);
 static void release_unstarted_tasks(struct worker *w);
+static void turn_over(struct task *t);
 
 static void on_script(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -358,7 +362,7 @@ static void task_free(struct task *t)
     if (t->state == TASK_WAITING)
         w->nwaiting--;
     if (t->state == TASK_TURN)
-        w->nturn--;
+        turn_over(t);
     if (t->call) {
         curl_multi_remove_handle(w->multi, model_call_easy(t->call));
         model_call_free(t->call);
@@ -643,7 +647,7 @@ static void task_finish(struct task *t, const char *message)
     if (t->state == TASK_WAITING)
         w->nwaiting--;
     if (t->state == TASK_TURN)
-        w->nturn--;
+        turn_over(t);
     t->state = TASK_ENDING;
     struct buf turn = BUF_INIT;
     int rc = message ? frame_error(&w->frame, t->id, t->seq, message)
@@ -736,11 +740,49 @@ static void task_go(struct task *t)
 
 static void ask_turn(struct task *t);
 
+/* Another task of t's conversation waits for its turn too. */
+static int conversation_waits(const struct task *t)
+{
+    for (const struct task *o = LIST_FIRST(&t->w->tasks); o; o = LIST_NEXT(o, link))
+        if (o != t && o->state == TASK_TURN && strcmp(o->conversation, t->conversation) == 0)
+            return 1;
+    return 0;
+}
+
+/* The jobs of one conversation all wait for the same earlier answer, so the
+ * conversation, not each of its jobs, counts against the jobs a worker lets
+ * wait (read_jobs): one conversation's backlog takes one of them, not all,
+ * and what waits stays bounded (worker_concurrency conversations, each with
+ * at most conversation_max_queued jobs, which enqueue refuses beyond). */
+static void turn_enter(struct task *t)
+{
+    if (!conversation_waits(t))
+        t->w->nturn_conversations++;
+    t->state = TASK_TURN;
+    t->w->nturn++;
+}
+
+/* It no longer waits (its turn came, it ended or it is freed). */
+static void turn_over(struct task *t)
+{
+    t->state = TASK_PROBING;
+    t->w->nturn--;
+    if (!conversation_waits(t))
+        t->w->nturn_conversations--;
+}
+
+/* When t asks again; ask_due_turns looks no earlier than the first. */
+static void ask_turn_at(struct task *t, long long at)
+{
+    t->turn_at = at;
+    if (at < t->w->next_turn_at)
+        t->w->next_turn_at = at;
+}
+
 /* Its turn came: it goes on (the state task_go sets it to). */
 static void leave_turn(struct task *t)
 {
-    t->w->nturn--;
-    t->state = TASK_PROBING;
+    turn_over(t);
     task_go(t);
 }
 
@@ -754,12 +796,12 @@ static void on_turn(redisAsyncContext *ac, void *r, void *privdata)
         return;
     t->turn_asking = 0;
     if (reply->type == REDIS_REPLY_INTEGER) {
-        t->turn_at = clock_ms() + TURN_POLL_MS;
+        ask_turn_at(t, clock_ms() + TURN_POLL_MS);
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) { /* (LOADING, BUSY, OOM...): ask again later */
         log_warn("job %s: conversation %s: %s", t->id, t->conversation, reply->str);
-        t->turn_at = clock_ms() + 10 * TURN_POLL_MS;
+        ask_turn_at(t, clock_ms() + 10 * TURN_POLL_MS);
         return;
     }
     if (history_from_reply(&t->history, reply, w->cfg->conversation_max_turns,
@@ -779,16 +821,19 @@ static void ask_turn(struct task *t)
     struct conversation_keys ck;
     if (conversation_keys(&w->keys, t->conversation, &ck) != 0) {
         log_warn("job %s: bad conversation id; answered without its history", t->id);
+        turn_over(t);
         free(t->conversation);
         t->conversation = NULL;
-        leave_turn(t);
+        task_go(t);
         return;
     }
-    const char *argv[] = {"EVAL", conversation_turn_lua, "3", ck.queue, w->keys.jobs, ck.turns,
-                          t->id};
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)w->cfg->conversation_ttl * 1000);
+    const char *argv[] = {"EVAL", conversation_turn_lua, "4", ck.queue, w->keys.jobs, ck.turns,
+                          ck.owner, t->id, ttl};
     if (!w->ctl.ac ||
-        redisAsyncCommandArgv(w->ctl.ac, on_turn, t, 7, argv, NULL) != REDIS_OK) {
-        t->turn_at = clock_ms() + TURN_POLL_MS;
+        redisAsyncCommandArgv(w->ctl.ac, on_turn, t, 9, argv, NULL) != REDIS_OK) {
+        ask_turn_at(t, clock_ms() + TURN_POLL_MS);
         return;
     }
     t->turn_asking = 1;
@@ -801,20 +846,46 @@ static void task_begin(struct task *t)
         task_go(t);
         return;
     }
-    t->state = TASK_TURN;
-    t->w->nturn++;
+    if (t->w->stop_requested) { /* as release_waiting_turns: pending for another worker */
+        task_drop(t);
+        return;
+    }
+    turn_enter(t);
     ask_turn(t);
 }
 
-/* Asks again for the tasks waiting for their turn. */
+/* Asks again for the tasks waiting for their turn, once the first is due. */
 static void ask_due_turns(struct worker *w)
 {
-    if (!w->nturn)
-        return;
     long long now = clock_ms();
-    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
-        if (t->state == TASK_TURN && !t->dropped && !t->turn_asking && t->turn_at <= now)
-            ask_turn(t);
+    if (!w->nturn || now < w->next_turn_at)
+        return;
+    w->next_turn_at = LLONG_MAX;
+    for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link)) {
+        if (t->state != TASK_TURN || t->dropped || t->turn_asking)
+            continue;
+        if (t->turn_at <= now)
+            ask_turn(t); /* it sets its next turn_at when answered */
+        else if (t->turn_at < w->next_turn_at)
+            w->next_turn_at = t->turn_at;
+    }
+}
+
+/* When the worker stops: the jobs waiting for their turn would not get it
+ * before the grace period ends (and must not start a model call in it);
+ * they stay pending in the stream for another worker. */
+static void release_waiting_turns(struct worker *w)
+{
+    int n = 0;
+    for (struct task *t = LIST_FIRST(&w->tasks), *next; t; t = next) {
+        next = LIST_NEXT(t, link);
+        if (t->state == TASK_TURN && !t->dropped) {
+            n++;
+            task_drop(t);
+        }
+    }
+    if (n)
+        log_info("stopping: %d job(s) waiting for their turn left pending for another worker", n);
 }
 
 /* XREVRANGE of a job's answer before the model is called: nothing yet,
@@ -998,9 +1069,11 @@ static void task_model_done(struct task *t, CURLcode code)
         task_finish(t, NULL);
         return;
     case MODEL_CONFIG:
-        if (!w->auth_reported++)
-            log_error("the model endpoint %s rejected us (%s): check ai_api_key and ai_base_url",
-                      w->base_url, why);
+        if (!w->auth_reported[t->fallback]++)
+            log_error("the model endpoint %s rejected us (%s): check %s",
+                      t->fallback ? w->cfg->ai_fallback_base_url : w->base_url, why,
+                      t->fallback ? "ai_fallback_api_key and ai_fallback_base_url"
+                                  : "ai_api_key and ai_base_url");
         task_finish(t, MSG_CONFIG);
         return;
     case MODEL_RETRYABLE:
@@ -1156,9 +1229,9 @@ static int free_slots(const struct worker *w)
 
 static void read_jobs(struct worker *w)
 {
-    int free = free_slots(w), may_wait = (int)w->cfg->worker_concurrency - w->nturn;
+    int free = free_slots(w), may_wait = (int)w->cfg->worker_concurrency - w->nturn_conversations;
     if (free > may_wait)
-        free = may_wait; /* each job read may have to wait for its turn */
+        free = may_wait; /* each job read may have to wait for its turn (turn_enter) */
     if (w->reading || !w->intake.ac || !ready(w) || !w->group_ready || w->stop_requested ||
         free <= 0)
         return;
@@ -1516,6 +1589,7 @@ int worker_run(struct worker *w)
     for (;;) {
         if (w->stop_requested) {
             if (!w->stop_deadline) {
+                release_waiting_turns(w);
                 log_info("stopping: finishing %d running answer(s)", w->ntasks);
                 w->stop_deadline = clock_ms() + STOP_GRACE_MS;
             }

@@ -177,6 +177,72 @@ expect_match "then GET: 404" '^404 ' "$(http GET /api/conversation/$A)"
 expect_match "and continuing it: 404" '^404 ' "$(ask again "$A")"
 expect_match "DELETE again: 404" '^404 ' "$(http DELETE /api/conversation/$A)"
 
+# ---- one conversation's backlog: at most conversation_max_queued (4) questions, and
+# ---- they do not stop the worker reading others' jobs; DELETE while they wait --------
+# one worker, two model slots: the slow first answer takes one, the other must
+# stay free for the rest of the service while three questions wait behind it
+stop w1
+stop w2
+start_worker w3 --worker-concurrency 2 --worker-claim-idle-ms 1500
+streaming() { curl -s "$API/api/answer/$1" | grep -q '"status":"streaming"'; }
+SLOW="@@delay=300 a slow first answer one two three four five six seven eight nine ten eleven twelve"
+say "e0"
+E=$CONV
+r=$(ask "$SLOW" "$E")
+e1=$(field id "$r")
+wait_until 10 streaming "$e1"
+e2=$(field id "$(ask e2 "$E")")
+ask e3 "$E" > /dev/null
+ask e4 "$E" > /dev/null
+n=$(rcli XLEN "${REDIS_PREFIX}jobs")
+expect_match "a conversation with 4 unanswered questions refuses a fifth: 429 (conversation_max_queued)" \
+    '^429 .*conversation_max_queued' "$(ask e5 "$E")"
+out=$(wsclient --url "$WS" --send "{\"type\":\"text\",\"content\":\"e5\",\"conversation\":\"$E\"}" \
+    --send '{"type":"text","content":"ok"}' --wait 1 --timeout 20)
+expect_match "... over the socket: an error frame with code 429" \
+    '"type":"error","code":429,"content":"[^"]*conversation_max_queued' "$out"
+expect_eq "(nothing was queued for them)" "$n" "$(rcli XLEN "${REDIS_PREFIX}jobs")"
+say "meanwhile"
+expect_match "a question of another conversation is answered while that backlog waits ..." '^done Echo: meanwhile' "$TEXT"
+check "... before the slow answer it waits for ended" streaming "$e1"
+expect_match "DELETE of a conversation with questions waiting: 200" '^200 ' "$(http DELETE /api/conversation/$E)"
+expect_eq "it deletes owner and turns, not the queue (it drains by itself)" "0 1" \
+    "$(rcli EXISTS "${K}$E:owner" "${K}$E:turns") $(rcli EXISTS "${K}$E:queue")"
+answer "$e2" > /dev/null
+check "the questions waiting still go in order: the second ended after the first" ended "$e1"
+
+# a question's turn renews the conversation's keys: they outlast its answer
+say "g0"
+G=$CONV
+r=$(ask "$SLOW" "$G")
+g1=$(field id "$r")
+wait_until 10 streaming "$g1"
+g2=$(field id "$(ask "@@delay=300 the second one is slow too one two three" "$G")")
+for s in owner turns queue; do rcli PEXPIRE "${K}$G:$s" 30000 > /dev/null; done
+http POST /api/cancel -H "$J" -d "{\"id\":\"$g1\"}" > /dev/null
+wait_until 10 streaming "$g2"
+check "when a question's turn comes its conversation's TTL is renewed (conversation_ttl)" sh -c \
+    "[ \$(redis-cli -p $REDIS_PORT TTL ${K}$G:owner) -gt 60 ] && [ \$(redis-cli -p $REDIS_PORT TTL ${K}$G:turns) -gt 60 ]"
+answer "$g2" > /dev/null
+
+# a worker told to stop leaves a job waiting for its turn pending, for another worker
+say "h0"
+H=$CONV
+r=$(ask "@@delay=100 a short first answer one two three four five" "$H")
+h1=$(field id "$r")
+wait_until 10 streaming "$h1"
+h2=$(field id "$(ask "h2" "$H")")
+wait_until 10 sh -c "grep -q 'job $h2: taken by' '$LOG_DIR'/*.log"
+stop w3
+expect_match "a stopping worker does not answer a job waiting for its turn (it finishes the running one)" \
+    '"status":"queued"' "$(curl -s "$API/api/answer/$h2")"
+expect_match "(the running one)" '^done ' "$(answer "$h1")"
+start_worker w1 $WFLAGS
+start_worker w2 $WFLAGS
+expect_eq "another worker answers it, after the first" \
+    "done Echo: h2 [history: 2 earlier turn(s), 0 image(s); previous question: @@delay=100 a short first answer one two three four five]" \
+    "$(answer "$h2")"
+
 # ---- with authentication: a conversation is its user's -------------------------------
 printf 'auth_jwt_secret: "%s"\n' "$SECRET" > "$CONFIG"
 kill "$(cat "$T/run/lighttpd.pid")"

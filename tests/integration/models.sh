@@ -3,7 +3,8 @@
 # fails before the first token (5xx, 429, a connect error, after its
 # retries) the fallback endpoint answers, and the done frame says which;
 # after the first token the endpoint never changes. (Every done frame also
-# carries the usage the stand-in reports: usage.sh.)
+# carries the usage the stand-in reports: usage.sh.) A rejected key is
+# logged once per endpoint, as the endpoint's that rejected it.
 # One stand-in plays both endpoints: @@failfor=MODEL makes its @@fail apply
 # to the requests for that model only, and the fallback asks for another
 # model (ai_fallback_model) than the primary.
@@ -92,3 +93,20 @@ expect_match "a primary that cannot be reached: the fallback answers" \
 expect_eq "... the whole answer" "Echo: nobody home" "$(text_of "$id")"
 out=$(wsclient --url "$WS" --send '{"type":"text","content":"socket via fallback"}' --wait 1 --timeout 20)
 expect_match "the socket's done frame says so too" '"type":"done".*"model":"m-fallback","fallback":true,"usage":\{"prompt_tokens":[0-9]+,"completion_tokens":[0-9]+\}\}' "$out"
+
+# ---- a rejection (401/403) is logged for the endpoint that sent it, once per endpoint ----
+# a second stand-in that wants an API key the worker does not send plays the fallback
+stop w2
+KEYED=$(free_port)
+spawn standin2 env STANDIN_PORT="$KEYED" STANDIN_REQUIRE_KEY=models-test-key "$BIN/ai-standin"
+wait_until 10 port_open "$KEYED" || fail "the second stand-in starts"
+start_worker w3 --ai-fallback-base-url "http://127.0.0.1:$KEYED/v1"
+r=$(ask "@@failfor=m-main @@fail=503 the fallback rejects us")
+expect_match "a fallback rejecting our key ends the answer with an error" '^\{"type":"error"' "$(last_frame "$(id_of "$r")")"
+check "... logged as the fallback's, naming its options" grep -q \
+    "the model endpoint http://127.0.0.1:$KEYED/v1 rejected us .*check ai_fallback_api_key and ai_fallback_base_url" "$LOG_DIR"/*.log
+r=$(ask "@@fail=401 then the primary rejects us")
+id=$(id_of "$r")
+expect_match "a primary rejecting us then ends the answer with an error" '^\{"type":"error"' "$(last_frame "$id")"
+check "... logged too, as the primary's (the fallback's report does not hide it)" sh -c \
+    "cat '$LOG_DIR'/*.log | sed -n '/job $id: taken by/,\$p' | grep -q 'the model endpoint http://127.0.0.1:$STANDIN_PORT/v1 rejected us .*check ai_api_key and ai_base_url'"

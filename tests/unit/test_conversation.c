@@ -151,6 +151,12 @@ static void test_frames_and_replies(void)
     r.element = no;
     CHECK("an unknown conversation", enqueue_result(&r, id, conv, &why, &retry) == ENQUEUE_NO_CONVERSATION &&
                                          why == MSG_CONVERSATION_UNKNOWN);
+    redisReply four = {.type = REDIS_REPLY_INTEGER, .integer = 4}, one = {.type = REDIS_REPLY_INTEGER, .integer = 1};
+    redisReply *busy[2] = {&four, &one};
+    r.element = busy;
+    CHECK("a conversation with conversation_max_queued unanswered questions: a 429",
+          enqueue_result(&r, id, conv, &why, &retry) == ENQUEUE_LIMITED && why == MSG_CONVERSATION_BUSY &&
+              retry == 1);
 }
 
 int main(void)
