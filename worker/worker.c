@@ -242,8 +242,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->ctl.ac = NULL;
         w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
-        for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
+        for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link)) {
             t->unsent = STAILQ_FIRST(&t->out); /* unconfirmed: sent again on the next connection */
+            t->end_stored = 0;
+        }
         release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
@@ -471,6 +473,7 @@ static void send_frames(struct task *t)
             return;
         t->inflight++;
         t->unsent = STAILQ_NEXT(f, link);
+        t->end_stored = 0; /* a verdict from an earlier connection says nothing of this one */
         t->end_waits = waits && redisAsyncCommand(w->ctl.ac, on_end_replicated, t, "WAIT %ld %ld",
                                                   w->cfg->redis_wait_replicas,
                                                   w->cfg->redis_wait_timeout_ms) == REDIS_OK;
@@ -534,6 +537,7 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
 static void frame_refused(struct worker *w, struct task *t, redisAsyncContext *ac,
                           const redisReply *reply)
 {
+    t->end_stored = 0; /* WAIT's reply, still to come, must not confirm it */
     if (!w->script_error_reported++)
         log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
                   reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
