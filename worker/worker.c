@@ -619,8 +619,9 @@ static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /* WAIT answered: the last frames it covers are confirmed together. One
- * that reached fewer replicas than asked is confirmed too (README, "Redis
- * Sentinel": only a master dying before WAIT answers is covered), and for
+ * that reached fewer replicas than asked is confirmed too (docs/PROTOCOL.md,
+ * "Redis behind Sentinel": only a master dying before WAIT answers is
+ * covered), and for
  * REPLICA_WAIT_PAUSE_MS answers end without WAIT, which would hold every
  * frame on this connection for redis_wait_timeout_ms. */
 static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
