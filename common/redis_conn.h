@@ -34,7 +34,17 @@ struct redis_addr {
     char sentinel_password[256];
 };
 
+/* Fills a from url. err (on failure) shows url only as redis_url_redacted
+ * does. */
 int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen);
+
+/* url as it may be logged or shown: its userinfo (user:password) and the
+ * value of sentinel_password= replaced by REDIS_URL_MASK, e.g.
+ * sentinel://MASK@s1,s2/mm?sentinel_password=MASK. Anything before the
+ * last '@' counts as userinfo, so a password that is not well formed is
+ * hidden too. Returns out. */
+#define REDIS_URL_MASK "***"
+const char *redis_url_redacted(const char *url, char *out, size_t outlen);
 
 /* Where to connect now: a itself, or for sentinel:// a copy with the host
  * and port of the master the Sentinels name. -1 and err filled when no

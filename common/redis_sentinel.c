@@ -11,7 +11,9 @@
 
 static int fail(char *err, size_t errlen, const char *url, const char *why)
 {
-    snprintf(err, errlen, "redis_url '%s': %s", url, why);
+    char shown[1024];
+    snprintf(err, errlen, "redis_url '%s': %s", redis_url_redacted(url, shown, sizeof(shown)),
+             why);
     return -1;
 }
 
