@@ -145,11 +145,17 @@ int redis_addr_locate(const struct redis_addr *a, struct redis_addr *at, char *e
     return redis_sentinel_master(a, at->host, sizeof(at->host), &at->port, err, errlen);
 }
 
-/* With Sentinels: what they named must be the master still. */
+/* With Sentinels: what they named must be the master still, and not the
+ * one a +switch-master has replaced. */
 static int check_role(redisContext *c, const struct redis_addr *a, char *err, size_t errlen)
 {
     if (!a->nsentinels)
         return 0;
+    if (redis_sentinel_superseded(a, a->host, a->port)) {
+        snprintf(err, errlen, "redis at %s:%d is the master '%s' before the last "
+                 "+switch-master", a->host, a->port, a->master_name);
+        return -1;
+    }
     redisReply *r = redisCommand(c, "ROLE");
     int ok = r && redis_role_is_master(r);
     if (!ok)
@@ -159,6 +165,14 @@ static int check_role(redisContext *c, const struct redis_addr *a, char *err, si
     if (r)
         freeReplyObject(r);
     return ok ? 0 : -1;
+}
+
+/* A connection to the master located for a failed: look it up again next
+ * time. */
+static void located_failed(const struct redis_addr *a)
+{
+    if (a->nsentinels)
+        redis_sentinel_failed(a, a->host, a->port);
 }
 
 redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char *err,
@@ -176,6 +190,7 @@ redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char
                  c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
+        located_failed(a);
         return NULL;
     }
     err[0] = '\0';
@@ -184,6 +199,7 @@ redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char
         if (!err[0])
             snprintf(err, errlen, "redis: cannot set timeout");
         redisFree(c);
+        located_failed(a);
         return NULL;
     }
     return c;
@@ -202,6 +218,7 @@ redisAsyncContext *redis_connect_async(const struct redis_addr *where, char *err
                  ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
+        located_failed(a);
         return NULL;
     }
     if (a->password[0])

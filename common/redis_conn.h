@@ -4,9 +4,10 @@
  * or a master behind Sentinel (common/redis_sentinel.h):
  * sentinel://[:password@]host[:port][,host[:port]...]/master-name[/db][?sentinel_password=S]
  *
- * With sentinel:// every connection opened asks the Sentinels where the
- * master is first, and checks that what it reached is the master: any
- * reconnect follows a failover. */
+ * With sentinel:// every connection opened first finds out where the master
+ * is (redis_sentinel_master: the Sentinels, or what they said a moment ago)
+ * and checks that what it reached is the master: any reconnect follows a
+ * failover. */
 #ifndef AIMSG_REDIS_CONN_H
 #define AIMSG_REDIS_CONN_H
 
@@ -59,7 +60,7 @@ redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *er
                             size_t errlen);
 
 /* Non-blocking connection; AUTH and SELECT are queued as its first commands.
- * The caller attaches an event adapter. With Sentinels the Sentinels are
+ * The caller attaches an event adapter. With Sentinels the Sentinels may be
  * asked first (blocking, REDIS_SENTINEL_TIMEOUT_MS each at most) and the
  * caller checks ROLE (common/redis_async.c does). */
 redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, size_t errlen);

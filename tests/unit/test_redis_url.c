@@ -4,11 +4,47 @@
 #define TEST_NAME "redis_url"
 #include "check.h"
 #include "redis_conn.h"
+#include "redis_sentinel.h"
 
 static int parse(struct redis_addr *a, const char *url)
 {
     char err[256];
     return redis_addr_parse(a, url, err, sizeof(err));
+}
+
+/* redis_sentinel_master: h:port, or "" when it fails */
+static const char *master(const struct redis_addr *a)
+{
+    static char shown[300];
+    char host[256], err[512];
+    int port;
+    if (redis_sentinel_master(a, host, sizeof(host), &port, err, sizeof(err)) != 0)
+        return "";
+    snprintf(shown, sizeof(shown), "%s:%d", host, port);
+    return shown;
+}
+
+/* What a lookup remembers. The one Sentinel refuses connections (port 1),
+ * so any answer comes from memory. */
+static void test_lookup_memory(void)
+{
+    struct redis_addr a, b;
+    CHECK("lookup: parse", parse(&a, "sentinel://127.0.0.1:1/mm") == 0 &&
+                               parse(&b, "sentinel://127.0.0.1:1/other") == 0);
+    CHECK_STR("lookup: no Sentinel answers", "", master(&a));
+    redis_sentinel_announced(&a, "10.1.2.3", 7000);
+    CHECK_STR("lookup: the announced master, without asking", "10.1.2.3:7000", master(&a));
+    CHECK("lookup: the old master is superseded",
+          redis_sentinel_superseded(&a, "10.9.9.9", 6379) &&
+              !redis_sentinel_superseded(&a, "10.1.2.3", 7000));
+    redis_sentinel_failed(&a, "10.9.9.9", 6379);
+    CHECK_STR("lookup: a failure elsewhere keeps it", "10.1.2.3:7000", master(&a));
+    redis_sentinel_failed(&a, "10.1.2.3", 7000);
+    CHECK_STR("lookup: a failure there forgets it: the Sentinels are asked", "", master(&a));
+    redis_sentinel_announced(&a, "10.1.2.4", 7000);
+    CHECK_STR("lookup: another redis_url knows nothing of it", "", master(&b));
+    CHECK("lookup: ... and nothing is superseded for it",
+          !redis_sentinel_superseded(&b, "10.9.9.9", 6379));
 }
 
 /* a sentinel_password too long to keep is not echoed either */
@@ -103,6 +139,7 @@ int main(void)
                            sizeof(err)) != 0 &&
               !strstr(err, "s3cret") && !strstr(err, "t0psecret") && strstr(err, "s1/mm"));
     CHECK("'sentinel_password too long' does not echo it", too_long_hidden());
+    test_lookup_memory();
     CHECK("redis:// errors do not echo the password",
           redis_addr_parse(&a, "redis://:s3cret@h:0", err, sizeof(err)) != 0 &&
               !strstr(err, "s3cret") && strstr(err, "bad port"));
