@@ -485,7 +485,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
     struct enqueue e;
     if (!wp->cmd.ra.ac) {
         if (c)
-            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+            conn_reject(&wp->conns, c, MSG_SERVICE_UNAVAILABLE);
         return;
     }
     struct queuing *q = calloc(1, sizeof(*q));
@@ -514,7 +514,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
                               e.cmd[last].argvlen) != REDIS_OK) {
         free(q);
         if (c)
-            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+            conn_reject(&wp->conns, c, MSG_SERVICE_UNAVAILABLE);
         return;
     }
     if (e.waits)
