@@ -577,7 +577,7 @@ static void print_derived(const struct config *cfg)
 }
 
 /* key='value' lines a shell can eval; a secret (the API key, the token
- * secret) only says whether it is set. The settings, then what follows
+ * secret) only says whether it is set, redis_url shows no password. The settings, then what follows
  * from them. */
 static void print_config(struct config *cfg)
 {
@@ -592,8 +592,11 @@ static void print_config(struct config *cfg)
             continue;
         }
         const char *v = *str_field(cfg, o);
+        char shown[1024];
         if (o->secret && v[0])
             v = "(set)";
+        else if (str_field(cfg, o) == &cfg->redis_url)
+            v = redis_url_redacted(v, shown, sizeof(shown));
         print_quoted(o->key, v);
     }
     print_quoted("config_file", cfg->config_file);

@@ -26,6 +26,7 @@ const char MSG_CANCEL_BAD[] = "cancel 需要 id (cancel needs a job \"id\")";
 const char MSG_RESUME_LATER[] = "服务暂时不可用 (cannot resume now, try again)";
 const char MSG_RESUME_TWICE[] = "正在恢复这个回答 (that answer is being resumed already)";
 const char MSG_CANCEL_LATER[] = "服务暂时不可用 (cannot cancel now, try again)";
+const char MSG_SERVICE_UNAVAILABLE[] = "服务暂时不可用 (service unavailable, try again)";
 const char MSG_AUTH_BAD[] = "认证消息格式错误 (expected {\"type\":\"auth\",\"token\":\"<jwt>\"})";
 const char MSG_AUTH_FIRST[] = "请先认证 (authenticate first: send {\"type\":\"auth\",\"token\":\"<jwt>\"} or connect with ?token=)";
 const char MSG_AUTH_TIMEOUT[] = "认证超时 (no token within ws_auth_timeout seconds)";

@@ -38,6 +38,9 @@ extern const char MSG_RESUME_BAD[];
 extern const char MSG_CANCEL_BAD[];
 extern const char MSG_RESUME_LATER[];
 extern const char MSG_RESUME_TWICE[];
+/* Redis is unreachable or refused the request: what a client is told (the
+ * cause, which may name hosts, is only logged). */
+extern const char MSG_SERVICE_UNAVAILABLE[];
 extern const char MSG_CANCEL_LATER[];
 extern const char MSG_AUTH_BAD[];
 extern const char MSG_AUTH_FIRST[];

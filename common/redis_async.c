@@ -25,9 +25,15 @@ static void add_write(void *p)
         ra->wake(ra->wake_arg);
 }
 
+/* The connection ends (lost, refused, timed out, not the master, or
+ * dropped): with Sentinels, where it was is looked up again next time. */
 static void cleanup(void *p)
 {
     struct redis_async *ra = p;
+    const redisContext *c = ra->ac ? &ra->ac->c : NULL;
+    if (c && ra->where && ra->where->nsentinels && c->connection_type == REDIS_CONN_TCP &&
+        c->tcp.host)
+        redis_sentinel_failed(ra->where, c->tcp.host, c->tcp.port);
     ra->want_read = ra->want_write = 0;
     ra->waiting_since = 0;
     ra->ac = NULL;
@@ -67,10 +73,17 @@ static void on_role(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)ac;
     struct redis_async *ra = privdata;
+    char peer[300];
+    if (r && ra->where && ac->c.connection_type == REDIS_CONN_TCP && ac->c.tcp.host &&
+        redis_sentinel_superseded(ra->where, ac->c.tcp.host, ac->c.tcp.port)) {
+        log_warn("redis at %s is the master '%s' before the last +switch-master; reconnecting",
+                 redis_peer(&ac->c, peer, sizeof(peer)), ra->where->master_name);
+        ra->not_master = NOT_MASTER_ROLE;
+        return;
+    }
     if (!r || redis_role_is_master(r))
         return; /* (NULL: the connection is gone already) */
     const redisReply *reply = r;
-    char peer[300];
     log_warn("redis at %s is not the master '%s' (%s); asking the Sentinels again",
              redis_peer(&ac->c, peer, sizeof(peer)), ra->where ? ra->where->master_name : "?",
              reply->type == REDIS_REPLY_ERROR ? reply->str : "a replica");

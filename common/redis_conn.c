@@ -21,6 +21,41 @@ static int parse_db(const char *s, int *db)
     return 0;
 }
 
+#define SENTINEL_PASSWORD_KEY "sentinel_password="
+
+const char *redis_url_redacted(const char *url, char *out, size_t outlen)
+{
+    const char *key = strstr(url, SENTINEL_PASSWORD_KEY);
+    size_t shown = key ? (size_t)(key - url) + strlen(SENTINEL_PASSWORD_KEY) : strlen(url);
+    const char *at = NULL;
+    for (const char *p = url; p < url + shown; p++)
+        if (*p == '@')
+            at = p;
+    size_t userinfo = shown; /* where the userinfo starts, if there is one */
+    if (at) {
+        const char *scheme_end = strstr(url, "://");
+        const char *colon = memchr(url, ':', (size_t)(at - url));
+        userinfo = scheme_end && scheme_end < at ? (size_t)(scheme_end + 3 - url)
+                   : colon                       ? (size_t)(colon + 1 - url)
+                                                 : 0;
+    }
+    if (at)
+        snprintf(out, outlen, "%.*s%s%.*s%s", (int)userinfo, url, REDIS_URL_MASK,
+                 (int)(shown - (size_t)(at - url)), at, key ? REDIS_URL_MASK : "");
+    else
+        snprintf(out, outlen, "%.*s%s", (int)shown, url, key ? REDIS_URL_MASK : "");
+    return out;
+}
+
+/* The message of a redis_url that cannot be used. */
+static int bad_url(char *err, size_t errlen, const char *url, const char *why)
+{
+    char shown[1024];
+    snprintf(err, errlen, "redis_url '%s': %s", redis_url_redacted(url, shown, sizeof(shown)),
+             why);
+    return -1;
+}
+
 int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
@@ -34,22 +69,16 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
         a->is_unix = 1;
         const char *q = strstr(path, "?db=");
         size_t n = q ? (size_t)(q - path) : strlen(path);
-        if (n == 0 || n >= sizeof(a->host)) {
-            snprintf(err, errlen, "redis_url '%s': bad socket path", url);
-            return -1;
-        }
+        if (n == 0 || n >= sizeof(a->host))
+            return bad_url(err, errlen, url, "bad socket path");
         memcpy(a->host, path, n);
-        if (q && parse_db(q + 4, &a->db) != 0) {
-            snprintf(err, errlen, "redis_url '%s': bad database number", url);
-            return -1;
-        }
+        if (q && parse_db(q + 4, &a->db) != 0)
+            return bad_url(err, errlen, url, "bad database number");
         return 0;
     }
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "redis_url '%s': expected redis://host:port/db, unix:/path or "
-                 "sentinel://host:port,.../master-name", url);
-        return -1;
-    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return bad_url(err, errlen, url, "expected redis://host:port/db, unix:/path or "
+                       "sentinel://host:port,.../master-name");
     const char *p = url + 8;
     const char *at = strchr(p, '@');
     if (at) {
@@ -64,26 +93,20 @@ int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t er
         p = at + 1;
     }
     size_t hn = strcspn(p, ":/");
-    if (hn == 0 || hn >= sizeof(a->host)) {
-        snprintf(err, errlen, "redis_url '%s': missing host", url);
-        return -1;
-    }
+    if (hn == 0 || hn >= sizeof(a->host))
+        return bad_url(err, errlen, url, "missing host");
     memcpy(a->host, p, hn);
     p += hn;
     if (*p == ':') {
         char *end;
         long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/')) {
-            snprintf(err, errlen, "redis_url '%s': bad port", url);
-            return -1;
-        }
+        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
+            return bad_url(err, errlen, url, "bad port");
         a->port = (int)port;
         p = end;
     }
-    if (*p == '/' && p[1] && parse_db(p + 1, &a->db) != 0) {
-        snprintf(err, errlen, "redis_url '%s': bad database number", url);
-        return -1;
-    }
+    if (*p == '/' && p[1] && parse_db(p + 1, &a->db) != 0)
+        return bad_url(err, errlen, url, "bad database number");
     return 0;
 }
 
@@ -122,11 +145,17 @@ int redis_addr_locate(const struct redis_addr *a, struct redis_addr *at, char *e
     return redis_sentinel_master(a, at->host, sizeof(at->host), &at->port, err, errlen);
 }
 
-/* With Sentinels: what they named must be the master still. */
+/* With Sentinels: what they named must be the master still, and not the
+ * one a +switch-master has replaced. */
 static int check_role(redisContext *c, const struct redis_addr *a, char *err, size_t errlen)
 {
     if (!a->nsentinels)
         return 0;
+    if (redis_sentinel_superseded(a, a->host, a->port)) {
+        snprintf(err, errlen, "redis at %s:%d is the master '%s' before the last "
+                 "+switch-master", a->host, a->port, a->master_name);
+        return -1;
+    }
     redisReply *r = redisCommand(c, "ROLE");
     int ok = r && redis_role_is_master(r);
     if (!ok)
@@ -136,6 +165,14 @@ static int check_role(redisContext *c, const struct redis_addr *a, char *err, si
     if (r)
         freeReplyObject(r);
     return ok ? 0 : -1;
+}
+
+/* A connection to the master located for a failed: look it up again next
+ * time. */
+static void located_failed(const struct redis_addr *a)
+{
+    if (a->nsentinels)
+        redis_sentinel_failed(a, a->host, a->port);
 }
 
 redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char *err,
@@ -153,6 +190,7 @@ redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char
                  c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
+        located_failed(a);
         return NULL;
     }
     err[0] = '\0';
@@ -161,6 +199,7 @@ redisContext *redis_connect(const struct redis_addr *where, int timeout_ms, char
         if (!err[0])
             snprintf(err, errlen, "redis: cannot set timeout");
         redisFree(c);
+        located_failed(a);
         return NULL;
     }
     return c;
@@ -179,6 +218,7 @@ redisAsyncContext *redis_connect_async(const struct redis_addr *where, char *err
                  ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
+        located_failed(a);
         return NULL;
     }
     if (a->password[0])

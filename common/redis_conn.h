@@ -4,9 +4,10 @@
  * or a master behind Sentinel (common/redis_sentinel.h):
  * sentinel://[:password@]host[:port][,host[:port]...]/master-name[/db][?sentinel_password=S]
  *
- * With sentinel:// every connection opened asks the Sentinels where the
- * master is first, and checks that what it reached is the master: any
- * reconnect follows a failover. */
+ * With sentinel:// every connection opened first finds out where the master
+ * is (redis_sentinel_master: the Sentinels, or what they said a moment ago)
+ * and checks that what it reached is the master: any reconnect follows a
+ * failover. */
 #ifndef AIMSG_REDIS_CONN_H
 #define AIMSG_REDIS_CONN_H
 
@@ -34,7 +35,17 @@ struct redis_addr {
     char sentinel_password[256];
 };
 
+/* Fills a from url. err (on failure) shows url only as redis_url_redacted
+ * does. */
 int redis_addr_parse(struct redis_addr *a, const char *url, char *err, size_t errlen);
+
+/* url as it may be logged or shown: its userinfo (user:password) and the
+ * value of sentinel_password= replaced by REDIS_URL_MASK, e.g.
+ * sentinel://MASK@s1,s2/mm?sentinel_password=MASK. Anything before the
+ * last '@' counts as userinfo, so a password that is not well formed is
+ * hidden too. Returns out. */
+#define REDIS_URL_MASK "***"
+const char *redis_url_redacted(const char *url, char *out, size_t outlen);
 
 /* Where to connect now: a itself, or for sentinel:// a copy with the host
  * and port of the master the Sentinels name. -1 and err filled when no
@@ -49,7 +60,7 @@ redisContext *redis_connect(const struct redis_addr *a, int timeout_ms, char *er
                             size_t errlen);
 
 /* Non-blocking connection; AUTH and SELECT are queued as its first commands.
- * The caller attaches an event adapter. With Sentinels the Sentinels are
+ * The caller attaches an event adapter. With Sentinels the Sentinels may be
  * asked first (blocking, REDIS_SENTINEL_TIMEOUT_MS each at most) and the
  * caller checks ROLE (common/redis_async.c does). */
 redisAsyncContext *redis_connect_async(const struct redis_addr *a, char *err, size_t errlen);

@@ -2,16 +2,22 @@
 #define _POSIX_C_SOURCE 200809L
 #include "redis_sentinel.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "log.h"
+
 #define PASSWORD_PARAM "?sentinel_password="
 
 static int fail(char *err, size_t errlen, const char *url, const char *why)
 {
-    snprintf(err, errlen, "redis_url '%s': %s", url, why);
+    char shown[1024];
+    snprintf(err, errlen, "redis_url '%s': %s", redis_url_redacted(url, shown, sizeof(shown)),
+             why);
     return -1;
 }
 
@@ -174,18 +180,134 @@ out:
     return found;
 }
 
+/* What this process's lookups remember between connects. A process uses
+ * one sentinel:// redis_url; asked about another, it starts afresh. */
+static struct {
+    char master_name[128];
+    int nsentinels;
+    struct redis_endpoint sentinels[REDIS_MAX_SENTINELS];
+    int first;                /* the Sentinel asked first: the last that answered */
+    long long until_ms;       /* what follows holds until then (0: nothing known) */
+    char host[256];           /* the master last named or announced ... */
+    int port;
+    char err[512];            /* ... or, host "", why no Sentinel named one */
+    char announced_host[256]; /* the last +switch-master's new master: a */
+    int announced_port;       /* Sentinel naming another one is behind */
+} known;
+
+static void know_about(const struct redis_addr *a)
+{
+    int same = known.nsentinels == a->nsentinels && strcmp(known.master_name, a->master_name) == 0;
+    for (int i = 0; same && i < a->nsentinels; i++)
+        same = known.sentinels[i].port == a->sentinels[i].port &&
+               strcmp(known.sentinels[i].host, a->sentinels[i].host) == 0;
+    if (same)
+        return;
+    memset(&known, 0, sizeof(known));
+    memcpy(known.master_name, a->master_name, sizeof(known.master_name));
+    known.nsentinels = a->nsentinels;
+    memcpy(known.sentinels, a->sentinels, sizeof(known.sentinels));
+}
+
+static int is_announced(const char *host, int port)
+{
+    return known.announced_host[0] && port == known.announced_port &&
+           strcmp(host, known.announced_host) == 0;
+}
+
+static void know_master(const char *host, int port, long long until_ms)
+{
+    snprintf(known.host, sizeof(known.host), "%s", host);
+    known.port = port;
+    known.until_ms = until_ms;
+}
+
+/* Asks the Sentinels, the last that answered first. An answer other than
+ * the announced master is taken only when no Sentinel names that one. */
+static int ask_all(const struct redis_addr *a, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "no Sentinel named the master '%s':", a->master_name);
+    int other = -1;
+    char other_host[256] = "";
+    int other_port = 0;
+    for (int k = 0; k < a->nsentinels; k++) {
+        int i = (known.first + k) % a->nsentinels;
+        const struct redis_endpoint *s = &a->sentinels[i];
+        char why[200], host[256];
+        int port;
+        if (!ask_one(a, s, host, sizeof(host), &port, why, sizeof(why))) {
+            append(err, errlen, "%s Sentinel %s:%d: %s", k ? ";" : "", s->host, s->port, why);
+            continue;
+        }
+        if (!known.announced_host[0] || is_announced(host, port)) {
+            known.first = i;
+            know_master(host, port, clock_ms() + REDIS_SENTINEL_CACHE_MS);
+            return 0;
+        }
+        append(err, errlen, "%s Sentinel %s:%d: names %s:%d, not %s:%d as +switch-master did",
+               k ? ";" : "", s->host, s->port, host, port, known.announced_host,
+               known.announced_port);
+        if (other < 0) {
+            other = i;
+            memcpy(other_host, host, sizeof(other_host));
+            other_port = port;
+        }
+    }
+    if (other < 0)
+        return -1;
+    log_warn("no Sentinel names %s:%d (the last +switch-master) any more; %s:%d it is",
+             known.announced_host, known.announced_port, other_host, other_port);
+    known.announced_host[0] = '\0';
+    known.first = other;
+    know_master(other_host, other_port, clock_ms() + REDIS_SENTINEL_CACHE_MS);
+    return 0;
+}
+
 int redis_sentinel_master(const struct redis_addr *a, char *host, size_t hostlen, int *port,
                           char *err, size_t errlen)
 {
-    snprintf(err, errlen, "no Sentinel named the master '%s':", a->master_name);
-    for (int i = 0; i < a->nsentinels; i++) {
-        char why[200];
-        const struct redis_endpoint *s = &a->sentinels[i];
-        if (ask_one(a, s, host, hostlen, port, why, sizeof(why)))
-            return 0;
-        append(err, errlen, "%s Sentinel %s:%d: %s", i ? ";" : "", s->host, s->port, why);
+    know_about(a);
+    if (clock_ms() >= known.until_ms && ask_all(a, known.err, sizeof(known.err)) != 0) {
+        known.host[0] = '\0';
+        known.until_ms = clock_ms() + REDIS_SENTINEL_CACHE_MS;
     }
-    return -1;
+    if (!known.host[0]) {
+        snprintf(err, errlen, "%s", known.err);
+        return -1;
+    }
+    if (strlen(known.host) >= hostlen) {
+        snprintf(err, errlen, "master host name too long");
+        return -1;
+    }
+    memcpy(host, known.host, strlen(known.host) + 1);
+    *port = known.port;
+    return 0;
+}
+
+void redis_sentinel_failed(const struct redis_addr *a, const char *host, int port)
+{
+    know_about(a);
+    if (!known.host[0] || known.port != port || strcmp(known.host, host) != 0)
+        return; /* (already forgotten: the links of one round all fail) */
+    known.host[0] = '\0';
+    known.until_ms = 0;
+    /* the Sentinel that named it may be the one behind */
+    if (!is_announced(host, port))
+        known.first = (known.first + 1) % a->nsentinels;
+}
+
+void redis_sentinel_announced(const struct redis_addr *a, const char *host, int port)
+{
+    know_about(a);
+    snprintf(known.announced_host, sizeof(known.announced_host), "%s", host);
+    known.announced_port = port;
+    know_master(host, port, LLONG_MAX);
+}
+
+int redis_sentinel_superseded(const struct redis_addr *a, const char *host, int port)
+{
+    know_about(a);
+    return known.announced_host[0] && !is_announced(host, port);
 }
 
 int redis_role_is_master(const redisReply *r)

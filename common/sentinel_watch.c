@@ -51,6 +51,7 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
         log_info("Sentinel %s:%d: +switch-master %s; reconnecting to the new master",
                  sw->at.host, sw->at.port, reply->element[2]->str);
         sw->switched = 1;
+        redis_sentinel_announced(sw->addr, sw->new_host, sw->new_port);
     }
 }
 

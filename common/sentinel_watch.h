@@ -3,11 +3,13 @@
  * With a sentinel:// redis_url a program keeps one more connection, to one
  * of the Sentinels (the next one in the list after each failure),
  * subscribed to +switch-master. When that names our master, the program
- * drops its connections to the old master and reconnects at once (asking
- * the Sentinels where the master is, as every connect does), instead of
+ * drops its connections to the old master and reconnects at once, to the
+ * master announced (redis_sentinel_announced: no Sentinel is asked, so one
+ * that has not heard yet cannot send it back to the old one), instead of
  * at its next reconnect attempt, which its backoff may have put seconds
  * away; and a program that could still reach a master the Sentinels gave
- * up on (a network split) leaves it. The subscription only hastens what
+ * up on (a network split) leaves it, and refuses it when it reconnects
+ * (redis_sentinel_superseded). The subscription only hastens what
  * the reconnect does anyway: a Sentinel that is down or silent costs
  * nothing but this. The caller drives the connection like its others
  * (common/redis_async.h) and reconnects it with a backoff of its own. */

@@ -39,10 +39,16 @@ static void respond_queued(struct request *r, const char *message, const char *i
     respond(r, 200, "", json);
 }
 
+/* The client learns only that Redis failed it (or that the job did not reach
+ * its replicas, which it may act on); the log says why. */
 void api_respond_redis_down(struct api *api, struct request *r)
 {
+    static struct log_limit down_limit = LOG_LIMIT_INIT(10000);
     struct buf b = BUF_INIT;
-    const char *why = api->store.err[0] ? api->store.err : "redis unavailable";
+    const char *why = strcmp(api->store.err, MSG_NOT_REPLICATED) == 0 ? MSG_NOT_REPLICATED
+                                                                    : MSG_SERVICE_UNAVAILABLE;
+    log_limited(&down_limit, LOG_WARN, "503 %s %s: %s", r->method, r->path,
+                api->store.err[0] ? api->store.err : "redis unavailable");
     if (buf_puts(&b, "{\"code\":503,\"status\":\"error\",\"message\":") == 0 &&
         buf_json_string(&b, why, strlen(why)) == 0 && buf_puts(&b, "}") == 0)
         respond(r, 503, "Retry-After: 1\r\n", b.data);

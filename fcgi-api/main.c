@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics_api.h"
 #include "program.h"
+#include "redis_conn.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -162,7 +163,9 @@ static int serve(const struct config *cfg)
         log_error("epoll: %s", strerror(errno));
         return 1;
     }
-    log_info("started (redis %s, prefix %s, authentication %s)", cfg->redis_url,
+    char redis_shown[1024];
+    log_info("started (redis %s, prefix %s, authentication %s)",
+             redis_url_redacted(cfg->redis_url, redis_shown, sizeof(redis_shown)),
              cfg->redis_prefix, auth_enabled(api.auth) ? "on" : "off");
     metrics_api_init(cfg);
     while (!stopping) {

@@ -74,6 +74,8 @@ env -u AI_API_KEY lighttpd -D -f "$RUN/lighttpd.conf" > "$RUN/lighttpd.out" 2>&1
 started lighttpd $!
 wait_port 127.0.0.1 "$port" lighttpd
 
+# (--print-config shows redis_url with its passwords masked: nothing secret
+# reaches the terminal)
 case "$redis_url" in
 sentinel://*) redis_shown="$redis_url (ask a Sentinel: redis-cli -h HOST -p PORT SENTINEL get-master-addr-by-name NAME)" ;;
 *) redis_shown="redis-cli -u $redis_url" ;;

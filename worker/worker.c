@@ -28,9 +28,10 @@
  * answered.
  *
  * With redis_wait_replicas the last frame (which acknowledges the job)
- * counts as confirmed only once WAIT says the replicas have it, so a
- * master that dies (Sentinel failover) cannot take an answer's end with
- * it: unconfirmed, it is sent again to the new master.
+ * counts as confirmed only once a WAIT sent after it answers (one at a time,
+ * common/replica_wait.h), so a master that dies (Sentinel failover) before
+ * then cannot take an answer's end with it: unconfirmed, it is sent again
+ * to the new master.
  *
  * Each call asks for the token usage (stream_options.include_usage); an
  * endpoint that refuses the option (a 400 naming it) is asked again at once
@@ -67,6 +68,7 @@
 #include "program.h"
 #include "redis_async.h"
 #include "redis_conn.h"
+#include "replica_wait.h"
 #include "sentinel_watch.h"
 #include "usage.h"
 #include "worker_metrics.h"
@@ -76,7 +78,6 @@
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
 #define TURN_POLL_MS 100
-#define WAIT_PAUSE_MS 5000      /* see on_end_replicated */
 
 #define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
 #define MSG_UNAVAILABLE "AI 服务暂时不可用 (the AI service is unavailable, please try again later)"
@@ -141,7 +142,7 @@ struct task {
     int turn_asking;            /* TASK_TURN: the question is on its way */
     struct history history;     /* the conversation's earlier turns */
     struct buf answer;          /* the text sent so far (conversations) */
-    int end_waits;              /* its last frame's WAIT was sent */
+    long end_mark;              /* its last frame is w->ends_sent's end_mark-th (waits) */
     int end_stored;             /* ... and the script stored it: end_result */
     long end_result;
     const char *usage_member;   /* whom it counts for (usage.h); in user or static */
@@ -179,6 +180,9 @@ struct worker {
     int auth_reported[2];       /* the primary endpoint's rejection logged; the fallback's */
     int redis_lost;             /* say so when it comes back */
     long long wait_paused_until; /* too few replicas: answers end without WAIT until then */
+    long ends_sent;             /* last frames sent that wait for replicas (end_mark) */
+    int wait_inflight;          /* a WAIT is on its way on ctl (replica_wait.h) ... */
+    long wait_covers;           /* ... covering the last frames marked up to this */
     int watching;               /* sentinel://: subscribed to +switch-master on watch */
     struct sentinel_watch sentinels;
     struct redis_async watch;
@@ -242,8 +246,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->ctl.ac = NULL;
         w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
-        for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
+        for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link)) {
             t->unsent = STAILQ_FIRST(&t->out); /* unconfirmed: sent again on the next connection */
+            t->end_stored = 0;
+        }
+        w->wait_inflight = 0;
         release_unstarted_tasks(w);
     } else {
         w->intake.ac = NULL;
@@ -260,7 +267,7 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     if (ra == &w->intake)
         timeout += READ_BLOCK_MS; /* XREADGROUP BLOCK waits that long by design */
     if (ra == &w->ctl && w->cfg->redis_wait_replicas > 0)
-        timeout += w->cfg->redis_wait_timeout_ms; /* so may WAIT (on_end_replicated) */
+        timeout += w->cfg->redis_wait_timeout_ms; /* so may WAIT (on_replicated) */
     redisAsyncContext *ac = redis_async_connect(ra, &w->addr, timeout, err, sizeof(err));
     if (!ac) {
         log_warn("%s", err);
@@ -442,7 +449,19 @@ static struct task *task_of_reply(redisAsyncContext *ac, void *privdata, const r
 }
 
 static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata);
-static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata);
+static void on_replicated(redisAsyncContext *ac, void *r, void *privdata);
+
+/* One WAIT at a time on ctl (replica_wait.h): it covers every last frame
+ * sent before it that waits for replicas. */
+static void wait_for_replicas(struct worker *w)
+{
+    if (w->wait_inflight || w->wait_covers == w->ends_sent || !w->ctl.ac ||
+        redisAsyncCommand(w->ctl.ac, on_replicated, NULL, "WAIT %ld %ld",
+                          w->cfg->redis_wait_replicas, w->cfg->redis_wait_timeout_ms) != REDIS_OK)
+        return; /* (refused: the connection is closing; the frames are sent again) */
+    w->wait_inflight = 1;
+    w->wait_covers = w->ends_sent;
+}
 
 /* f ends its answer, and its confirmation waits for the replicas. */
 static int waits_for_replicas(const struct worker *w, const struct out_frame *f)
@@ -471,11 +490,11 @@ static void send_frames(struct task *t)
             return;
         t->inflight++;
         t->unsent = STAILQ_NEXT(f, link);
-        t->end_waits = waits && redisAsyncCommand(w->ctl.ac, on_end_replicated, t, "WAIT %ld %ld",
-                                                  w->cfg->redis_wait_replicas,
-                                                  w->cfg->redis_wait_timeout_ms) == REDIS_OK;
-        if (t->end_waits)
-            t->inflight++;
+        t->end_stored = 0; /* a verdict from an earlier connection says nothing of this one */
+        if (waits) {
+            t->end_mark = ++w->ends_sent;
+            wait_for_replicas(w);
+        }
     }
 }
 
@@ -534,6 +553,7 @@ static void task_ended(struct task *t, const struct frame_head *last, long resul
 static void frame_refused(struct worker *w, struct task *t, redisAsyncContext *ac,
                           const redisReply *reply)
 {
+    t->end_stored = 0; /* WAIT's reply, still to come, must not confirm it */
     if (!w->script_error_reported++)
         log_error("job %s: Redis refused a frame: %s; reconnecting", t->id,
                   reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
@@ -576,9 +596,11 @@ static void on_written(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /* With redis_wait_replicas, an answer's last frame (which acknowledges
- * the job) counts as written only once WAIT says the replicas have it: a
+ * the job) counts as written only once a WAIT sent after it answers: a
  * master that dies before then leaves it unconfirmed, and it is sent again
- * to the master promoted after it. */
+ * to the master promoted after it. The WAIT covering it was sent before
+ * this reply came (replies come in order); when none was (WAIT is paused),
+ * it is confirmed now. */
 static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct worker *w = ac->data;
@@ -588,32 +610,46 @@ static void on_end_stored(redisAsyncContext *ac, void *r, void *privdata)
         return;
     if (reply->type != REDIS_REPLY_INTEGER) {
         frame_refused(w, t, ac, reply);
-    } else if (!t->end_waits) {
-        frame_confirmed(w, t, (long)reply->integer); /* (WAIT could not be sent) */
+    } else if (!w->wait_inflight || t->end_mark > w->wait_covers) {
+        frame_confirmed(w, t, (long)reply->integer);
     } else {
         t->end_result = (long)reply->integer;
         t->end_stored = 1;
     }
 }
 
-static void on_end_replicated(redisAsyncContext *ac, void *r, void *privdata)
+/* WAIT answered: the last frames it covers are confirmed together. One
+ * that reached fewer replicas than asked is confirmed too (docs/PROTOCOL.md,
+ * "Redis behind Sentinel": only a master dying before WAIT answers is
+ * covered), and for
+ * REPLICA_WAIT_PAUSE_MS answers end without WAIT, which would hold every
+ * frame on this connection for redis_wait_timeout_ms. */
+static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
 {
+    (void)privdata;
     struct worker *w = ac->data;
     redisReply *reply = r;
-    struct task *t = task_of_reply(ac, privdata, reply);
-    if (!t || !t->end_stored)
-        return; /* no reply (unconfirmed: sent again), or the write was refused */
-    t->end_stored = 0;
+    if (w->closing)
+        return;
+    w->wait_inflight = 0;
+    if (!reply)
+        return; /* unconfirmed: sent again on the next connection */
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer < w->cfg->redis_wait_replicas) {
-        /* no replica to wait for: WAIT would hold every answer's end on
-         * this connection for redis_wait_timeout_ms */
-        log_warn("job %s: its end reached %lld of %ld replica(s) in time; not waiting for "
-                 "replicas for %d s", t->id,
+        log_warn("%lld of %ld replica(s) had the answers' ends in time; answers end without "
+                 "waiting for replicas for %d s",
                  reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1LL,
-                 w->cfg->redis_wait_replicas, WAIT_PAUSE_MS / 1000);
-        w->wait_paused_until = clock_ms() + WAIT_PAUSE_MS;
+                 w->cfg->redis_wait_replicas, REPLICA_WAIT_PAUSE_MS / 1000);
+        w->wait_paused_until = clock_ms() + REPLICA_WAIT_PAUSE_MS;
     }
-    frame_confirmed(w, t, t->end_result);
+    for (struct task *t = LIST_FIRST(&w->tasks), *next; t; t = next) {
+        next = LIST_NEXT(t, link);
+        if (t->end_stored && !t->dropped && t->end_mark <= w->wait_covers) {
+            t->end_stored = 0;
+            frame_confirmed(w, t, t->end_result);
+        }
+    }
+    if (clock_ms() >= w->wait_paused_until)
+        wait_for_replicas(w); /* for the last frames sent while this one waited */
 }
 
 /* The model name sent to the endpoint asked now. */

@@ -157,8 +157,10 @@ static int serve(const struct config *cfg)
         lws_context_destroy(context);
         return 1;
     }
+    char redis_shown[1024];
     log_info("instance %s (run %s) listening on ws://%s:%ld/ws (redis %s)", wp.instance, wp.run,
-             la.shown, cfg->ws_port, cfg->redis_url);
+             la.shown, cfg->ws_port,
+             redis_url_redacted(cfg->redis_url, redis_shown, sizeof(redis_shown)));
     redis_link_tick(&wp);
     lws_sul_schedule(context, 0, &wp.tick, on_tick, TICK_US);
 

@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "log.h"
 #include "message.h"
+#include "replica_wait.h"
 
 /* ---- hiredis adapter -------------------------------------------------- */
 
@@ -362,21 +363,20 @@ void redis_link_close(struct wspush *wp)
 /* ---- jobs from clients ------------------------------------------------ */
 
 /* A job on its way: what its callbacks need. on_queued has the job's
- * reply; with redis_wait_replicas, on_replicated has WAIT's after it, and
- * only then is the client told (and the struct freed). */
+ * reply; with redis_wait_replicas the client is told (and the struct freed)
+ * only when the WAIT covering it answers (on_replicated). */
 struct queuing {
     uint64_t conn_id;
     int image;
     int wanted;             /* redis_wait_replicas asks for WAIT */
-    int waits;              /* WAIT was sent: on_replicated follows */
-    int told;               /* the client has its answer already */
+    long mark;              /* the link's jobs_sent when it was sent */
+    struct queuing *next;   /* on the link's replicating list */
     char id[48], conversation[48];
 };
 
 /* The client is told: queued, 429, 404, or an error frame. */
 static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
 {
-    q->told = 1;
     if (rc == 0)
         metrics_count_queued(q->image, "websocket");
     else if (rc == ENQUEUE_LIMITED)
@@ -404,6 +404,24 @@ static void tell(struct wspush *wp, struct queuing *q, int rc, const char *why)
     buf_free(&b);
 }
 
+static void on_replicated(redisAsyncContext *ac, void *r, void *privdata);
+
+/* One WAIT at a time on the cmd link (replica_wait.h): it covers every job
+ * sent before it. */
+static void wait_for_replicas(struct redis_link *l)
+{
+    const struct config *cfg = l->wp->cfg;
+    if (l->wait_inflight || l->wait_covers == l->jobs_sent || !l->ra.ac ||
+        clock_ms() < l->wait_paused_until ||
+        redisAsyncCommand(l->ra.ac, on_replicated, NULL, "WAIT %ld %ld",
+                          cfg->redis_wait_replicas, cfg->redis_wait_timeout_ms) != REDIS_OK)
+        return; /* (the jobs no WAIT covers are refused: on_queued) */
+    l->wait_inflight = 1;
+    l->wait_covers = l->jobs_sent;
+}
+
+/* The job's reply. With redis_wait_replicas the WAIT covering it, if one
+ * does, was sent before this reply came (replies come in order). */
 static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = ac->data;
@@ -411,28 +429,53 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     const char *why;
     long retry_after;
     int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
+    if (rc == 0 && q->wanted && l->wait_inflight && q->mark <= l->wait_covers) {
+        q->next = NULL;
+        if (l->replicating_last)
+            l->replicating_last->next = q;
+        else
+            l->replicating = q;
+        l->replicating_last = q;
+        return;
+    }
     if (rc != 0 || !q->wanted)
         tell(l->wp, q, rc, why); /* (a refusal needs no replica) */
-    else if (!q->waits)
+    else
         tell(l->wp, q, -1, MSG_NOT_REPLICATED);
-    if (!q->waits)
-        free(q);
+    free(q);
 }
 
+/* WAIT answered: every job it covers is told together. Too few replicas
+ * pause WAIT for REPLICA_WAIT_PAUSE_MS (jobs are refused meanwhile): each
+ * WAIT holds the whole link, history reads and presence included, for
+ * redis_wait_timeout_ms. */
 static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
 {
+    (void)privdata;
     struct redis_link *l = ac->data;
-    struct queuing *q = privdata;
-    if (!q->told) {
-        if (enqueue_replicated(r, l->wp->cfg) == 0) {
-            tell(l->wp, q, 0, NULL);
-        } else {
-            log_warn("job %s: WAIT %ld: %s", q->id, l->wp->cfg->redis_wait_replicas,
-                     r ? "too few replicas have it in time" : "connection lost");
-            tell(l->wp, q, -1, MSG_NOT_REPLICATED);
-        }
+    struct wspush *wp = l->wp;
+    l->wait_inflight = 0;
+    int replicated = enqueue_replicated(r, wp->cfg) == 0;
+    if (!replicated && r) {
+        log_warn("WAIT %ld: too few replicas had the jobs in time; refusing jobs for %d s",
+                 wp->cfg->redis_wait_replicas, REPLICA_WAIT_PAUSE_MS / 1000);
+        l->wait_paused_until = clock_ms() + REPLICA_WAIT_PAUSE_MS;
     }
-    free(q);
+    while (l->replicating) {
+        struct queuing *q = l->replicating;
+        l->replicating = q->next;
+        if (replicated) {
+            tell(wp, q, 0, NULL);
+        } else {
+            log_warn("job %s: WAIT %ld: %s", q->id, wp->cfg->redis_wait_replicas,
+                     r ? "too few replicas have it in time" : "connection lost");
+            tell(wp, q, -1, MSG_NOT_REPLICATED);
+        }
+        free(q);
+    }
+    l->replicating_last = NULL;
+    if (r)
+        wait_for_replicas(l); /* for the jobs sent while this one waited */
 }
 
 void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
@@ -442,7 +485,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
     struct enqueue e;
     if (!wp->cmd.ra.ac) {
         if (c)
-            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+            conn_reject(&wp->conns, c, MSG_SERVICE_UNAVAILABLE);
         return;
     }
     struct queuing *q = calloc(1, sizeof(*q));
@@ -452,9 +495,16 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
             conn_reject(&wp->conns, c, MSG_INTERNAL);
         return;
     }
+    if (e.waits && clock_ms() < wp->cmd.wait_paused_until) {
+        free(q);
+        if (c)
+            conn_reject(&wp->conns, c, MSG_NOT_REPLICATED);
+        return;
+    }
     q->conn_id = conn_id;
     q->image = image != NULL;
-    q->wanted = q->waits = e.waits;
+    q->wanted = e.waits;
+    q->mark = ++wp->cmd.jobs_sent;
     redisAsyncContext *ac = wp->cmd.ra.ac;
     int last = e.ncmds - 1 - e.waits; /* the job's reply */
     for (int i = 0; i < last; i++)
@@ -464,10 +514,9 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
                               e.cmd[last].argvlen) != REDIS_OK) {
         free(q);
         if (c)
-            conn_reject(&wp->conns, c, "服务暂时不可用 (service unavailable, try again)");
+            conn_reject(&wp->conns, c, MSG_SERVICE_UNAVAILABLE);
         return;
     }
-    if (e.waits && redisAsyncCommandArgv(ac, on_replicated, q, e.cmd[last + 1].argc,
-                                         e.cmd[last + 1].argv, e.cmd[last + 1].argvlen) != REDIS_OK)
-        q->waits = 0; /* (unlikely after the job's went) on_queued refuses it */
+    if (e.waits)
+        wait_for_replicas(&wp->cmd);
 }

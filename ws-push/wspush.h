@@ -23,6 +23,7 @@
 #include "sentinel_watch.h"
 
 struct wspush;
+struct queuing;
 
 /* subjects.c: connections grouped by who is on them */
 struct subject_table {
@@ -38,6 +39,12 @@ struct redis_link {
     int is_subscriber;
     int is_watch;               /* to a Sentinel, for +switch-master */
     int was_lost;               /* a connection was lost: the next is a reconnect */
+    /* cmd, redis_wait_replicas: one WAIT at a time (replica_wait.h) */
+    long jobs_sent;             /* jobs sent on it (struct queuing's mark) */
+    int wait_inflight;          /* a WAIT is on its way ... */
+    long wait_covers;           /* ... covering the jobs marked up to this */
+    struct queuing *replicating, *replicating_last; /* queued, told when it answers */
+    long long wait_paused_until; /* too few replicas: jobs are refused until then */
 };
 
 struct wspush {

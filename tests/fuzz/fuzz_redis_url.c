@@ -1,5 +1,6 @@
 /* fuzz_redis_url.c -- libFuzzer harness: redis_url (common/redis_conn.c
- * redis_addr_parse, sentinel:// in common/redis_sentinel.c). */
+ * redis_addr_parse, sentinel:// in common/redis_sentinel.c, and
+ * redis_url_redacted). */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(err[0]);
     }
+    char shown[64];
+    assert(strlen(redis_url_redacted(url, shown, sizeof(shown))) < sizeof(shown));
     free(url);
     return 0;
 }

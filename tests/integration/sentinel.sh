@@ -3,9 +3,11 @@
 # steady load of posted messages and streaming answers; Sentinel promotes
 # the replica and every program follows it without losing its WebSocket
 # clients or its running answers. With redis_wait_replicas: 1 every message
-# that got a 200 is answered; then the new master is killed the same way
-# with redis_wait_replicas: 0, and what was lost is reported. Also: a
-# Sentinel down at start, and a wrong master name.
+# that got a 200 is answered, and a stalled replica (SIGSTOP) makes a post
+# and a socket message fail rather than be confirmed; then the new master
+# is killed the same way with redis_wait_replicas: 0, what was lost is
+# reported, and the answers that arrived are checked. Also: a Sentinel down
+# at start, and a wrong master name.
 . "$(dirname "$0")/../lib.sh"
 
 MASTER=mm
@@ -73,6 +75,8 @@ start_worker w1
 start_worker w2
 start_wspush ws1
 start_lighttpd
+# (the replica in sync first: until then WAIT finds none and it is a 503)
+wait_until 10 sh -c "redis-cli -p $PORT_B INFO replication | grep -q master_link_status:up"
 r=$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"hello @@tokens=3"}')
 expect_match "with the first Sentinel down, a message is accepted" '^200 ' "$r"
 sentinel s1 "$S1"
@@ -137,10 +141,55 @@ check "without a replica a post is refused with 503" \
     wait_until 15 grep -q 'replicas.* 503$' "$T/refused"
 redis_node node_a "$PORT_A" --replicaof 127.0.0.1 "$PORT_B"   # the old master comes back as a replica
 check "posting succeeds again with the replica back" wait_until 20 more_accepted_than $((before + 20))
-ask replicated "replicated @@tokens=2"
-check "with the replica back a socket message is queued" \
-    wait_until 10 grep -q '"type":"queued"' "$T/replicated.out"
-stop replicated
+# ask_queued NAME TEXT: asks until queued; ws-push refuses jobs for a while
+# (REPLICA_WAIT_PAUSE_MS, 5 s) after a WAIT that found too few replicas
+ask_queued() {
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        ask "$1" "$2"
+        wait_until 3 grep -q '"type":"\(queued\|error\)"' "$T/$1.out"
+        stop "$1"
+        grep -q '"type":"queued"' "$T/$1.out" && return 0
+        sleep 1
+    done
+    return 1
+}
+check "with the replica back a socket message is queued" ask_queued replicated "replicated @@tokens=2"
+# a stalled replica (SIGSTOP: connected, but it acknowledges nothing): WAIT
+# finds no replica in time, so nothing is confirmed, then all is well again
+kill -STOP "$(pid_of node_a)"
+# (a few tries: on a loaded machine a try may meet another refusal first,
+# e.g. a reconnect; none may be accepted)
+post_stalled() {
+    for try in 1 2 3 4 5; do
+        r=$(http POST /api/message -H 'Content-Type: application/json' -d "{\"content\":\"stalled replica $try\"}")
+        case "$r" in
+        200*) echo "accepted: $r"; return ;;
+        503*replicas*) echo refused; return ;;
+        esac
+        sleep 0.5
+    done
+    echo "$r"
+}
+expect_eq "with the replica stalled a post is refused with 503 naming the replicas" refused "$(post_stalled)"
+ask_stalled() {
+    for try in 1 2 3; do
+        ask "stalled$try" "stalled replica"
+        wait_until 10 grep -q '"type":"\(queued\|error\)"' "$T/stalled$try.out"
+        stop "stalled$try"
+        grep -q '"type":"queued"' "$T/stalled$try.out" && return 1
+        grep -q '"type":"error".*replicas' "$T/stalled$try.out" && return 0
+    done
+    return 1
+}
+check "with the replica stalled a socket message gets the error frame naming the replicas, not queued" \
+    ask_stalled
+kill -CONT "$(pid_of node_a)"
+post_accepted() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d '{"content":"replica resumed"}' "$API/api/message")" = 200 ]
+}
+check "with the replica resumed a post is accepted (once it caught up)" wait_until 15 post_accepted
+check "with the replica resumed a socket message is queued" ask_queued resumed "replica resumed @@tokens=2"
 touch "$T/stop-posting"
 wait "$POSTER"
 sort -u "$T/accepted" > "$T/accepted1"
@@ -187,19 +236,27 @@ wait "$POSTER"
 sort -u "$T/accepted" > "$T/accepted2"
 total2=$(wc -l < "$T/accepted2")
 wait_until 20 none_missing accepted2
-echo "redis_wait_replicas 0: $(missing accepted2) of $total2 messages that got a 200 were lost"
 
-# every answer's frames: seq 0, 1, 2, ... without a gap or a repeat, ended
-# once; prints the answers of $1 (a file of ids) that break it
+# every answer's frames in order and once, ended once: prints the answers
+# of $1 (a file of ids) that break it. A frame before the last may be
+# missing (confirmed on a master before it reached the replica: README,
+# "During a failover"); such gaps are counted in $T/gaps.
 broken() {
     grep '"id":"' "$T/client.out" | sed 's/^{"type":"\([a-z]*\)","id":"\([^"]*\)","seq":\([0-9]*\).*/\2 \3 \1/' |
-        awk -v ids="$1" 'BEGIN { while ((getline id < ids) > 0) want[id] = 1 }
+        awk -v ids="$1" -v gaps="$T/gaps" 'BEGIN { while ((getline id < ids) > 0) want[id] = 1 }
              !($1 in want) { next }
-             { if ($2 != next_seq[$1] || ended[$1]) bad[$1] = 1; next_seq[$1] = $2 + 1
+             { if (($1 in next_seq && $2 < next_seq[$1]) || ended[$1]) bad[$1] = 1
+               if ($2 > next_seq[$1]) gap++
+               next_seq[$1] = $2 + 1
                if ($3 == "done" || $3 == "error") ended[$1] = 1 }
-             END { for (id in bad) print id }'
+             END { for (id in bad) print id; print gap + 0 > gaps }'
 }
-expect_eq "redis_wait_replicas 1: every answer came whole, in order and once" "" "$(broken "$T/accepted1")"
+expect_eq "redis_wait_replicas 1: every answer came in order and once" "" "$(broken "$T/accepted1")"
+echo "redis_wait_replicas 1: $(cat "$T/gaps") frame gap(s) in the answers"
+echo "redis_wait_replicas 0: $(missing accepted2) of $total2 messages that got a 200 were lost"
+expect_eq "redis_wait_replicas 0: every answer that arrived came in order and once" "" \
+    "$(broken "$T/accepted2")"
+echo "redis_wait_replicas 0: $(cat "$T/gaps") frame gap(s) in the answers"
 check "the client stayed connected through both failovers" \
     sh -c "! grep -q '^# \\(closed\\|disconnected\\)' $T/client.out"
 check "ws-push ws1 is still alive" kill -0 "$(pid_of ws1)"
