@@ -197,9 +197,9 @@ fanout() {
     else what="paced: $frames frames at $rate frames/s ($(fmt_int $((n * rate))) deliveries/s asked)"; fi
     say "   $n clients, $what, $FRAME_BYTES-byte frames, $(runs_label "$runs")"
     for r in $(seq 1 "$runs"); do
-        line=$("$BIN/wsload" --url "$WS1" --connections "$n" --sources 16 --publish "$REDIS_URL" \
+        line=$("$BIN/wsload" --url "${FANOUT_URL:-$WS1}" --connections "$n" --sources 16 --publish "$REDIS_URL" \
             --channel "${REDIS_PREFIX}out:all" --frames "$frames" --frame-bytes "$FRAME_BYTES" \
-            --rate "$rate" --expect-done 1 --duration 90 --watch-pid "$WSPUSH_PID" 2>> "$T/fanout.err" | tail -1)
+            --rate "$rate" --expect-done 1 --duration 90 --watch-pid "${FANOUT_PIDS:-$WSPUSH_PID}" 2>> "$T/fanout.err" | tail -1)
         [ -n "$line" ] || continue
         fps+=("$(jget frames_per_s "$line")")
         p50+=("$(jget lat_p50_us "$line")")
@@ -220,7 +220,7 @@ fanout() {
     mw=$(median "${wsc[@]}"); mc=$(median "${cli[@]}"); mo=$(median "${ok[@]}")
     local kind="burst"
     [ "$rate" = 0 ] || kind="paced at $rate frames/s"
-    row "(2) fan-out, $n clients, $kind" \
+    row "(2) fan-out, $n clients, $kind${FANOUT_LABEL:-}" \
         "$n clients straight to ws-push (16 source addresses), $what, $FRAME_BYTES-byte frames, PUBLISHed on P out:all with a fresh ts" \
         "$(fmt_int "$mf") frames/s delivered (sum over clients); latency p50 $(ms "$m50") ms, p99 $(ms "$m99") ms; $(fmt_int "$mo") of $(fmt_int $expected) frames delivered, $(sum "${drop[@]}") connections closed early; ws-push $mw cores, load client $mc cores" \
         "$(runs_label "$runs")" \
@@ -239,6 +239,28 @@ scenario_fanout() {
         fanout 10000 200 0 "$RUNS"
         fanout 10000 100 10 1
     fi
+}
+
+# The paced load of issue 18 (10k clients, 50 frames/s each: 500k
+# deliveries/s, then 100/s: 1M/s) on one ws-push, then on two sharing the
+# port (ws_processes 2), in one run; "ws-push" CPU is both processes'.
+scenario_share() {
+    say "== (2b) paced fan-out, one ws-push vs two sharing the port (ws_processes: 2)"
+    local frames=100 p
+    [ "$QUICK" = 1 ] && frames=50
+    fanout 10000 "$frames" 50 1
+    p=$(free_port)
+    start_wspush_on sa "$p" --ws-processes 2
+    start_wspush_on sb "$p" --ws-processes 2
+    FANOUT_URL="ws://127.0.0.1:$p/ws" FANOUT_PIDS="$(pid_of sa),$(pid_of sb)" \
+        FANOUT_LABEL=", 2 ws-push sharing the port"
+    fanout 10000 "$frames" 50 1
+    fanout 10000 "$frames" 100 1
+    fanout 1000 "$frames" 500 1
+    unset FANOUT_URL FANOUT_PIDS FANOUT_LABEL
+    stop sa
+    stop sb
+    fanout 1000 "$frames" 500 1
 }
 
 # ---- (4) HTTP through lighttpd ---------------------------------------------------
@@ -504,11 +526,12 @@ scenario_auth() {
 
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout e2e http worker redis cancel auth)
-ONLY=${BENCH_ONLY:-connections fanout e2e http worker redis cancel auth}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth)
+ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
+wanted share && scenario_share
 if wanted e2e; then start_worker w1; scenario_e2e; stop w1; fi
 wanted http && scenario_http
 wanted worker && scenario_worker

@@ -5,7 +5,7 @@
  *          [--sources K] [--connect-window W]
  *          [--publish REDIS_URL --channel CH --frames N [--frame-bytes B] [--rate R]]
  *          [--post http://HOST:PORT/PATH --requests N [--content TEXT]]
- *          [--watch-pid PID]
+ *          [--watch-pid PID[,PID...]]
  *
  * Opens N connections (at most W handshakes in flight), spread over the
  * source addresses 127.0.0.1 .. 127.0.0.K, and keeps them open. Every frame
@@ -29,7 +29,7 @@
  * answer's "done" frame on the first connection. End-to-end latency = from
  * just before connect() of the POST to the receipt of the first text frame.
  *
- * --watch-pid: also reports the CPU that process used (from /proc/PID/stat)
+ * --watch-pid: also reports the CPU those processes used (from /proc/PID/stat), summed
  * over the measuring window: from the first publish, or from the end of the
  * connect phase, to the end; as cores (CPU seconds per second), like the
  * client's own CPU.
@@ -182,7 +182,7 @@ static struct {
     char post_error[256];
 
     /* the measuring window, and CPU used in it */
-    int watch_pid;
+    int watch_pid[8], nwatch;
     long long win_t0;
     double win_watch0, win_self0;
 
@@ -212,6 +212,19 @@ static double proc_cpu_s(int pid)
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds of every watched process, -1 if one is unknown */
+static double watched_cpu_s(void)
+{
+    double sum = 0;
+    for (int i = 0; i < st.nwatch; i++) {
+        double c = proc_cpu_s(st.watch_pid[i]);
+        if (c < 0)
+            return -1;
+        sum += c;
+    }
+    return sum;
+}
+
 static double self_cpu_s(void)
 {
     struct rusage ru;
@@ -224,7 +237,7 @@ static void window_start(void)
 {
     st.win_t0 = mono_us();
     st.win_self0 = self_cpu_s();
-    st.win_watch0 = st.watch_pid ? proc_cpu_s(st.watch_pid) : -1;
+    st.win_watch0 = st.nwatch ? watched_cpu_s() : -1;
 }
 
 /* ---- frames -------------------------------------------------------------- */
@@ -630,7 +643,7 @@ static void usage(void)
             "              [--expect-frames N] [--expect-done N] [--hold S] [--sources K]\n"
             "              [--connect-window W] [--publish REDIS_URL --channel CH --frames N\n"
             "              [--frame-bytes B] [--rate R]] [--post URL --requests N [--content T]]\n"
-            "              [--watch-pid PID]\n");
+            "              [--watch-pid PID[,PID...]]\n");
 }
 
 int main(int argc, char **argv)
@@ -664,7 +677,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--post") == 0) st.post_url = v;
         else if (strcmp(a, "--requests") == 0) st.requests = atol(v);
         else if (strcmp(a, "--content") == 0) st.content = v;
-        else if (strcmp(a, "--watch-pid") == 0) st.watch_pid = atoi(v);
+        else if (strcmp(a, "--watch-pid") == 0)
+            for (const char *p = v; *p && st.nwatch < 8; p += strcspn(p, ","), p += *p == ',')
+                st.watch_pid[st.nwatch++] = atoi(p);
         else {
             fprintf(stderr, "unknown option %s\n", a);
             usage();
@@ -760,8 +775,8 @@ int main(int argc, char **argv)
     double win_s = st.win_t0 ? (double)(t_end - st.win_t0) / 1e6 : 0;
     double self_cores = win_s > 0 ? (cpu_s - st.win_self0) / win_s : -1;
     double watch_cores = -1;
-    if (st.watch_pid && win_s > 0 && st.win_watch0 >= 0) {
-        double c = proc_cpu_s(st.watch_pid);
+    if (st.nwatch && win_s > 0 && st.win_watch0 >= 0) {
+        double c = watched_cpu_s();
         if (c >= 0)
             watch_cores = (c - st.win_watch0) / win_s;
     }
@@ -798,8 +813,8 @@ int main(int argc, char **argv)
         printf(",\"post_error\":\"%s\"", st.post_error);
     }
     printf(",\"win_s\":%.3f,\"self_cores\":%.2f", win_s, self_cores);
-    if (st.watch_pid)
-        printf(",\"watch_pid\":%d,\"watch_cores\":%.2f", st.watch_pid, watch_cores);
+    if (st.nwatch)
+        printf(",\"watch_pids\":%d,\"watch_cores\":%.2f", st.nwatch, watch_cores);
     printf("}\n");
     fflush(stdout);
     lws_context_destroy(st.ctx);

@@ -73,6 +73,7 @@ static const struct option_def options[] = {
     INT_OPT(port, "8080", 1, 65535, "public port of the web server"),
     STR_OPT(bind, "127.0.0.1", 255, "address ws-push and the stand-in listen on"),
     INT_OPT(ws_port, "8081", 1, 65535, "port ws-push listens on"),
+    INT_OPT(ws_processes, "1", 1, 64, "ws-push processes sharing ws_port (SO_REUSEPORT; make run starts this many): more than 1 spreads the WebSocket clients over the cores"),
     INT_OPT(standin_port, "8082", 1, 65535, "port the built-in AI stand-in listens on"),
     STR_OPT(fcgi_listen, "", 107, "fcgi-api: host:port or socket path to listen on (empty: socket passed by the web server)"),
     STR_OPT(redis_url, "redis://127.0.0.1:6380/0", 1024, "Redis to use: redis://[:password@]host[:port][/db], unix:/path, or a master behind Sentinel: sentinel://[:password@]host[:port],host[:port].../master-name[/db][?sentinel_password=S]"),

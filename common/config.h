@@ -24,6 +24,7 @@ struct config {
     long port;                  /* web server port (lighttpd/apache) */
     char *bind;                 /* address the daemons listen on */
     long ws_port;               /* ws-push listens here */
+    long ws_processes;          /* > 1: that many ws-push share ws_port */
     long standin_port;          /* built-in AI stand-in listens here */
     char *fcgi_listen;          /* fcgi-api: "" = socket from the web server */
 

@@ -60,9 +60,12 @@ fi
 
 "$BIN/worker" > "$RUN/worker.out" 2>&1 &
 started worker $!
-"$BIN/ws-push" > "$RUN/ws-push.out" 2>&1 &
-started ws-push $!
-wait_port "$bind" "$ws_port" ws-push
+# ws_processes of them share ws_port (SO_REUSEPORT): one per core to use
+for i in $(seq 1 "$ws_processes"); do
+    "$BIN/ws-push" > "$RUN/ws-push-$i.out" 2>&1 &
+    started "ws-push-$i" $!
+done
+wait_port "$bind" "$ws_port" ws-push-1
 
 ROOT=$ROOT RUN=$RUN BIN=$BIN PORT=$port WS_PORT=$ws_port FCGI_PROCS=2 \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$RUN/lighttpd.conf"

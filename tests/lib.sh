@@ -149,6 +149,17 @@ start_wspush() {
     wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1"
 }
 
+# start_wspush_on NAME PORT [FLAGS...]: ws-push NAME on PORT, which others
+# may share (--ws-processes N); sets WS_PORT_<NAME>. The port may already be
+# open (a sibling): up when its presence key is there.
+start_wspush_on() {
+    n=$1 port=$2; shift 2
+    spawn "$n" "$BIN/ws-push" --ws-port "$port" --instance-id "$n" "$@"
+    eval "WS_PORT_$n=$port"
+    wait_until 10 sh -c "redis-cli -p $REDIS_PORT EXISTS ${REDIS_PREFIX}wspush:$n | grep -q 1" ||
+        { fail "ws-push $n starts on port $port" "$(tail -3 "$T/$n.out")"; exit 1; }
+}
+
 # restart_wspush NAME [FLAGS...]: stops ws-push NAME if it runs and starts it
 # again on the same port (WS_PORT_<NAME>), so proxies and clients find it
 restart_wspush() {

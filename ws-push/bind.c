@@ -9,7 +9,10 @@
  * right. lws is also told to fail rather than wait for an address that is
  * not there yet, and the address is tried first with a socket of our own:
  * the reason it cannot be bound (in use, not on this host) is then logged
- * plainly, and lws 4.1 never takes its failure path (which leaks). */
+ * plainly, and lws 4.1 never takes its failure path (which leaks).
+ * When several ws-push share the port (shared_listen.c) the trial socket
+ * has SO_REUSEPORT too, as theirs have. */
+#define _DEFAULT_SOURCE /* SO_REUSEPORT */
 #define _POSIX_C_SOURCE 200809L
 #include "wspush.h"
 
@@ -22,6 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+static int share_port;
+
 /* Binds and closes a socket on addr:port; returns 0 or an errno. */
 static int try_bind(int family, const struct sockaddr *addr, socklen_t len)
 {
@@ -30,6 +35,7 @@ static int try_bind(int family, const struct sockaddr *addr, socklen_t len)
         return errno;
     int one = 1, rc = 0;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (share_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, addr, len) != 0)
         rc = errno;
     close(fd);
@@ -55,10 +61,11 @@ static int try_bind_any(int port)
     return try_bind(AF_INET, (struct sockaddr *)&a4, sizeof(a4));
 }
 
-int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, char *err,
-                        size_t errlen)
+int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, int share,
+                        char *err, size_t errlen)
 {
     memset(la, 0, sizeof(*la));
+    share_port = share;
     la->options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     if (!bind[0]) {
         snprintf(la->shown, sizeof(la->shown), "*");

@@ -110,7 +110,8 @@ static int serve(const struct config *cfg)
     static struct wspush wp;
     struct listen_addr la;
     char err[256];
-    if (listen_addr_resolve(&la, cfg->bind, (int)cfg->ws_port, err, sizeof(err)) != 0) {
+    if (listen_addr_resolve(&la, cfg->bind, (int)cfg->ws_port, cfg->ws_processes > 1, err,
+                            sizeof(err)) != 0) {
         log_error("%s", err);
         return 1;
     }
@@ -127,10 +128,12 @@ static int serve(const struct config *cfg)
     retry.secs_since_valid_hangup = (uint16_t)cfg->ws_idle_timeout;
 
     const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
+                                              shared_listen_protocol,
                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = (int)cfg->ws_port;
+    int shared = cfg->ws_processes > 1;
+    info.port = shared ? CONTEXT_PORT_NO_LISTEN_SERVER : (int)cfg->ws_port;
     info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.user = &wp;
@@ -150,6 +153,10 @@ static int serve(const struct config *cfg)
         return 1;
     }
     wp.vhost = lws_get_vhost_by_name(context, "default");
+    if (shared && shared_listen_start(&wp, &la, (int)cfg->ws_port) != 0) {
+        lws_context_destroy(context);
+        return 1;
+    }
     char redis_shown[1024];
     log_info("instance %s (run %s) listening on ws://%s:%ld/ws (redis %s)", wp.instance, wp.run,
              la.shown, cfg->ws_port,

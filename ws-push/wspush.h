@@ -84,15 +84,21 @@ struct wspush {
     int stopping;
 };
 
-/* bind.c: what to hand lws for `bind` ("" = every interface); -1 with the
- * reason in err when the address cannot be bound on port */
+/* bind.c: what to hand lws for `bind` ("" = every interface), the port
+ * shared with other processes when share; -1 with the reason in err when
+ * the address cannot be bound on port */
 struct listen_addr {
     char iface[64];             /* numeric address for info.iface; "" = none */
     char shown[68];             /* for the log: 127.0.0.1, [::1] or * */
     unsigned long long options; /* lws_context_creation_info.options to add */
 };
-int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, char *err,
-                        size_t errlen);
+int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, int share,
+                        char *err, size_t errlen);
+
+/* shared_listen.c: ws_processes > 1: listens on la:port with SO_REUSEPORT
+ * and hands lws every connection accepted; -1 (logged) when it cannot */
+extern const struct lws_protocols shared_listen_protocol;
+int shared_listen_start(struct wspush *wp, const struct listen_addr *la, int port);
 
 /* mask_guard.c: follows a client socket from accept (returns -1 when out
  * of memory: refuse it), knows its connection once established, forgets it

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export PORT=$(free_port) WS_PORT=$(free_port) STANDIN_PORT=$(free_port)
+export WS_PROCESSES=2   # two ws-push share WS_PORT (shared-port.sh tests that at length)
 rport=$(free_port)
 export REDIS_URL="redis://127.0.0.1:$rport/0"
 export RUN=$T/stack
@@ -14,6 +15,8 @@ wait_until 60 grep -q "is running" "$T/makerun.out" ||
 
 check "it prints the test page URL" grep -q "http://127.0.0.1:$PORT/test-websocket.html" "$T/makerun.out"
 check "it says answers come from the built-in stand-in" grep -q "built-in AI stand-in" "$T/makerun.out"
+check "it started ws_processes (2) ws-push on one port" \
+    sh -c "[ \$(ls $RUN/ws-push-*.pid | wc -l) = 2 ] && [ \$(ss -ltnH 'sport = :$WS_PORT' | wc -l) = 2 ]"
 API="http://127.0.0.1:$PORT"
 r=$(http GET /api/health)
 expect_eq "the API answers through lighttpd" '200 {"status":"ok","message":"服务运行正常"}' "$r"
