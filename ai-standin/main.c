@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     const struct config_usage usage = {
         "ai-standin", "an OpenAI-compatible stand-in model for tests and `make run`; "
         "directives in the question: @@delay=MS @@fail=CODE[*N] @@failfor=MODEL @@cut=N @@malformed=N "
-        "@@error=N @@tokens=N @@hang @@nostreamoptions (a request with stream_options is a 400); "
+        "@@error=N @@tokens=N @@hang @@nostreamoptions[=422] (a request with stream_options is a 400, or a 422 as FastAPI servers send); "
         "with stream_options.include_usage a stream ends with a usage chunk "
         "(prompt_tokens: the question's words + 1; completion_tokens: the answer's)"};
     int rc;

@@ -83,7 +83,9 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
     if (!val && name_is(name, name_len, "plain"))
         return d->plain = 1;
     if (!val && name_is(name, name_len, "nostreamoptions"))
-        return d->no_stream_options = 1;
+        return d->no_stream_options = 400;
+    if (name_is(name, name_len, "nostreamoptions") && val_len == 3 && memcmp(val, "422", 3) == 0)
+        return (d->no_stream_options = 422) != 0;
     if (!val)
         return 0;
     if (name_is(name, name_len, "delay"))

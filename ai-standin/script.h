@@ -26,7 +26,9 @@ struct directives {
     int hang;           /* @@hang: never answer */
     int endless;        /* @@endless: "tok0 tok1 ..." for ever (streamed only) */
     int plain;          /* @@plain: one JSON completion even when a stream was asked */
-    int no_stream_options; /* @@nostreamoptions: a request with stream_options is a 400 */
+    int no_stream_options; /* @@nostreamoptions: a request with stream_options is a 400
+                            * (OpenAI's error body); @@nostreamoptions=422: a 422 with a
+                            * pydantic-style body (FastAPI servers) */
 };
 
 struct answer {

@@ -378,6 +378,13 @@ static int handle_chat(struct conn *c)
               "include_usage=%d tokens=%zu delay=%ld question=\"%.200s\"", c->id, a->model,
               a->stream, a->has_stream_options, a->include_usage, a->ntokens, c->delay_ms,
               a->question);
+    if (a->dir.no_stream_options == 422 && a->has_stream_options) {
+        static const char body[] =
+            "{\"detail\":[{\"type\":\"extra_forbidden\",\"loc\":[\"body\",\"stream_options\"],"
+            "\"msg\":\"Extra inputs are not permitted\"}]}";
+        log_debug("-> 422 (stand-in @@nostreamoptions=422)");
+        return reply_json(c, 422, NULL, body, sizeof(body) - 1, 0);
+    }
     if (a->dir.no_stream_options && a->has_stream_options) /* as OpenAI's older API did */
         return reply_error_param(c, 400, "invalid_request_error", "stream_options", NULL, NULL,
                                  "Unrecognized request argument supplied: stream_options "

@@ -61,11 +61,20 @@ fi
 "$BIN/worker" > "$RUN/worker.out" 2>&1 &
 started worker $!
 # ws_processes of them share ws_port (SO_REUSEPORT): one per core to use
+# (each an instance of its own: a configured instance_id gets -1, -2, ...)
 for i in $(seq 1 "$ws_processes"); do
-    "$BIN/ws-push" > "$RUN/ws-push-$i.out" 2>&1 &
+    if [ -n "$instance_id" ] && [ "$ws_processes" -gt 1 ]; then
+        "$BIN/ws-push" --instance-id "$instance_id-$i" > "$RUN/ws-push-$i.out" 2>&1 &
+    else
+        "$BIN/ws-push" > "$RUN/ws-push-$i.out" 2>&1 &
+    fi
     started "ws-push-$i" $!
 done
 wait_port "$bind" "$ws_port" ws-push-1
+for i in $(seq 1 "$ws_processes"); do
+    kill -0 "$(cat "$RUN/ws-push-$i.pid")" 2> /dev/null ||
+        { echo "run: ws-push $i did not start (see $RUN/ws-push-$i.out)" >&2; exit 1; }
+done
 
 ROOT=$ROOT RUN=$RUN BIN=$BIN PORT=$port WS_PORT=$ws_port FCGI_PROCS=2 \
     sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/lighttpd/lighttpd.conf.in" "$RUN/lighttpd.conf"

@@ -1,4 +1,5 @@
 /* model.c -- see model.h. */
+#define _GNU_SOURCE /* memmem */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
@@ -314,21 +315,17 @@ static void error_body_message(struct model_call *mc, char *out, size_t len)
     json_decref(root);
 }
 
-/* The error body names stream_options (its message or its "param"): the
- * endpoint does not take the option, e.g. "Unrecognized request argument
- * supplied: stream_options" or "stream_options: Extra inputs are not
- * permitted". */
+/* The error body names stream_options: the endpoint does not take the
+ * option. Its shape varies (OpenAI: error.message / error.param, e.g.
+ * "Unrecognized request argument supplied: stream_options"; pydantic
+ * servers: detail[].loc ["body","stream_options"], "Extra inputs are not
+ * permitted"), so the name is looked for anywhere in the body. At worst an
+ * unrelated 400 that quotes the request is asked once more without it. */
 static int rejects_stream_options(struct model_call *mc)
 {
-    if (!mc->include_usage || (mc->status != 400 && mc->status != 422))
-        return 0;
-    json_t *root = json_loadb(mc->plain.data ? mc->plain.data : "", mc->plain.len, 0, NULL);
-    json_t *err = json_object_get(root, "error");
-    const char *m = json_string_value(json_object_get(err, "message"));
-    const char *param = json_string_value(json_object_get(err, "param"));
-    int named = (m && strstr(m, "stream_options")) || (param && strstr(param, "stream_options"));
-    json_decref(root);
-    return named;
+    static const char name[] = "stream_options";
+    return mc->include_usage && (mc->status == 400 || mc->status == 422) && mc->plain.data &&
+           memmem(mc->plain.data, mc->plain.len, name, sizeof(name) - 1) != NULL;
 }
 
 /* A 200 that was not an event stream: a non-streamed completion. */

@@ -1147,7 +1147,10 @@ static void task_model_done(struct task *t, CURLcode code)
                  "without it, and from now on (no token usage from it)", t->id, why,
                  t->fallback ? "fallback" : "primary");
         w->no_stream_options[t->fallback] = 1;
-        task_call_model(t);
+        if (w->stop_requested)
+            task_finish(t, MSG_UNAVAILABLE);
+        else
+            task_call_model(t);
         return;
     case MODEL_TOO_BIG: /* the same request would go over again: not retried */
         log_warn("job %s: %s (after %ld token(s)); ended, not retried", t->id, why, tokens);

@@ -176,6 +176,7 @@ static int serve(const struct config *cfg)
         log_info("stopping on %s: closing %zu client(s)",
                  interrupted == SIGINT ? "SIGINT" : "SIGTERM", wp.conns.count);
     wp.stopping = 1;
+    shared_listen_stop();
     redis_link_close(&wp);
     for (struct conn *c = LIST_FIRST(&wp.conns.all); c; c = LIST_NEXT(c, link)) {
         conn_close_after_queue(c, CONN_GOING_AWAY, LWS_CLOSE_STATUS_GOINGAWAY,

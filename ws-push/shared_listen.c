@@ -24,18 +24,42 @@
 #include "log.h"
 
 #define ACCEPTS_PER_WAKE 64     /* then the other sockets get their turn */
+#define FULL_PAUSE_US (100 * LWS_US_PER_MS)
 
-static void hand_to_lws(struct wspush *wp, int fd)
+static struct lws *listener;
+static lws_sorted_usec_list_t resume_sul;
+
+/* Out of descriptors (or lws out of room): the connections wait in the
+ * backlog rather than being accepted and closed, and the loop does not
+ * spin on a socket that stays readable. */
+static void resume_accepting(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (listener)
+        lws_rx_flow_control(listener, 1);
+}
+
+static void pause_accepting(struct wspush *wp)
+{
+    lws_rx_flow_control(listener, 0);
+    lws_sul_schedule(wp->ctx, 0, &resume_sul, resume_accepting, FULL_PAUSE_US);
+}
+
+/* 0, or -1 when lws could not take it (it closed fd) */
+static int hand_to_lws(struct wspush *wp, int fd)
 {
     int one = 1;
     if (mask_guard_accepted(fd) != 0) {
         close(fd);
-        return;
+        return -1;
     }
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         log_warn("TCP_NODELAY: %s", strerror(errno));
-    if (!lws_adopt_socket_vhost(wp->vhost, fd)) /* (it closed fd) */
-        log_warn("libwebsockets did not take a connection");
+    if (!lws_adopt_socket_vhost(wp->vhost, fd)) {
+        mask_guard_unbind(fd);
+        return -1;
+    }
+    return 0;
 }
 
 static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -45,19 +69,28 @@ static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     (void)in;
     (void)len;
     struct wspush *wp = lws_context_user(lws_get_context(wsi));
+    static struct log_limit lim = LOG_LIMIT_INIT(10000);
+    if (reason == LWS_CALLBACK_RAW_CLOSE_FILE && wsi == listener) {
+        listener = NULL;
+        lws_sul_cancel(&resume_sul);
+    }
     if (reason != LWS_CALLBACK_RAW_RX_FILE)
         return 0;
+    if (wp->stopping)
+        return -1; /* (shared_listen_stop closes it first) */
     int lfd = lws_get_socket_fd(wsi);
-    for (int i = 0; i < ACCEPTS_PER_WAKE && !wp->stopping; i++) {
+    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            static struct log_limit lim = LOG_LIMIT_INIT(10000);
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                log_limited(&lim, LOG_WARN, "accept: %s", strerror(errno));
+        if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                       errno == ECONNABORTED))
+            break;
+        if (fd < 0 || hand_to_lws(wp, fd) != 0) {
+            log_limited(&lim, LOG_WARN, "cannot take a connection%s%s; pausing accepts",
+                        fd < 0 ? ": " : " (libwebsockets refused it)",
+                        fd < 0 ? strerror(errno) : "");
+            pause_accepting(wp);
             break;
         }
-        hand_to_lws(wp, fd);
     }
     return 0;
 }
@@ -85,6 +118,17 @@ static socklen_t address_of(const struct listen_addr *la, int port, struct socka
     return sizeof(*a6);
 }
 
+/* Every interface on a host without IPv6: 0.0.0.0, as bind.c tried it. */
+static socklen_t ipv4_any(int port, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    memset(ss, 0, sizeof(*ss));
+    a4->sin_family = AF_INET;
+    a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    a4->sin_port = htons((uint16_t)port);
+    return sizeof(*a4);
+}
+
 int shared_listen_start(struct wspush *wp, const struct listen_addr *la, int port)
 {
     struct sockaddr_storage ss;
@@ -94,6 +138,10 @@ int shared_listen_start(struct wspush *wp, const struct listen_addr *la, int por
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && errno == EAFNOSUPPORT && !la->iface[0]) {
+        len = ipv4_any(port, &ss);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
     int one = 1, zero = 0;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
@@ -108,11 +156,19 @@ int shared_listen_start(struct wspush *wp, const struct listen_addr *la, int por
     }
     lws_sock_file_fd_type u;
     u.filefd = fd;
-    if (!lws_adopt_descriptor_vhost(wp->vhost, LWS_ADOPT_RAW_FILE_DESC, u,
-                                    shared_listen_protocol.name, NULL)) {
+    listener = lws_adopt_descriptor_vhost(wp->vhost, LWS_ADOPT_RAW_FILE_DESC, u,
+                                          shared_listen_protocol.name, NULL);
+    if (!listener) {
         log_error("cannot watch the listening socket");
         close(fd);
         return -1;
     }
     return 0;
+}
+
+void shared_listen_stop(void)
+{
+    if (listener)
+        lws_set_timeout(listener, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    listener = NULL;
 }

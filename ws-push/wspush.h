@@ -99,6 +99,9 @@ int listen_addr_resolve(struct listen_addr *la, const char *bind, int port, int 
  * and hands lws every connection accepted; -1 (logged) when it cannot */
 extern const struct lws_protocols shared_listen_protocol;
 int shared_listen_start(struct wspush *wp, const struct listen_addr *la, int port);
+/* Stopping: no more connections come to this process (the kernel sends
+ * them to the others). */
+void shared_listen_stop(void);
 
 /* mask_guard.c: follows a client socket from accept (returns -1 when out
  * of memory: refuse it), knows its connection once established, forgets it

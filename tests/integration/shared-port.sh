@@ -48,7 +48,7 @@ stop sb
 check "with sb gone, sa alone listens" wait_until 10 sh -c "[ \$(ss -ltnH 'sport = :$P' | wc -l) = 1 ]"
 expect_eq "new clients are all served by sa" 10 "$(own_answers 10)"
 
-r=$("$BIN/ws-push" --ws-port "$P" --instance-id sc 2>&1)
+r=$(timeout 10 "$BIN/ws-push" --ws-port "$P" --instance-id sc 2>&1)
 rc=$?
 check "without ws_processes the port is not shared: ws-push exits non-zero" test "$rc" -ne 0
 expect_match "... saying why" "cannot listen on 127.0.0.1:$P.*Address already in use" "$r"

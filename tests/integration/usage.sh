@@ -118,3 +118,12 @@ expect_match "a primary and a fallback both refusing stream_options: the fallbac
     '^\{"type":"done",.*"model":"m-fb","fallback":true\}$' "$f"
 expect_eq "... each was asked with it once, then without (the primary's refusal is not the fallback's)" \
     1010 "$(asked "$q")"
+
+# ---- a refusal in another shape (a FastAPI server: 422, detail[].loc) -------------
+stop w3
+start_worker w4
+q="@@nostreamoptions=422 shaped otherwise"
+f=$(last_frame "$(id_of "$(ask "$q" "$ALICE")")" "$ALICE")
+expect_match "an endpoint refusing stream_options with a 422 (pydantic body): the answer arrives" \
+    '^\{"type":"done"' "$f"
+expect_eq "... asked with it, then once again without" 10 "$(asked "$q")"
