@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "decimal.h"
 #include "image.h"
 
 #define MAX_DELAY_MS 600000L
@@ -28,32 +29,15 @@ static int is_space(char c)
  * image(s); previous question: <the last earlier user message>]", so tests
  * see what the worker sent.) */
 
-/* Parses n decimal digits (no sign, no spaces) into *out, at most max. */
-static int parse_count(const char *s, size_t n, long max, long *out)
-{
-    if (n == 0 || n > 10)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* "CODE" or "CODE*N". */
 static int parse_fail(const char *s, size_t n, struct directives *d)
 {
     const char *star = memchr(s, '*', n);
     size_t code_len = star ? (size_t)(star - s) : n;
     long code, times = -1;
-    if (parse_count(s, code_len, 599, &code) != 0 || code < 400)
+    if (decimal_parse(s, code_len, 599, &code) != 0 || code < 400)
         return -1;
-    if (star && parse_count(star + 1, n - code_len - 1, MAX_COUNT, &times) != 0)
+    if (star && decimal_parse(star + 1, n - code_len - 1, MAX_COUNT, &times) != 0)
         return -1;
     d->fail_code = (int)code;
     d->fail_times = times;
@@ -89,7 +73,7 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
     if (!val)
         return 0;
     if (name_is(name, name_len, "delay"))
-        return parse_count(val, val_len, MAX_DELAY_MS, &d->delay_ms) == 0;
+        return decimal_parse(val, val_len, MAX_DELAY_MS, &d->delay_ms) == 0;
     if (name_is(name, name_len, "fail"))
         return parse_fail(val, val_len, d) == 0;
     if (name_is(name, name_len, "failfor") && val_len > 0 && val_len < sizeof(d->fail_for)) {
@@ -98,13 +82,13 @@ static int apply_directive(const char *w, size_t n, struct directives *d)
         return 1;
     }
     if (name_is(name, name_len, "cut"))
-        return parse_count(val, val_len, MAX_COUNT, &d->cut) == 0;
+        return decimal_parse(val, val_len, MAX_COUNT, &d->cut) == 0;
     if (name_is(name, name_len, "malformed"))
-        return parse_count(val, val_len, MAX_COUNT, &d->malformed) == 0;
+        return decimal_parse(val, val_len, MAX_COUNT, &d->malformed) == 0;
     if (name_is(name, name_len, "error"))
-        return parse_count(val, val_len, MAX_COUNT, &d->error) == 0;
+        return decimal_parse(val, val_len, MAX_COUNT, &d->error) == 0;
     if (name_is(name, name_len, "tokens"))
-        return parse_count(val, val_len, ANSWER_MAX_TOKENS, &d->tokens) == 0;
+        return decimal_parse(val, val_len, ANSWER_MAX_TOKENS, &d->tokens) == 0;
     return 0;
 }
 

@@ -6,16 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "redis_sentinel.h"
 
 /* A database number: decimal digits only, 0..1000. */
 static int parse_db(const char *s, int *db)
 {
-    if (*s < '0' || *s > '9')
-        return -1;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v > 1000)
+    long v;
+    if (decimal_parse(s, strlen(s), 1000, &v) != 0)
         return -1;
     *db = (int)v;
     return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "decimal.h"
 #include "log.h"
 
 #define PASSWORD_PARAM "?sentinel_password="
@@ -24,15 +25,8 @@ static int fail(char *err, size_t errlen, const char *url, const char *why)
 /* A port: 1..65535, digits only. */
 static int parse_port(const char *s, size_t n, int *port)
 {
-    if (n == 0 || n > 5)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < 1 || v > 65535)
+    long v;
+    if (decimal_parse(s, n, 65535, &v) != 0 || v < 1)
         return -1;
     *port = (int)v;
     return 0;
