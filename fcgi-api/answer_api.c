@@ -12,6 +12,7 @@
 #include "answer.h"
 #include "frame.h"
 #include "log.h"
+#include "message.h"
 
 #define ANSWER_PATH "/api/answer/"
 
@@ -68,11 +69,9 @@ static void answer_replied(struct api *api, struct request *r)
 {
     const char *id = r->path + strlen(ANSWER_PATH), *channel;
     const redisReply *entries;
-    redisReply *reply = store_recv_reply(&api->store);
-    if (!reply) {
-        api_respond_redis_down(api, r);
+    redisReply *reply = api_recv_reply(api, r);
+    if (!reply)
         return;
-    }
     int rc = answer_read_reply(reply, &channel, &entries);
     json_t *out = json_object();
     char *body = NULL;
@@ -82,7 +81,7 @@ static void answer_replied(struct api *api, struct request *r)
         respond_refusal(r, rc == ANSWER_UNKNOWN ? ANSWER_UNKNOWN : 0);
     } else if (!out || json_object_set_new(out, "id", json_string(id)) != 0 ||
                describe(out, entries) != 0 || !(body = json_dumps(out, JSON_COMPACT))) {
-        respond_error(r, 500, "服务内部错误 (internal error)");
+        respond_error(r, 500, MSG_INTERNAL);
     } else {
         respond(r, 200, "", body);
     }
@@ -107,10 +106,10 @@ void answer_api_get(struct api *api, struct request *r)
 
 static void cancel_replied(struct api *api, struct request *r)
 {
-    redisReply *reply = store_recv_reply(&api->store);
-    if (!reply) {
-        api_respond_redis_down(api, r);
-    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
+    redisReply *reply = api_recv_reply(api, r);
+    if (!reply)
+        return;
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < 0) {
         respond_refusal(r, reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0);
     } else {
         char json[160];
@@ -118,8 +117,7 @@ static void cancel_replied(struct api *api, struct request *r)
                  r->cancel_id);
         respond(r, 200, "", json);
     }
-    if (reply)
-        freeReplyObject(reply);
+    freeReplyObject(reply);
 }
 
 /* {"id":"<job id>"} */
@@ -151,7 +149,7 @@ void answer_api_cancel(struct api *api, struct request *r)
     /* (the script tells the worker, when the cancel is written) */
     if (answer_cancel_argv(&a, &api->store.keys, r->cancel_id, r->owner, &frame, api->cfg->answer_ttl,
                            api->cfg->answer_max_frames) != 0)
-        respond_error(r, 500, "服务内部错误 (internal error)");
+        respond_error(r, 500, MSG_INTERNAL);
     else if (store_send_command(&api->store, a.argc, a.argv, a.argvlen) != 0)
         api_respond_redis_down(api, r);
     else

@@ -57,6 +57,14 @@ void api_respond_redis_down(struct api *api, struct request *r)
     buf_free(&b);
 }
 
+redisReply *api_recv_reply(struct api *api, struct request *r)
+{
+    redisReply *reply = store_recv_reply(&api->store);
+    if (!reply)
+        api_respond_redis_down(api, r);
+    return reply;
+}
+
 static int media_type_is(const char *content_type, const char *type)
 {
     size_t n = strlen(type);

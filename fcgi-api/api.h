@@ -24,5 +24,8 @@ void api_end(struct api *api, struct request *r);
 
 /* 503 naming why Redis could not be used. */
 void api_respond_redis_down(struct api *api, struct request *r);
+/* The next reply to the request's commands; NULL when Redis failed it, and
+ * the 503 is sent. The caller frees it. */
+redisReply *api_recv_reply(struct api *api, struct request *r);
 
 #endif

@@ -46,11 +46,9 @@ static void respond_unknown(struct request *r)
 /* {"id":…,"turns":[…]}: the stored turns are JSON objects already */
 static void turns_replied(struct api *api, struct request *r)
 {
-    redisReply *reply = store_recv_reply(&api->store);
-    if (!reply) {
-        api_respond_redis_down(api, r);
+    redisReply *reply = api_recv_reply(api, r);
+    if (!reply)
         return;
-    }
     struct buf b = BUF_INIT;
     const redisReply *turns = reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
                                   ? reply->element[0] : NULL;
@@ -81,11 +79,9 @@ void conversation_api_get(struct api *api, struct request *r)
 
 static void forgotten(struct api *api, struct request *r)
 {
-    redisReply *reply = store_recv_reply(&api->store);
-    if (!reply) {
-        api_respond_redis_down(api, r);
+    redisReply *reply = api_recv_reply(api, r);
+    if (!reply)
         return;
-    }
     if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         char json[160];
         log_info("conversation %s: forgotten by %s", id_of(r), r->subject);

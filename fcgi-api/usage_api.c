@@ -11,11 +11,9 @@
 
 static void usage_replied(struct api *api, struct request *r)
 {
-    redisReply *reply = store_recv_reply(&api->store);
-    if (!reply) {
-        api_respond_redis_down(api, r);
+    redisReply *reply = api_recv_reply(api, r);
+    if (!reply)
         return;
-    }
     struct buf b = BUF_INIT;
     if (usage_json(&b, reply) != 0)
         respond_error(r, 500, MSG_INTERNAL);
