@@ -26,8 +26,9 @@ fail() { echo "FAIL $TEST_NAME: $1${2:+ -- $2}" | tee -a "$RESULTS"; }
 
 # check NAME COMMAND...  passes when the command succeeds
 check() {
-    name=$1; shift
-    if "$@" > "$T/check.out" 2>&1; then pass "$name"; else fail "$name" "$(tail -c 400 "$T/check.out" | tr '\n' ' ')"; fi
+    # (its own variable: the command may call spawn, which sets name)
+    check_name=$1; shift
+    if "$@" > "$T/check.out" 2>&1; then pass "$check_name"; else fail "$check_name" "$(tail -c 400 "$T/check.out" | tr '\n' ' ')"; fi
 }
 
 # expect_eq NAME EXPECTED ACTUAL
