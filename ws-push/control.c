@@ -64,8 +64,11 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
     const char *channel;
     const redisReply *entries;
     r->filling = r->resolving = 0;
-    if (r->gone || wp->stopping)
+    if (r->gone || wp->stopping) {
+        log_debug("job %s: resume by client %llu: its entry went meanwhile", r->id,
+                  (unsigned long long)r->conn);
         return;
+    }
     int rc = reply ? answer_read_reply(reply, &channel, &entries) : -1;
     if (rc != 0) {
         if (rc == -1)
@@ -111,6 +114,9 @@ static void on_resume(redisAsyncContext *ac, void *reply_, void *privdata)
             r = f;
         }
     }
+    log_debug("job %s: resume by client %llu from %ld: %zu entries (skip %ld-%ld)", r->id,
+              (unsigned long long)r->conn, r->next_seq, entries->elements, r->skip_from,
+              r->skip_to);
     answers_absorb(wp, r, entries);
 }
 
@@ -156,6 +162,8 @@ void control_resume(struct wspush *wp, struct conn *c, const char *id, long afte
     }
     r->next_seq = after + 1;
     skip_what_it_had(wp, r);
+    log_debug("job %s: client %llu (member %llu) resumes after %ld: from %ld", id,
+              (unsigned long long)c->id, (unsigned long long)c->member_no, after, r->next_seq);
     if (redisAsyncCommandArgv(wp->cmd.ra.ac, on_resume, r, a.argc, a.argv, a.argvlen) != REDIS_OK) {
         follow_remove(&wp->follows, r);
         conn_reject(&wp->conns, c, MSG_RESUME_LATER);

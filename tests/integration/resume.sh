@@ -7,8 +7,8 @@ export WORKER_CLAIM_IDLE_MS=1500
 start_redis
 STANDIN_DELAY_MS=10 LOG_LEVEL=debug start_standin
 start_worker w1
-start_wspush ws1
-start_wspush ws2
+LOG_LEVEL=debug start_wspush ws1
+LOG_LEVEL=debug start_wspush ws2
 start_lighttpd
 WS1="ws://127.0.0.1:$WS_PORT_ws1/ws"
 WS2="ws://127.0.0.1:$WS_PORT_ws2/ws"

@@ -8,7 +8,9 @@
  * Prints "# connected" once the upgrade is done, then every frame it
  * receives on its own line. Exits 0 after N answers ended (done, error or
  * cancelled frames carrying an id), 1 on timeout, 2 when the connection could not be
- * made or was closed first ("# closed CODE" is printed).
+ * made or was closed first ("# closed CODE" is printed). The answer a sent
+ * resume frame names has ended only when every seq after its "after" up to
+ * its last frame has come: the last frame may come live before the rest.
  *
  * With --clients N it opens N connections: frames are sent on and printed
  * from the first only, "# connected" comes when all are up, and it exits 0
@@ -67,12 +69,73 @@ static int ends_answer(const char *frame)
            strstr(frame, "\"id\":");
 }
 
+/* The answer the first resume frame sent names, and which of its seqs came. */
+static struct {
+    char id[64];            /* "" when no resume was sent */
+    long after, last;       /* last: the final frame's seq, -1 until it came */
+    int counted;            /* its end was counted */
+    unsigned char *seen;    /* seen[seq - after - 1] */
+    size_t nseen;
+} resumed = {.last = -1};
+
+static void note_resume(const char *frame)
+{
+    const char *id = strstr(frame, "\"id\":\""), *after = strstr(frame, "\"after\":");
+    if (resumed.id[0] || !strstr(frame, "\"type\":\"resume\"") || !id || !after)
+        return;
+    sscanf(id + 6, "%63[^\"]", resumed.id);
+    resumed.after = strtol(after + 8, NULL, 10);
+}
+
+/* 1: the frame is of the resumed answer (and then *ended says whether with
+ * it all of the answer has come), 0: of another. */
+static int resumed_frame(const char *frame, int *ended)
+{
+    char key[80];
+    const char *seq = strstr(frame, "\"seq\":");
+    snprintf(key, sizeof(key), "\"id\":\"%s\"", resumed.id);
+    if (!resumed.id[0] || !strstr(frame, key) || !seq)
+        return 0;
+    long n = strtol(seq + 6, NULL, 10) - resumed.after - 1;
+    if (n >= 0) {
+        if ((size_t)n >= resumed.nseen) {
+            size_t size = (size_t)n * 2 + 64;
+            unsigned char *p = realloc(resumed.seen, size);
+            if (!p)
+                return 0;
+            memset(p + resumed.nseen, 0, size - resumed.nseen);
+            resumed.seen = p;
+            resumed.nseen = size;
+        }
+        resumed.seen[n] = 1;
+    }
+    if (ends_answer(frame))
+        resumed.last = n + resumed.after + 1;
+    *ended = resumed.last >= 0 && !resumed.counted;
+    for (long i = 0; *ended && i < resumed.last - resumed.after; i++)
+        *ended = resumed.seen[i];
+    if (*ended)
+        resumed.counted = 1;
+    return 1;
+}
+
+/* Whether the frame ends an answer for --wait. */
+static int counts_as_end(const char *frame)
+{
+    int ended;
+    if (resumed_frame(frame, &ended))
+        return ended;
+    return ends_answer(frame);
+}
+
 static int send_next(struct lws *wsi)
 {
     if (st.next_send >= st.nsends)
         return 0;
     const char *msg = st.sends[st.next_send];
     size_t len = strlen(msg), chunk = len - st.offset;
+    if (st.offset == 0 && !st.binary[st.next_send])
+        note_resume(msg);
     if (st.fragment && chunk > st.fragment)
         chunk = st.fragment;
     int first = st.offset == 0, last = st.offset + chunk == len;
@@ -174,7 +237,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             printf("%s\n", ss->rx.data ? ss->rx.data : "");
             fflush(stdout);
         }
-        if (ss->rx.data && ends_answer(ss->rx.data) && ++ss->ended == st.wait &&
+        if (ss->rx.data && (ss->index == 0 ? counts_as_end(ss->rx.data) : ends_answer(ss->rx.data)) &&
+            ++ss->ended == st.wait &&
             ++st.satisfied == st.clients) {
             st.exit_code = 0;
             st.finished = 1;
@@ -341,5 +405,6 @@ int main(int argc, char **argv)
             st.exit_code = 0; /* nothing to wait for: a timed listen */
     }
     lws_context_destroy(ctx);
+    free(resumed.seen);
     return st.exit_code;
 }
