@@ -31,7 +31,7 @@ LIB_REDIS := $(shell pkg-config --libs hiredis 2>/dev/null)
 LIB_YAML := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LIB_JSON := $(shell pkg-config --libs jansson 2>/dev/null)
 LIB_CURL := $(shell pkg-config --libs libcurl 2>/dev/null)
-LIB_LWS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
+LIB_LWS := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
 LIB_JWT := $(shell pkg-config --libs libjwt libcrypto 2>/dev/null)
 LIB_COMMON := $(BUILD)/libcommon.a $(LIB_REDIS) $(LIB_YAML) $(LIB_JWT)
 

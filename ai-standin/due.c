@@ -1,7 +1,9 @@
-/* due.c -- FIFO timer queues per delay, run by the service loop. See due.h. */
+/* due.c -- FIFO timer queues per delay, woken by one lws_sul. See due.h. */
 #include "due.h"
 
 #include <stdlib.h>
+
+static void on_wake(lws_sorted_usec_list_t *sul);
 
 struct due_queue {
     long ms;
@@ -10,7 +12,6 @@ struct due_queue {
 };
 
 static struct due_queue *queues;
-static lws_sorted_usec_list_t wake; /* for the earliest head */
 
 /* The timers of q that are due at now, in order. A timer re-armed by its
  * callback goes to the tail with a later time, so this ends. */
@@ -23,35 +24,39 @@ static void queue_run(struct due_queue *q, lws_usec_t now)
     }
 }
 
-static struct lws_context *wake_ctx;
+static struct lws_context *context;
+static lws_sorted_usec_list_t wake;
+static lws_usec_t wake_at;          /* when wake is due; 0: not armed */
 
-/* The wake-up is only there to end lws's poll: due_service runs the
- * timers. lws runs it before its poll when it fell due between
- * due_service and the poll: then make that poll return at once. */
-static void on_wake(lws_sorted_usec_list_t *sul)
+/* In whole milliseconds, rounded up: lws's timer on libuv counts
+ * milliseconds and would otherwise fire early and find nothing due. */
+static void wake_at_or_before(lws_usec_t at)
 {
-    lws_sul_schedule(wake_ctx, 0, sul, on_wake, 1);
+    if (wake_at && wake_at <= at)
+        return;
+    lws_usec_t wait = at - lws_now_usecs();
+    wait = wait > 0 ? (wait + LWS_US_PER_MS - 1) / LWS_US_PER_MS * LWS_US_PER_MS : 0;
+    wake_at = at;
+    lws_sul_schedule(context, 0, &wake, on_wake, wait);
 }
 
-void due_service(struct lws_context *ctx)
+static void on_wake(lws_sorted_usec_list_t *sul)
 {
+    (void)sul;
     lws_usec_t now = lws_now_usecs(), next = 0;
+    wake_at = 0;
     for (struct due_queue *q = queues; q; q = q->next) {
         queue_run(q, now);
         if (q->head && (!next || q->head->at < next))
             next = q->head->at;
     }
-    if (!next) {
-        lws_sul_cancel(&wake);
-        return;
-    }
-    /* counted from after the writes above, so that they do not add to the
-     * wait; in whole milliseconds, rounded up, as lws's poll waits (else
-     * it returns early, and each poll walks every connection's socket) */
-    lws_usec_t wait = next - lws_now_usecs();
-    wait = (wait + LWS_US_PER_MS - 1) / LWS_US_PER_MS * LWS_US_PER_MS;
-    wake_ctx = ctx;
-    lws_sul_schedule(ctx, 0, &wake, on_wake, wait > 0 ? wait : 0);
+    if (next)
+        wake_at_or_before(next);
+}
+
+void due_start(struct lws_context *ctx)
+{
+    context = ctx;
 }
 
 static struct due_queue *queue_for(long ms)
@@ -84,6 +89,7 @@ int due_arm(struct due_timer *t, long ms, void (*cb)(struct due_timer *t))
     else
         q->head = t;
     q->tail = t;
+    wake_at_or_before(t->at);
     return 0;
 }
 
@@ -107,6 +113,7 @@ void due_cancel(struct due_timer *t)
 void due_stop(void)
 {
     lws_sul_cancel(&wake);
+    wake_at = 0;
 }
 
 void due_free_all(void)

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "due.h"
 #include "log.h"
+#include "lws_uv.h"
 #include "program.h"
 #include "server.h"
 
@@ -98,21 +99,24 @@ static int serve(const struct config *cfg)
         return -1;
     raise_fd_limit();
     server_init(cfg);
+    if (lws_uv_prepare(&info) != 0)
+        return -1;
     context = lws_create_context(&info);
     if (!context) {
         log_error("cannot listen on %s:%ld", cfg->bind, cfg->standin_port);
+        lws_uv_close();
         return -1;
     }
+    due_start(context);
     log_info("listening on %s:%ld (delay %ld ms between tokens%s)", cfg->bind,
              cfg->standin_port, server_delay_ms(), server_requires_key() ? ", API key required" : "");
     while (!interrupted) {
-        due_service(context);
-        if (lws_service(context, 0) < 0)
-            break;
+        lws_uv_turn();
     }
     log_info("signal: stopping");
     due_stop();
     lws_context_destroy(context);
+    lws_uv_close();
     due_free_all();
     return 0;
 }
