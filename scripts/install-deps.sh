@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential pkg-config curl ca-certificates
-      libfcgi-dev libwebsockets-dev libhiredis-dev libcurl4-openssl-dev
+      libfcgi-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
+      libhiredis-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libssl-dev libjwt-dev
       redis-server redis-tools lighttpd apache2 nginx spawn-fcgi openssl
       wrk chromium fonts-wqy-zenhei faketime procps psmisc
