@@ -416,6 +416,66 @@ scenario_worker() {
     fi
 }
 
+# ---- (9) users end to end ---------------------------------------------------------
+
+# users_run URL LABEL: N clients each ask their own question and stream their
+# own answer through the whole pipeline; latency = worker's frame "ts" ->
+# client; CPU of each program over the run.
+users_run() {
+    local url=$1 label=$2 r line c0 c1 t0 t1 wall prog p
+    local n=$USERS_N tokens=$USERS_TOKENS delay=$USERS_DELAY
+    local l50=() l99=() done_=() dis=() walls=() self=()
+    local -A cores=()
+    local progs="worker:$(pid_of wu) stand-in:$(pid_of standin) ws-push:$(pid_of ws1) redis:$(pid_of redis)"
+    [ -n "${3:-}" ] && progs="$progs lighttpd:$3"
+    for r in $(seq 1 "$RUNS"); do
+        declare -A b=()
+        for prog in $progs; do b[${prog%%:*}]=$(cpu_s "${prog#*:}"); done
+        t0=$(now_s)
+        line=$("$BIN/wsload" --url "$url" --connections "$n" --connect-window 256 \
+            --ask "bench users @@tokens=$tokens @@delay=$delay" --expect-done 1 --duration 180 \
+            2>> "$T/users.err" | tail -1)
+        t1=$(now_s); wall=$(calc "$t1 - $t0" "%.3f")
+        for prog in $progs; do
+            p=${prog%%:*}; c1=$(cpu_s "${prog#*:}")
+            cores[$p]="${cores[$p]:-} $(calc "($c1 - ${b[$p]}) / $wall" "%.2f")"
+        done
+        unset b
+        [ -n "$line" ] || continue
+        l50+=("$(jget lat_p50_us "$line")"); l99+=("$(jget lat_p99_us "$line")")
+        done_+=("$(jget satisfied "$line")"); dis+=("$(jget disorder "$line")")
+        walls+=("$(jget elapsed_s "$line")"); self+=("$(jget self_cores "$line")")
+    done
+    if [ ${#l50[@]} -eq 0 ]; then
+        row "(9) users, $label" "$n clients" "failed: $(tail -2 "$T/users.err" | tr '\n' ' ')" "$(runs_label "$RUNS")" "\"clients\":$n"
+        return
+    fi
+    local cpu="" cj=""
+    for prog in $progs; do
+        p=${prog%%:*}
+        # shellcheck disable=SC2086
+        cpu="$cpu, $p $(median ${cores[$p]})"
+        cj="$cj,\"${p//-/_}_cores\":$(jn "$(median ${cores[$p]})")"
+    done
+    local m50 m99 mw
+    m50=$(median "${l50[@]}"); m99=$(median "${l99[@]}"); mw=$(median "${walls[@]}")
+    row "(9) users end to end, $label" \
+        "$n WebSocket clients, each asks 'bench users @@tokens=$tokens @@delay=$delay' at once and streams its own answer; 1 worker (--worker-concurrency $n), 1 ws-push" \
+        "answers complete: $(echo "${done_[*]}" | sed 's/ /, /g') of $n; frames out of order: $(sum "${dis[@]}"); chunk latency (worker's frame ts -> client) p50 $(ms "$m50") ms, p99 $(ms "$m99") ms; all done after $mw s (ideal $(calc "$tokens * $delay / 1000" "%.1f") s); CPU: load client $(median "${self[@]}")$cpu" \
+        "$(runs_label "$RUNS")" \
+        "\"clients\":$n,\"tokens\":$tokens,\"delay_ms\":$delay,\"complete\":$(sum "${done_[@]}"),\"disorder\":$(sum "${dis[@]}"),\"lat_p50_us\":$(jn "$m50"),\"lat_p99_us\":$(jn "$m99"),\"wall_s\":$(jn "$mw"),\"client_cores\":$(jn "$(median "${self[@]}")")$cj"
+}
+
+scenario_users() {
+    USERS_N=2000 USERS_TOKENS=200 USERS_DELAY=20
+    [ "$QUICK" = 1 ] && USERS_N=200 USERS_TOKENS=50
+    say "== (9) users: each WebSocket client asks its own question and streams its own private answer (ws-push -> Redis -> worker -> model -> Redis -> ws-push)"
+    start_worker wu --worker-concurrency "$USERS_N"
+    users_run "$WS1" "clients on ws-push"
+    users_run "ws://127.0.0.1:$PORT/ws" "clients through lighttpd's /ws proxy" "$(cat "$T/run/lighttpd.pid")"
+    stop wu
+}
+
 # ---- (6) Redis ceiling ----------------------------------------------------------
 
 scenario_redis() {
@@ -526,8 +586,8 @@ scenario_auth() {
 
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth)
-ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth users)
+ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth users}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
@@ -538,6 +598,7 @@ wanted worker && scenario_worker
 wanted redis && scenario_redis
 wanted cancel && scenario_cancel
 wanted auth && scenario_auth
+wanted users && scenario_users
 ELAPSED=$(( $(date +%s) - START ))
 
 # did everything we started live through it?

@@ -5,6 +5,7 @@
  *          [--sources K] [--connect-window W]
  *          [--publish REDIS_URL --channel CH --frames N [--frame-bytes B] [--rate R]]
  *          [--post http://HOST:PORT/PATH --requests N [--content TEXT]]
+ *          [--ask TEXT]
  *          [--watch-pid PID[,PID...]]
  *
  * Opens N connections (at most W handshakes in flight), spread over the
@@ -28,6 +29,11 @@
  * POST {"content":TEXT} (Connection: close); for each it waits for the
  * answer's "done" frame on the first connection. End-to-end latency = from
  * just before connect() of the POST to the receipt of the first text frame.
+ *
+ * --ask: once every connection is up, each sends {"type":"text","content":
+ * TEXT}: its own question, whose answer only it gets. With --expect-done 1
+ * it stops when every connection has its answer; "disorder" counts answer
+ * frames whose seq is not the one after the connection's previous frame.
  *
  * --watch-pid: also reports the CPU those processes used (from /proc/PID/stat), summed
  * over the measuring window: from the first publish, or from the end of the
@@ -134,6 +140,9 @@ struct session {
     int index;
     int up, closed, satisfied;
     enum ftype type;     /* of the frame being received */
+    long seq;            /* of the frame being received, -1: none */
+    long last_seq;       /* of the last answer frame, -1: none yet */
+    int asked;
     long frames, done;
     unsigned char tail[48]; /* the last bytes of the frame being received */
     size_t tail_len;
@@ -150,6 +159,7 @@ static struct {
     double rate;
     const char *post_url, *content;
     long requests;
+    const char *ask;
 
     /* connect phase */
     struct lws_context *ctx;
@@ -161,7 +171,7 @@ static struct {
     long long t_start, t_connected;
 
     /* frames */
-    long long frames, text, done;
+    long long frames, text, done, asked, disorder;
     long long first_rx, last_rx;
     struct hist lat;
 
@@ -286,6 +296,23 @@ static int wanted(void)
     return st.expect_frames > 0 || st.expect_done > 0;
 }
 
+/* the "seq" near the start of a frame, -1 if none */
+static long head_seq(const char *p, size_t len)
+{
+    size_t n = len < 128 ? len : 128;
+    const char *q = memmem(p, n, "\"seq\":", 6);
+    return q ? strtol(q + 6, NULL, 10) : -1;
+}
+
+static void note_order(struct session *ss)
+{
+    if (ss->seq < 0 || (ss->type != F_TEXT && ss->type != F_DONE))
+        return;
+    if (ss->last_seq >= 0 && ss->seq != ss->last_seq + 1)
+        st.disorder++;
+    ss->last_seq = ss->seq;
+}
+
 static void on_frame(struct session *ss)
 {
     long long now = real_us(), mono = mono_us();
@@ -297,6 +324,8 @@ static void on_frame(struct session *ss)
     long long ts = tail_ts(ss);
     if (ts > 0)
         hist_add(&st.lat, now - ts);
+    if (st.ask)
+        note_order(ss);
     if (ss->type == F_TEXT) {
         st.text++;
         int expect = 1;
@@ -325,6 +354,12 @@ static void on_frame(struct session *ss)
 
 /* ---- the connections ----------------------------------------------------- */
 
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len);
+static const struct lws_protocols protocols[] = {
+    {"wsload", callback, sizeof(struct session), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
 static int inflight(void)
 {
     return st.started - st.established - st.failed;
@@ -347,7 +382,29 @@ static void open_more(void)
                 st.connections, st.failed, (double)(st.t_connected - st.t_start) / 1e6);
         if (st.publish_url || st.post_url)
             sem_post(&st.go);
+        if (st.ask)
+            lws_callback_on_writable_all_protocol(st.ctx, &protocols[0]);
     }
+}
+
+/* The connection's question (--ask). */
+static int ask(struct lws *wsi, struct session *ss)
+{
+    struct buf b = BUF_INIT;
+    ss->asked = 1;
+    if (buf_append(&b, (const char[LWS_PRE]){0}, LWS_PRE) != 0 ||
+        buf_printf(&b, "{\"type\":\"text\",\"content\":") != 0 ||
+        buf_json_string(&b, st.ask, strlen(st.ask)) != 0 || buf_printf(&b, "}") != 0) {
+        buf_free(&b);
+        return -1;
+    }
+    size_t n = b.len - LWS_PRE;
+    int w = lws_write(wsi, (unsigned char *)b.data + LWS_PRE, n, LWS_WRITE_TEXT);
+    buf_free(&b);
+    if (w < (int)n)
+        return -1;
+    st.asked++;
+    return 0;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -364,10 +421,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         ss->index = st.established++;
         ss->up = 1;
+        ss->last_seq = -1;
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (st.ask && !ss->asked)
+            return ask(wsi, ss);
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (lws_is_first_fragment(wsi)) {
             ss->type = frame_type(in, len);
+            ss->seq = head_seq(in, len);
             ss->tail_len = 0;
         }
         keep_tail(ss, in, len);
@@ -643,7 +706,7 @@ static void usage(void)
             "              [--expect-frames N] [--expect-done N] [--hold S] [--sources K]\n"
             "              [--connect-window W] [--publish REDIS_URL --channel CH --frames N\n"
             "              [--frame-bytes B] [--rate R]] [--post URL --requests N [--content T]]\n"
-            "              [--watch-pid PID[,PID...]]\n");
+            "              [--ask TEXT] [--watch-pid PID[,PID...]]\n");
 }
 
 int main(int argc, char **argv)
@@ -677,6 +740,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--post") == 0) st.post_url = v;
         else if (strcmp(a, "--requests") == 0) st.requests = atol(v);
         else if (strcmp(a, "--content") == 0) st.content = v;
+        else if (strcmp(a, "--ask") == 0) st.ask = v;
         else if (strcmp(a, "--watch-pid") == 0)
             for (const char *p = v; *p && st.nwatch < 8; p += strcspn(p, ","), p += *p == ',')
                 st.watch_pid[st.nwatch++] = atoi(p);
@@ -721,9 +785,6 @@ int main(int argc, char **argv)
 
     lws_set_log_level(LLL_ERR, NULL);
     signal(SIGPIPE, SIG_IGN);
-    static const struct lws_protocols protocols[] = {
-        {"wsload", callback, sizeof(struct session), 4096, 0, NULL, 0},
-        {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -798,6 +859,8 @@ int main(int argc, char **argv)
            (double)(t_end - st.t_start) / 1e6, cpu_s, st.frames, st.text, st.done, st.satisfied, window,
            window > 0 ? (double)st.frames / window : 0, (unsigned long long)st.lat.n,
            hist_pct(&st.lat, 50), hist_pct(&st.lat, 99), st.lat.n ? st.lat.max : -1);
+    if (st.ask)
+        printf(",\"asked\":%lld,\"disorder\":%lld", st.asked, st.disorder);
     if (st.publish_url)
         printf(",\"published\":%lld,\"publish_s\":%.3f,\"pub_receivers\":%lld,\"frame_bytes\":%lld,"
                "\"pub_error\":\"%s\"",
