@@ -476,6 +476,68 @@ scenario_users() {
     stop wu
 }
 
+# ---- (10) many connections across instances -------------------------------------------
+
+# (issue 18 item 3) MANY_TOTAL connections (100,000) held by several ws-push
+# sharing one port (ws_processes; a process may hold 20,000 descriptors
+# here), opened by several wsload processes; then /api/status must count
+# them exactly, and one frame PUBLISHed on P out:all must reach every one.
+# Pings every 600 s (MANY_PING, default 600): with the default 30 s,
+# 100k connections mean 3,300 pings a second, each a timer in lws 4.1's
+# sorted list and a wake-up that poll()s every descriptor of the process;
+# on 2 cores that starves the Redis links (measured 2026-12-02: 75k of 100k
+# connected after 300 s, the links reconnecting for want of an answer).
+scenario_many() {
+    local total=${MANY_TOTAL:-100000} per=14000 k port wsp procs names="" pids="" rss0 rss1 t0 r
+    [ "$QUICK" = 1 ] && total=12000 per=4000
+    procs=$(( (total + per - 1) / per )); wsp=$procs
+    say "== (10) many connections: $(fmt_int "$total") WebSockets over $wsp ws-push sharing one port, from $procs load processes; /api/status, RSS, one broadcast to all"
+    port=$(free_port)
+    # (start_wspush_on and wait_until set i, n and port: loops here use k)
+    for k in $(seq 1 "$wsp"); do
+        start_wspush_on "m$k" "$port" --ws-processes "$wsp" \
+            --ws-ping-interval "${MANY_PING:-600}" --ws-idle-timeout $((2 * ${MANY_PING:-600}))
+        names="$names m$k"; pids="$pids $(pid_of "m$k")"
+    done
+    rss0=0; for k in $pids; do rss0=$((rss0 + $(rss_kib "$k"))); done
+    local left=$total n
+    for k in $(seq 1 "$procs"); do
+        n=$(( left < per ? left : per )); left=$((left - n))
+        "$BIN/wsload" --url "ws://127.0.0.1:$port/ws" --connections "$n" --sources 16 --connect-window 128 \
+            --expect-frames 1 --duration 600 > "$T/many$k.json" 2> "$T/many$k.err" &
+        eval "MANY_PID_$k=$!"
+    done
+    count() { curl -s "$API/api/status" | sed -n 's/.*"connectionCount":\([0-9]*\).*/\1/p'; }
+    t0=$(now_s)
+    local seen=0 connect_s
+    while [ "$(calc "($(now_s) - $t0 < 300)" "%d")" = 1 ]; do
+        seen=$(count); [ "${seen:-0}" -ge "$total" ] && break
+        sleep 1
+    done
+    connect_s=$(calc "$(now_s) - $t0" "%.1f")
+    sleep 3 # presence is refreshed on a tick: let a count above the total show
+    seen=$(count)
+    rss1=0; local spread=""
+    for k in $pids; do r=$(rss_kib "$k"); rss1=$((rss1 + r)); done
+    for k in $names; do spread="$spread $(rcli GET "${REDIS_PREFIX}wspush:$k" 2> /dev/null)"; done
+    local ts; ts=$(calc "$(date +%s%N) / 1000" "%.0f")
+    rcli PUBLISH "${REDIS_PREFIX}out:all" "{\"type\":\"text\",\"id\":\"many-$$\",\"seq\":0,\"content\":\"to all\",\"ts\":$ts}" > /dev/null
+    local got=0 maxlat=0 est=0 l
+    for k in $(seq 1 "$procs"); do
+        wait "$(eval echo \$MANY_PID_$k)"
+        l=$(tail -1 "$T/many$k.json")
+        got=$((got + $(jget satisfied "$l"))); est=$((est + $(jget established "$l")))
+        [ "$(jget lat_max_us "$l")" -gt "$maxlat" ] && maxlat=$(jget lat_max_us "$l")
+    done
+    for k in $names; do stop "$k"; done
+    local per_conn; per_conn=$(calc "($rss1 - $rss0) / $total" "%.2f")
+    row "(10) many connections" \
+        "$(fmt_int "$total") WebSockets, $wsp ws-push on one port (ws_processes $wsp, pings every ${MANY_PING:-600} s), $procs wsload processes from 16 source addresses" \
+        "established $(fmt_int "$est") in $connect_s s; /api/status connectionCount $seen; ws-push RSS $(calc "$rss1 / 1024" "%.0f") MiB, $per_conn KiB per connection (per instance:$spread connections); one broadcast frame reached $(fmt_int "$got") of them, the last $(ms "$maxlat") ms after it was published" \
+        "1 run" \
+        "\"connections\":$total,\"established\":$est,\"status_count\":$(jn "$seen"),\"rss_kib_per_conn\":$(jn "$per_conn"),\"broadcast_reached\":$got,\"broadcast_last_us\":$(jn "$maxlat")"
+}
+
 # ---- (6) Redis ceiling ----------------------------------------------------------
 
 scenario_redis() {
@@ -586,8 +648,8 @@ scenario_auth() {
 
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth users)
-ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth users}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth users many)
+ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth users many}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
@@ -599,6 +661,7 @@ wanted redis && scenario_redis
 wanted cancel && scenario_cancel
 wanted auth && scenario_auth
 wanted users && scenario_users
+wanted many && scenario_many
 ELAPSED=$(( $(date +%s) - START ))
 
 # did everything we started live through it?
