@@ -104,7 +104,8 @@ static int serve(const struct config *cfg)
         return -1;
     context = lws_create_context(&info);
     if (!context) {
-        log_error("cannot listen on %s:%ld", cfg->bind, cfg->standin_port);
+        log_error("cannot listen on %s:%ld (or libwebsockets cannot run on libuv: its plugin is"
+                  " the package libwebsockets-evlib-uv)", cfg->bind, cfg->standin_port);
         lws_uv_close();
         return -1;
     }
