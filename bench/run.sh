@@ -482,11 +482,10 @@ scenario_users() {
 # sharing one port (ws_processes; a process may hold 20,000 descriptors
 # here), opened by several wsload processes; then /api/status must count
 # them exactly, and one frame PUBLISHed on P out:all must reach every one.
-# Pings every 600 s (MANY_PING, default 600): with the default 30 s,
-# 100k connections mean 3,300 pings a second, each a timer in lws 4.1's
-# sorted list and a wake-up that poll()s every descriptor of the process;
-# on 2 cores that starves the Redis links (measured 2026-12-02: 75k of 100k
-# connected after 300 s, the links reconnecting for want of an answer).
+# Pings at the default 30 s (MANY_PING sets another interval): 3,300 a
+# second over 100k connections. (When lws sent them, each one a timer of its
+# own and a turn of the loop over every descriptor, that did not fit on 2
+# cores: 75k of 100k connected after 300 s; ws-push/keepalive.c.)
 scenario_many() {
     local total=${MANY_TOTAL:-100000} per=14000 k port wsp procs names="" pids="" rss0 rss1 t0 r
     [ "$QUICK" = 1 ] && total=12000 per=4000
@@ -496,7 +495,7 @@ scenario_many() {
     # (start_wspush_on and wait_until set i, n and port: loops here use k)
     for k in $(seq 1 "$wsp"); do
         start_wspush_on "m$k" "$port" --ws-processes "$wsp" \
-            --ws-ping-interval "${MANY_PING:-600}" --ws-idle-timeout $((2 * ${MANY_PING:-600}))
+            --ws-ping-interval "${MANY_PING:-30}" --ws-idle-timeout $((4 * ${MANY_PING:-30}))
         names="$names m$k"; pids="$pids $(pid_of "m$k")"
     done
     rss0=0; for k in $pids; do rss0=$((rss0 + $(rss_kib "$k"))); done
@@ -532,7 +531,7 @@ scenario_many() {
     for k in $names; do stop "$k"; done
     local per_conn; per_conn=$(calc "($rss1 - $rss0) / $total" "%.2f")
     row "(10) many connections" \
-        "$(fmt_int "$total") WebSockets, $wsp ws-push on one port (ws_processes $wsp, pings every ${MANY_PING:-600} s), $procs wsload processes from 16 source addresses" \
+        "$(fmt_int "$total") WebSockets, $wsp ws-push on one port (ws_processes $wsp, pings every ${MANY_PING:-30} s), $procs wsload processes from 16 source addresses" \
         "established $(fmt_int "$est") in $connect_s s; /api/status connectionCount $seen; ws-push RSS $(calc "$rss1 / 1024" "%.0f") MiB, $per_conn KiB per connection (per instance:$spread connections); one broadcast frame reached $(fmt_int "$got") of them, the last $(ms "$maxlat") ms after it was published" \
         "1 run" \
         "\"connections\":$total,\"established\":$est,\"status_count\":$(jn "$seen"),\"rss_kib_per_conn\":$(jn "$per_conn"),\"broadcast_reached\":$got,\"broadcast_last_us\":$(jn "$maxlat")"

@@ -133,6 +133,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         conn_add(&wp->conns, c, wsi);
         c->fd = lws_get_socket_fd(wsi);
         mask_guard_bind(c->fd, c);
+        keepalive_heard(c);
         log_debug("client %llu connected (%zu open)", (unsigned long long)c->id, wp->conns.count);
         access_established(wp, c);
         return 0;
@@ -149,7 +150,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return conn_write_queued(c);
     case LWS_CALLBACK_RECEIVE:
+        keepalive_heard(c);
         receive(wp, c, wsi, in, len);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        keepalive_heard(c);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

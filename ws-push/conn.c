@@ -265,6 +265,13 @@ int conn_write_queued(struct conn *c)
 {
     if (c->closing && !flushes_first(c))
         return -1; /* being closed: lws sends the close frame prepared */
+    if (c->ping_due && !lws_partial_buffered(c->wsi)) {
+        /* (lws 4.1 tells the callback of a pong only if it carries bytes) */
+        unsigned char ping[LWS_PRE + 1] = {[LWS_PRE] = 'k'};
+        c->ping_due = 0;
+        if (lws_write(c->wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 1)
+            return -1;
+    }
     for (int i = 0; c->qlen && i < WRITES_PER_CALLBACK; i++) {
         struct msg *m = c->queue[c->qhead];
         if (c->qlen > 1 && m->len + 10 <= BATCH_BYTES / 2) {

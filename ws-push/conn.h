@@ -33,6 +33,7 @@ enum conn_close {
     CONN_GOING_AWAY,        /* shutdown: close 1001 */
     CONN_OVER_BUDGET,       /* largest half-received message over budget: close 1009 */
     CONN_PROTOCOL_ERROR,    /* broke RFC 6455 (an unmasked frame): close 1002 */
+    CONN_IDLE,              /* silent past ws_idle_timeout: dropped (keepalive.c) */
     CONN_REFUSED,           /* token, quota: close (1008) once its queue is sent */
 };
 
@@ -68,6 +69,8 @@ struct conn {
     struct subject *subject;    /* its group (subjects.c) */
     LIST_ENTRY(conn) subject_link;
     int counted;                /* in P conns:<subject> (common/conns.h) */
+    long long heard_ms, pinged_ms; /* keepalive.c */
+    int ping_due;               /* the next writable callback sends a ping */
 };
 
 struct conn_table {

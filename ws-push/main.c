@@ -35,6 +35,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     redis_link_tick(wp);
     answers_tick(wp);
     access_tick(wp);
+    keepalive_tick(wp);
     lws_sul_schedule(wp->ctx, 0, &wp->tick, on_tick, TICK_US);
 }
 
@@ -122,10 +123,6 @@ static int serve(const struct config *cfg)
     if (setup(&wp, cfg) != 0)
         return 1;
 
-    static const struct lws_retry_bo retry_template = {0};
-    struct lws_retry_bo retry = retry_template;
-    retry.secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval;
-    retry.secs_since_valid_hangup = (uint16_t)cfg->ws_idle_timeout;
 
     const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
                                               shared_listen_protocol,
@@ -137,7 +134,9 @@ static int serve(const struct config *cfg)
     info.iface = la.iface[0] ? la.iface : NULL;
     info.protocols = protocols;
     info.user = &wp;
-    info.retry_and_idle_policy = &retry;
+    /* no lws pings (its default: every 300 s): keepalive.c pings */
+    static const struct lws_retry_bo no_pings = {.secs_since_valid_ping = 0};
+    info.retry_and_idle_policy = &no_pings;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | la.options;
     info.timeout_secs = 10;
 

@@ -144,6 +144,10 @@ void access_closed(struct wspush *wp, struct conn *c);
 /* Every second: sockets without a token in time, or whose token expired,
  * are closed (1008); the instance vouches for its sockets in P conns:*. */
 void access_tick(struct wspush *wp);
+
+/* keepalive.c: pings and the idle timeout, from the tick */
+void keepalive_heard(struct conn *c);      /* something came from c */
+void keepalive_tick(struct wspush *wp);
 /* What c may resume and cancel: its user's inbox; NULL: anything. */
 const char *access_owner(struct wspush *wp, const struct conn *c, char *buf, size_t len);
 /* Where answers to c's messages go. */

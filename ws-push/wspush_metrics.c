@@ -31,7 +31,8 @@ static const struct metric_family refused = {
 static const char *const close_names[CONN_REFUSED + 1] = {
     [CONN_OPEN] = "client",          [CONN_TOO_SLOW] = "too_slow",
     [CONN_GOING_AWAY] = "shutdown",  [CONN_OVER_BUDGET] = "over_budget",
-    [CONN_PROTOCOL_ERROR] = "protocol_error", [CONN_REFUSED] = "refused"};
+    [CONN_PROTOCOL_ERROR] = "protocol_error", [CONN_IDLE] = "idle",
+    [CONN_REFUSED] = "refused"};
 
 static struct metric *m_closed[CONN_REFUSED + 1];
 
