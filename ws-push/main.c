@@ -123,7 +123,6 @@ static int serve(const struct config *cfg)
     if (setup(&wp, cfg) != 0)
         return 1;
 
-
     const struct lws_protocols protocols[] = {client_protocol, redis_link_protocol,
                                               shared_listen_protocol,
                                               {NULL, NULL, 0, 0, 0, NULL, 0}};
