@@ -31,7 +31,8 @@ LIB_REDIS := $(shell pkg-config --libs hiredis 2>/dev/null)
 LIB_YAML := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LIB_JSON := $(shell pkg-config --libs jansson 2>/dev/null)
 LIB_CURL := $(shell pkg-config --libs libcurl 2>/dev/null)
-LIB_LWS := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
+LIB_LWS := $(shell pkg-config --libs libwebsockets 2>/dev/null)
+LIB_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LIB_JWT := $(shell pkg-config --libs libjwt libcrypto 2>/dev/null)
 LIB_COMMON := $(BUILD)/libcommon.a $(LIB_REDIS) $(LIB_YAML) $(LIB_JWT)
 
@@ -75,7 +76,7 @@ $(BUILD)/ws-push: $(call obj,$(WSPUSH_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(WSPUSH_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
 
 $(BUILD)/ai-standin: $(call obj,$(STANDIN_SRC)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,$(STANDIN_SRC)) $(LIB_COMMON) $(LIB_JSON) $(LIB_LWS) $(LIB_UV)
 
 $(BUILD)/aimsg-token: $(call obj,$(TOKEN_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,$(TOKEN_SRC)) $(LIB_COMMON) $(LIB_JSON)

@@ -2,7 +2,7 @@
  * tests and `make run` use instead of a real model.
  *
  * One thread, one libwebsockets context serving HTTP/1.1 on a libuv loop
- * (common/lws_uv.h: epoll, not lws's poll()). What an answer
+ * (lws_uv.h: epoll, not lws's poll()). What an answer
  * says is decided in script.c, how it is written in sse.c, and when each
  * piece goes out in server.c. */
 #define _POSIX_C_SOURCE 200809L

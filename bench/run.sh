@@ -422,7 +422,7 @@ scenario_worker() {
 # own answer through the whole pipeline; latency = worker's frame "ts" ->
 # client; CPU of each program over the run.
 users_run() {
-    local url=$1 label=$2 r line c0 c1 t0 t1 wall prog p
+    local url=$1 label=$2 r line c1 t0 t1 wall prog p
     local n=$USERS_N tokens=$USERS_TOKENS delay=$USERS_DELAY
     local l50=() l99=() done_=() dis=() walls=() self=()
     local -A cores=()
