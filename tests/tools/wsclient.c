@@ -69,7 +69,7 @@ static int ends_answer(const char *frame)
            strstr(frame, "\"id\":");
 }
 
-/* The answer the first resume frame sent names, and which of its seqs came. */
+/* The answer the first resume frame among --send names, and which of its seqs came. */
 static struct {
     char id[64];            /* "" when no resume was sent */
     long after, last;       /* last: the final frame's seq, -1 until it came */
@@ -134,8 +134,6 @@ static int send_next(struct lws *wsi)
         return 0;
     const char *msg = st.sends[st.next_send];
     size_t len = strlen(msg), chunk = len - st.offset;
-    if (st.offset == 0 && !st.binary[st.next_send])
-        note_resume(msg);
     if (st.fragment && chunk > st.fragment)
         chunk = st.fragment;
     int first = st.offset == 0, last = st.offset + chunk == len;
@@ -346,6 +344,11 @@ int main(int argc, char **argv)
     }
     if (image)
         st.sends[image_slot] = image_frame(image, question);
+    /* known before it is sent: frames of that answer may come first, with
+     * the handshake's reply, its last one too */
+    for (int i = 0; i < st.nsends; i++)
+        if (!st.binary[i] && st.sends[i])
+            note_resume(st.sends[i]);
 
     char urlbuf[512];
     const char *proto, *address, *path;
