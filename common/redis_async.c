@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <hiredis/sds.h>
 
 #include "clock.h"
 #include "log.h"
@@ -139,12 +140,18 @@ static int awaiting(const struct redis_async *ra)
 
 void redis_async_handle(struct redis_async *ra, int readable, int writable)
 {
+    int moving = 0;
     /* each call may free the context (disconnect), so look again after it */
     if (ra->ac && readable)
         redisAsyncHandleRead(ra->ac);
-    if (ra->ac && writable)
+    if (ra->ac && writable) {
         redisAsyncHandleWrite(ra->ac);
-    if (ra->ac && (readable || writable))
+        /* a long write that moves on is progress; a command written whole
+         * is not: a stopped server's kernel takes that too, and a program
+         * that writes now and then would keep a dead link alive */
+        moving = ra->ac && (ra->ac->c.flags & REDIS_CONNECTED) && sdslen(ra->ac->c.obuf) > 0;
+    }
+    if (ra->ac && (readable || moving))
         ra->waiting_since = awaiting(ra) ? clock_ms() : 0; /* progress */
     if (ra->ac && ra->not_master) {
         /* (after the read that brought the news, never inside it) */

@@ -6,10 +6,12 @@
  * reports what happened with redis_async_handle(); a loop that waits on the
  * socket by itself (lws) sets `wake`, called whenever hiredis has something
  * to write. Every so often the loop calls redis_async_expire(): a connect or
- * a command unanswered for timeout_ms shuts the socket down, so hiredis
- * fails it like a lost connection (callbacks get NULL, the disconnect
- * callback an error) and the program's reconnect takes over. hiredis 0.14
- * has no timers of its own (no scheduleTimer), hence this.
+ * a command unanswered for timeout_ms (only a reply, or a long write moving
+ * on, resets the clock; sending more commands does not) shuts the socket
+ * down, so hiredis fails it like a lost connection (callbacks get NULL,
+ * the disconnect callback an error) and the program's reconnect takes
+ * over. hiredis 0.14 has no timers of its own (no scheduleTimer), hence
+ * this.
  *
  * A connection that finds itself talking to a replica ends the same way,
  * as lost, so the reconnect asks the Sentinels again (sentinel:// in
