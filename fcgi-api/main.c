@@ -2,8 +2,9 @@
  *
  * Runs behind any web server: spawned by it (the listening socket is fd 0) or
  * standalone with --fcgi-listen host:port|path. Each turn of a process takes
- * the requests waiting (up to TURN_MAX) and answers them together; run as
- * many processes as needed, they share nothing but Redis. */
+ * the requests waiting (up to TURN_MAX), on new connections and on those the
+ * web server keeps (slots.h), and answers them together; run as many
+ * processes as needed, they share nothing but Redis. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +12,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -21,6 +20,7 @@
 #include "metrics_api.h"
 #include "program.h"
 #include "redis_conn.h"
+#include "slots.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -52,74 +52,49 @@ static int open_listener(const struct config *cfg)
  * it, and the memory a turn holds stays small. */
 #define TURN_BODY_MAX (16 * 1024)
 
-struct slot {
-    FCGX_Request fcgi;
-    struct request req;
-};
-
-/* Accepts a waiting connection into slot and reads its request's head;
- * 0 when there is none (the listening socket does not block). */
-static int accept_one(struct slot *slot, int first)
-{
-    int rc = FCGX_Accept_r(&slot->fcgi);
-    if (rc < 0) {
-        int err = rc > -4096 ? -rc : 0; /* -errno, or libfcgi's -9999: "no errno" */
-        if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR && !stopping) {
-            log_warn("accept: %s", strerror(err));
-            if (first) /* e.g. out of descriptors: do not spin on it */
-                nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
-        }
-        return 0;
-    }
-    request_init(&slot->req, &slot->fcgi);
-    return 1;
-}
-
 static int has_large_body(const struct request *r)
 {
     return r->content_length > TURN_BODY_MAX;
 }
 
-static void end_turn(struct api *api, struct slot *slots, int n)
+static void end_turn(struct api *api, struct slots *slots, struct slot **turn, int n)
 {
     if (n > 1)
         log_debug("turn of %d requests", n);
     for (int i = 0; i < n; i++) {
-        struct request *r = &slots[i].req;
+        struct request *r = &turn[i]->req;
         api_end(api, r);
         log_debug("%s %s", r->method, r->path);
         request_finish(r);
         request_free(r);
+        slots_release(slots, turn[i]);
     }
 }
 
-static void serve_alone(struct api *api, struct slot *slot)
+/* One turn: begins the requests read, then ends them; one with a large
+ * body is served on its own, the others do not wait for it. */
+static void serve_turn(struct api *api, struct slots *slots, struct slot **ready, int n)
 {
+    int first = 0;
     store_begin(&api->store);
-    api_begin(api, &slot->req);
-    end_turn(api, slot, 1);
-}
-
-/* One turn: begins the requests waiting, up to TURN_MAX, then ends them. */
-static void serve_turn(struct api *api, struct slot *slots)
-{
-    int n = 0;
-    store_begin(&api->store);
-    while (n < TURN_MAX && !stopping && accept_one(&slots[n], n == 0)) {
-        if (has_large_body(&slots[n].req)) {
-            end_turn(api, slots, n); /* the others do not wait for its body */
-            serve_alone(api, &slots[n]);
-            return;
+    for (int i = 0; i < n; i++) {
+        if (!has_large_body(&ready[i]->req)) {
+            api_begin(api, &ready[i]->req);
+            continue;
         }
-        api_begin(api, &slots[n].req);
-        n++;
+        end_turn(api, slots, ready + first, i - first);
+        store_begin(&api->store);
+        api_begin(api, &ready[i]->req);
+        end_turn(api, slots, ready + i, 1);
+        first = i + 1;
+        store_begin(&api->store);
     }
-    end_turn(api, slots, n);
+    end_turn(api, slots, ready + first, n - first);
 }
 
 static int serve(const struct config *cfg)
 {
-    static struct slot slots[TURN_MAX];
+    static struct slots slots;
     struct api api = {.cfg = cfg};
     char err[512];
     if (store_init(&api.store, cfg->redis_url, cfg->redis_prefix, cfg->image_ttl,
@@ -149,18 +124,8 @@ static int serve(const struct config *cfg)
         log_error("listening socket: %s", strerror(errno));
         return 1;
     }
-    for (int i = 0; i < TURN_MAX; i++) {
-        if (FCGX_InitRequest(&slots[i].fcgi, fd, 0) != 0) {
-            log_error("FCGX_InitRequest failed");
-            return 1;
-        }
-    }
-    /* EPOLLEXCLUSIVE: a connection wakes one of the processes waiting on
-     * the socket, not all of them */
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_error("epoll: %s", strerror(errno));
+    if (slots_init(&slots, fd, err, sizeof(err)) != 0) {
+        log_error("%s", err);
         return 1;
     }
     char redis_shown[1024];
@@ -169,20 +134,18 @@ static int serve(const struct config *cfg)
              cfg->redis_prefix, auth_enabled(api.auth) ? "on" : "off");
     metrics_api_init(cfg);
     while (!stopping) {
-        int n = epoll_wait(ep, &ev, 1, (int)metrics_api_tick(&api));
+        struct slot *ready[TURN_MAX];
+        int n = slots_wait(&slots, ready, TURN_MAX, (int)metrics_api_tick(&api));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             log_error("epoll_wait: %s", strerror(errno));
             break;
         }
-        if (n > 0)
-            serve_turn(&api, slots);
+        serve_turn(&api, &slots, ready, n);
     }
     log_info("stopping");
-    close(ep);
-    for (int i = 0; i < TURN_MAX; i++)
-        FCGX_Free(&slots[i].fcgi, 1);
+    slots_free(&slots);
     store_close(&api.store);
     auth_free(api.auth);
     proxy_nets_free(&api.proxies);

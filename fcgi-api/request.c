@@ -96,12 +96,13 @@ void request_finish(struct request *r)
      * read there is nothing to reset, and that wait is a third of a request's
      * time. A detached request is closed at once (libfcgi skips the
      * shutdown for it); an unread large body still gets the careful close. */
-    if (drain_body(r->fcgi->in, 65536))
+    int drained = drain_body(r->fcgi->in, 65536);
+    /* a connection the web server keeps (FCGI_KEEP_CONN) stays open for its
+     * next request (slots.h), unless input is left on it */
+    if (!drained)
+        r->fcgi->keepConnection = 0;
+    else if (!r->fcgi->keepConnection)
         FCGX_Detach(r->fcgi);
-    /* A web server that asks to keep the connection (FCGI_KEEP_CONN) would
-     * have its next request read while the other requests of the turn wait:
-     * every connection ends with its request. */
-    r->fcgi->keepConnection = 0;
     FCGX_Finish_r(r->fcgi);
 }
 

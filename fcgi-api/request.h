@@ -42,7 +42,8 @@ void request_free(struct request *r);
  * is missing (411), larger than limit (413) or shorter than announced. */
 int request_read_body(struct request *r, size_t limit, int *status, const char **reason);
 
-/* Ends the request: sends the response and closes the connection. */
+/* Ends the request: sends the response and closes the connection, unless
+ * the web server keeps it for its next request (FCGI_KEEP_CONN). */
 void request_finish(struct request *r);
 
 /* Writes status and a JSON body; extra_headers is "" or "Name: value\r\n"... */

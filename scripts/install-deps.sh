@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config curl ca-certificates
       libhiredis-dev libcurl4-openssl-dev
       libjansson-dev libyaml-dev libssl-dev libjwt-dev
       redis-server redis-tools lighttpd apache2 nginx spawn-fcgi openssl
-      wrk chromium fonts-wqy-zenhei faketime procps psmisc
+      wrk chromium fonts-wqy-zenhei faketime procps psmisc iproute2
       clang libclang-rt-14-dev prometheus redis-sentinel"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

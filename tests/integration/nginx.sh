@@ -52,6 +52,23 @@ expect_match "bad JSON through nginx" '^400 \{"code":400' "$(http POST /api/mess
 expect_match "405 with Allow through nginx" '^405 ' "$(http GET /api/message)"
 expect_match "404 through nginx" '^404 ' "$(http GET /api/unknown)"
 check "test page served by nginx on /" sh -c "curl -fs $API/ | grep -qi '<html'"
+
+# -- nginx keeps its FastCGI connections (fastcgi_keep_conn): fcgi-api serves
+# request after request on one, and a POST with a body on it too
+fcgi_sockets() { ss -tanH "( sport = :$FCGI_PORT or dport = :$FCGI_PORT )" | grep -vc LISTEN; }
+ok=0
+for i in $(seq 1 60); do
+    case $((i % 3)) in
+    0) r=$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"content":"kept"}' "$API/api/message") ;;
+    *) r=$(curl -s -o /dev/null -w '%{http_code}' "$API/api/status") ;;
+    esac
+    [ "$r" = 200 ] && ok=$((ok + 1))
+done
+expect_eq "60 requests in a row through nginx, GETs and POSTs" 60 "$ok"
+n=$(fcgi_sockets)
+# (one kept connection is two sockets here, nginx's end and fcgi-api's; one
+# connection per request would leave some 60 in TIME_WAIT)
+check "... went over a few kept FastCGI connections ($n sockets), not one each" test "$n" -ge 2 -a "$n" -le 8
 # (an image over max_image_bytes in a body under nginx's limit: fcgi-api's 413)
 { cat "$ROOT/tests/fixtures/pixel.png"; head -c 10490000 /dev/zero; } > "$T/big.png"
 expect_match "image over the limit through nginx is fcgi-api's 413" '^413 \{"code":413' "$(http POST /api/image -F "image=@$T/big.png")"

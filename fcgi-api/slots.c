@@ -1,0 +1,129 @@
+/* slots.c -- see slots.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "slots.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* EPOLLEXCLUSIVE: a connection wakes one of the processes waiting on the
+ * socket, not all of them. The listening socket's data.ptr is NULL. */
+static int listen_on(struct slots *s, int on)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    if (on == s->listening)
+        return 0;
+    if (epoll_ctl(s->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->listen_fd, &ev) != 0)
+        return -1;
+    s->listening = on;
+    return 0;
+}
+
+int slots_init(struct slots *s, int listen_fd, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    s->listen_fd = listen_fd;
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
+    s->all = calloc(SLOTS_MAX, sizeof(*s->all));
+    s->free = calloc(SLOTS_MAX, sizeof(*s->free));
+    if (s->ep < 0 || !s->all || !s->free || listen_on(s, 1) != 0) {
+        snprintf(err, errlen, "cannot wait for connections: %s", strerror(errno ? errno : ENOMEM));
+        slots_free(s);
+        return -1;
+    }
+    for (int i = 0; i < SLOTS_MAX; i++) {
+        if (FCGX_InitRequest(&s->all[i].fcgi, listen_fd, 0) != 0) {
+            snprintf(err, errlen, "FCGX_InitRequest failed");
+            slots_free(s);
+            return -1;
+        }
+        s->free[s->nfree++] = SLOTS_MAX - 1 - i;
+    }
+    return 0;
+}
+
+void slots_free(struct slots *s)
+{
+    if (s->ep >= 0)
+        close(s->ep);
+    for (int i = 0; s->all && i < SLOTS_MAX; i++)
+        if (s->all[i].fcgi.ipcFd >= 0)
+            FCGX_Free(&s->all[i].fcgi, 1);
+    free(s->all);
+    free(s->free);
+    memset(s, 0, sizeof(*s));
+    s->ep = -1;
+}
+
+static void give_back(struct slots *s, struct slot *slot)
+{
+    s->free[s->nfree++] = (int)(slot - s->all);
+    if (!s->listening && listen_on(s, 1) != 0)
+        log_error("epoll: %s", strerror(errno));
+}
+
+/* Reads the next request on slot: on its kept connection, or on a new one
+ * (libfcgi accepts when the slot has none, or when the kept one turns out
+ * closed). 0 when there is none: the listening socket does not block. */
+static int next_request(struct slot *slot, int first)
+{
+    int rc = FCGX_Accept_r(&slot->fcgi);
+    if (rc < 0) {
+        int err = rc > -4096 ? -rc : 0; /* -errno, or libfcgi's -9999: "no errno" */
+        if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            log_warn("accept: %s", strerror(err));
+            if (first) /* e.g. out of descriptors: do not spin on it */
+                nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        }
+        return 0;
+    }
+    request_init(&slot->req, &slot->fcgi);
+    return 1;
+}
+
+int slots_wait(struct slots *s, struct slot **ready, int max, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(s->ep, evs, max < 64 ? max : 64, timeout_ms), got = 0;
+    for (int i = 0; i < n && got < max; i++) {
+        struct slot *slot = evs[i].data.ptr;
+        if (slot) { /* a kept connection speaks: its next request, or its end */
+            if (next_request(slot, got == 0))
+                ready[got++] = slot;
+            else if (slot->fcgi.ipcFd < 0)
+                give_back(s, slot);
+            continue;
+        }
+        while (got < max && s->nfree > 0) {
+            slot = &s->all[s->free[s->nfree - 1]];
+            if (!next_request(slot, got == 0))
+                break;
+            s->nfree--;
+            ready[got++] = slot;
+        }
+        if (s->nfree == 0 && listen_on(s, 0) != 0)
+            log_error("epoll: %s", strerror(errno));
+    }
+    return n < 0 ? -1 : got;
+}
+
+void slots_release(struct slots *s, struct slot *slot)
+{
+    if (slot->fcgi.ipcFd < 0) {
+        give_back(s, slot);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = slot};
+    /* EEXIST: kept before, still in the set */
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, slot->fcgi.ipcFd, &ev) != 0 && errno != EEXIST) {
+        log_warn("a kept connection cannot be waited for (%s): closed", strerror(errno));
+        FCGX_Free(&slot->fcgi, 1);
+        give_back(s, slot);
+    }
+}
