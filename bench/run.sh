@@ -54,6 +54,7 @@ bench_cleanup() {
         sleep 0.3
         [ -n "$kids" ] && kill $kids 2> /dev/null
     fi
+    [ -n "${NGINX_CONFIG:-}" ] && pkill -f "fcgi-api --config $NGINX_CONFIG"
     wait 2> /dev/null
     [ -n "${KEEP:-}" ] && echo "bench: kept $T" >&2 || rm -rf "$T"
 }
@@ -272,20 +273,32 @@ to_ms() {
         else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.2f", v * 1000 }
         else print "-" }'
 }
-# wrk_runs LABEL PATH [wrk args]
-WRK_THREADS=2 WRK_CONNS=32
+# wrk_runs LABEL PATH [wrk args]: through the web server WEB (lighttpd, on
+# $API, with its fcgi-api children; or nginx, on $NGINX_API, with
+# spawn-fcgi's fcgi-api); the median rate is left in LAST_RPS
+WRK_THREADS=2 WRK_CONNS=32 WEB=lighttpd
 wrk_runs() {
-    local label=$1 path=$2 r rps=() p99=() p50=() bad=() errs=() d=10
+    local label=$1 path=$2 r rps=() p99=() p50=() bad=() errs=() d=10 base=$API
     shift 2
     [ "$QUICK" = 1 ] && d=5
-    say "   $label: wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency $* $API$path, $(runs_label "$RUNS")"
-    local lp kids l0 l1 f0 f1 r0 r1 lc=() fc=() rc=()
-    lp=$(cat "$T/run/lighttpd.pid")
-    kids=$(pgrep -P "$lp" | tr '\n' ' ')
+    local lp kids l0 l1 f0 f1 r0 r1 lc=() fc=() rc=() webs
+    if [ "$WEB" = nginx ]; then
+        base=$NGINX_API
+        lp=$(cat "$T/nginx/nginx.pid")
+        webs="$lp $(pgrep -P "$lp" | tr '\n' ' ')"
+        kids=$(pgrep -f "fcgi-api --config $NGINX_CONFIG" | tr '\n' ' ')
+    else
+        lp=$(cat "$T/run/lighttpd.pid")
+        webs=$lp
+        kids=$(pgrep -P "$lp" | tr '\n' ' ')
+    fi
+    say "   $WEB, $label: wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency $* $base$path, $(runs_label "$RUNS")"
     for r in $(seq 1 "$RUNS"); do
-        l0=$(cpu_s "$lp"); f0=$(cpu_sum $kids); r0=$(cpu_s "$(pid_of redis)")
-        wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${d}s" --latency "$@" "$API$path" > "$T/wrk.out" 2>&1
-        l1=$(cpu_s "$lp"); f1=$(cpu_sum $kids); r1=$(cpu_s "$(pid_of redis)")
+        # shellcheck disable=SC2086
+        l0=$(cpu_sum $webs); f0=$(cpu_sum $kids); r0=$(cpu_s "$(pid_of redis)")
+        wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${d}s" --latency "$@" "$base$path" > "$T/wrk.out" 2>&1
+        # shellcheck disable=SC2086
+        l1=$(cpu_sum $webs); f1=$(cpu_sum $kids); r1=$(cpu_s "$(pid_of redis)")
         lc+=("$(calc "($l1 - $l0) / $d" "%.2f")"); fc+=("$(calc "($f1 - $f0) / $d" "%.2f")"); rc+=("$(calc "($r1 - $r0) / $d" "%.2f")")
         rps+=("$(awk '/^Requests\/sec:/ {print $2}' "$T/wrk.out")")
         p50+=("$(to_ms "$(awk '$1 == "50%" {print $2}' "$T/wrk.out")")")
@@ -295,24 +308,68 @@ wrk_runs() {
     done
     local mr m50 m99
     mr=$(median "${rps[@]}"); m50=$(median "${p50[@]}"); m99=$(median "${p99[@]}")
+    LAST_RPS=$mr
     local nb se
     nb=$(sum "${bad[@]}")
     se=$(printf '%s\n' "${errs[@]}" | grep . | sort -u | tr '\n' ';' | sed 's/;$//')
-    row "(4) HTTP $label" \
-        "wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency, through lighttpd ($FCGI_PROCS fcgi-api)" \
-        "$(fmt_int "$mr") req/s; latency p50 $m50 ms, p99 $m99 ms; non-2xx answers: $nb${se:+; socket errors: $se}; CPU: lighttpd $(median "${lc[@]}") cores, fcgi-api $(median "${fc[@]}") (all $(echo $kids | wc -w)), Redis $(median "${rc[@]}"), the rest is wrk" \
+    row "(4) HTTP $label, $WEB" \
+        "wrk -t$WRK_THREADS -c$WRK_CONNS -d${d}s --latency, through $WEB ($FCGI_PROCS fcgi-api$([ "$WEB" = nginx ] && echo ", FastCGI connections kept"))" \
+        "$(fmt_int "$mr") req/s; latency p50 $m50 ms, p99 $m99 ms; non-2xx answers: $nb${se:+; socket errors: $se}; CPU: $WEB $(median "${lc[@]}") cores, fcgi-api $(median "${fc[@]}") (all $(echo $kids | wc -w)), Redis $(median "${rc[@]}"), the rest is wrk" \
         "$(runs_label "$RUNS")" \
-        "\"requests_per_s\":$(jn "$mr"),\"latency_p50_ms\":$(jn "$m50"),\"latency_p99_ms\":$(jn "$m99"),\"non_2xx\":$nb,\"lighttpd_cores\":$(jn "$(median "${lc[@]}")"),\"fcgi_api_cores\":$(jn "$(median "${fc[@]}")"),\"redis_cores\":$(jn "$(median "${rc[@]}")"),\"threads\":$WRK_THREADS,\"connections\":$WRK_CONNS,\"duration_s\":$d"
+        "\"web_server\":\"$WEB\",\"requests_per_s\":$(jn "$mr"),\"latency_p50_ms\":$(jn "$m50"),\"latency_p99_ms\":$(jn "$m99"),\"non_2xx\":$nb,\"web_server_cores\":$(jn "$(median "${lc[@]}")"),\"fcgi_api_cores\":$(jn "$(median "${fc[@]}")"),\"redis_cores\":$(jn "$(median "${rc[@]}")"),\"threads\":$WRK_THREADS,\"connections\":$WRK_CONNS,\"duration_s\":$d"
+}
+
+# nginx (one worker, as lighttpd has one process) with deploy/nginx's site,
+# in front of FCGI_PROCS fcgi-api started by spawn-fcgi; NGINX_API its URL
+start_bench_nginx() {
+    command -v nginx > /dev/null && command -v spawn-fcgi > /dev/null || return 1
+    NGINX_CONFIG=$T/settings-nginx.yaml
+    cp "$CONFIG" "$NGINX_CONFIG"
+    FCGI_PORT=$(free_port)
+    spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" -F "$FCGI_PROCS" -- "$BIN/fcgi-api" --config "$NGINX_CONFIG" \
+        > "$T/spawn-fcgi.out" 2>&1 || return 1
+    local lighttpd_port=$PORT
+    PORT=$(free_port)
+    NGINX_API="http://127.0.0.1:$PORT"
+    nginx_conf "$T/nginx"
+    PORT=$lighttpd_port
+    spawn nginx nginx -p "$T/nginx" -c "$T/nginx/nginx.conf"
+    wait_until 10 curl -fs "$NGINX_API/api/health"
+}
+
+stop_bench_nginx() {
+    stop nginx
+    pkill -f "fcgi-api --config $NGINX_CONFIG"
+}
+
+# ratio_row: the API's rates against the static file's, on WEB
+ratio_row() {
+    case "$1 $2 $3" in *[!0-9.\ ]*) return ;; esac
+    row "(4) HTTP, the API against a static file, $WEB" "the rates above, same session" \
+        "GET /api/status $(calc "100 * $2 / $1" "%.0f") %, POST /api/message $(calc "100 * $3 / $1" "%.0f") % of the static file's $(fmt_int "$1") req/s" \
+        "-" "\"web_server\":\"$WEB\",\"status_pct\":$(calc "100 * $2 / $1" "%.1f"),\"message_pct\":$(calc "100 * $3 / $1" "%.1f")"
 }
 
 scenario_http() {
-    say "== (4) HTTP through lighttpd, no worker running (the POSTed jobs pile up and are deleted afterwards)"
-    wrk_runs "POST /api/message" /api/message -s "$BENCH_ROOT/bench/post.lua"
-    local backlog
-    backlog=$(rcli XLEN "${REDIS_PREFIX}jobs")
-    say "   $backlog jobs queued by the POSTs: deleting the stream"
-    rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
-    wrk_runs "GET /api/status" /api/status
+    say "== (4) HTTP: a small static file, then the API, through lighttpd and through nginx; no worker running (the POSTed jobs pile up and are deleted afterwards)"
+    local static status message
+    for WEB in lighttpd nginx; do
+        if [ "$WEB" = nginx ] && ! start_bench_nginx; then
+            say "   nginx did not start: $(tail -2 "$T/spawn-fcgi.out" "$T/nginx/error.log" 2> /dev/null | tr '\n' ' ')"
+            continue
+        fi
+        wrk_runs "GET /robots.txt (a static file of $(wc -c < "$ROOT/www/robots.txt") bytes)" /robots.txt
+        static=$LAST_RPS
+        wrk_runs "POST /api/message" /api/message -s "$BENCH_ROOT/bench/post.lua"
+        message=$LAST_RPS
+        say "   $(rcli XLEN "${REDIS_PREFIX}jobs") jobs queued by the POSTs: deleting the stream"
+        rcli DEL "${REDIS_PREFIX}jobs" > /dev/null
+        wrk_runs "GET /api/status" /api/status
+        status=$LAST_RPS
+        ratio_row "$static" "$status" "$message"
+        [ "$WEB" = nginx ] && stop_bench_nginx
+    done
+    WEB=lighttpd
 }
 
 # ---- (3) end to end -----------------------------------------------------------------

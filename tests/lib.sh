@@ -184,6 +184,34 @@ start_spawn_fcgi() {
     check "spawn-fcgi starts two fcgi-api processes" wait_until 10 fcgi_count_is 2
 }
 
+# nginx_conf DIR: deploy/nginx/aimsg.conf.in rendered into DIR (PORT,
+# FCGI_PORT and the ws-push port set) inside a minimal nginx.conf of our own:
+# one worker, every path under DIR. nginx -p DIR -c DIR/nginx.conf runs it.
+nginx_conf() {
+    mkdir -p "$1"
+    chmod 755 "$T" "$1"
+    cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$1/"
+    ROOT=$ROOT RUN=$1 BIN=$BIN WS_PORT=${WS_PORT:-$WS_PORT_ws1} FCGI_PORT=$FCGI_PORT \
+        sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/nginx/aimsg.conf.in" "$1/aimsg.conf"
+    cat > "$1/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log;
+events { worker_connections 1024; }
+http {
+    include mime.types;
+    access_log off;
+    client_body_temp_path $1/body;
+    fastcgi_temp_path $1/fastcgi;
+    proxy_temp_path $1/proxy;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    include aimsg.conf;
+}
+CONF
+}
+
 start_lighttpd() {
     export PORT=$(free_port)
     mkdir -p "$T/run"

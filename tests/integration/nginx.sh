@@ -12,28 +12,7 @@ start_spawn_fcgi
 
 export PORT=$(free_port)
 N=$T/nginx
-mkdir -p "$N"
-chmod 755 "$T" "$N"
-cp /etc/nginx/fastcgi_params /etc/nginx/mime.types "$N/"
-ROOT=$ROOT RUN=$N BIN=$BIN WS_PORT=$WS_PORT_ws1 FCGI_PORT=$FCGI_PORT \
-    sh "$ROOT/scripts/render-config.sh" "$ROOT/deploy/nginx/aimsg.conf.in" "$N/aimsg.conf"
-cat > "$N/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $N/nginx.pid;
-error_log $N/error.log;
-events { worker_connections 1024; }
-http {
-    include mime.types;
-    access_log off;
-    client_body_temp_path $N/body;
-    fastcgi_temp_path $N/fastcgi;
-    proxy_temp_path $N/proxy;
-    uwsgi_temp_path $N/uwsgi;
-    scgi_temp_path $N/scgi;
-    include aimsg.conf;
-}
-CONF
+nginx_conf "$N"
 check "nginx config is valid" nginx -t -q -p "$N" -c "$N/nginx.conf"
 expect_eq "nginx's body limit is fcgi-api's (default max_image_bytes)" 1 \
     "$(grep -cx '    client_max_body_size 10551296;' "$N/aimsg.conf")"
