@@ -145,11 +145,14 @@ void redis_async_handle(struct redis_async *ra, int readable, int writable)
     if (ra->ac && readable)
         redisAsyncHandleRead(ra->ac);
     if (ra->ac && writable) {
+        int connecting = !(ra->ac->c.flags & REDIS_CONNECTED);
         redisAsyncHandleWrite(ra->ac);
-        /* a long write that moves on is progress; a command written whole
-         * is not: a stopped server's kernel takes that too, and a program
-         * that writes now and then would keep a dead link alive */
-        moving = ra->ac && (ra->ac->c.flags & REDIS_CONNECTED) && sdslen(ra->ac->c.obuf) > 0;
+        /* the connect done, or a long write that moves on, is progress; a
+         * command written whole is not: a stopped server's kernel takes
+         * that too, and a program that writes now and then would keep a
+         * dead link alive */
+        moving = ra->ac && (ra->ac->c.flags & REDIS_CONNECTED) &&
+                 (connecting || sdslen(ra->ac->c.obuf) > 0);
     }
     if (ra->ac && (readable || moving))
         ra->waiting_since = awaiting(ra) ? clock_ms() : 0; /* progress */

@@ -71,25 +71,27 @@ static void end_turn(struct api *api, struct slots *slots, struct slot **turn, i
     }
 }
 
-/* One turn: begins the requests read, then ends them; one with a large
- * body is served on its own, the others do not wait for it. */
+/* One turn: begins the requests read, then ends them; those with a large
+ * body come after, each on its own, so the others do not wait for them. */
 static void serve_turn(struct api *api, struct slots *slots, struct slot **ready, int n)
 {
-    int first = 0;
+    struct slot *small[TURN_MAX], *large[TURN_MAX];
+    int nsmall = 0, nlarge = 0;
     store_begin(&api->store);
     for (int i = 0; i < n; i++) {
-        if (!has_large_body(&ready[i]->req)) {
+        if (has_large_body(&ready[i]->req)) {
+            large[nlarge++] = ready[i];
+        } else {
             api_begin(api, &ready[i]->req);
-            continue;
+            small[nsmall++] = ready[i];
         }
-        end_turn(api, slots, ready + first, i - first);
-        store_begin(&api->store);
-        api_begin(api, &ready[i]->req);
-        end_turn(api, slots, ready + i, 1);
-        first = i + 1;
-        store_begin(&api->store);
     }
-    end_turn(api, slots, ready + first, n - first);
+    end_turn(api, slots, small, nsmall);
+    for (int i = 0; i < nlarge; i++) {
+        store_begin(&api->store);
+        api_begin(api, &large[i]->req);
+        end_turn(api, slots, large + i, 1);
+    }
 }
 
 static int serve(const struct config *cfg)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,25 +26,38 @@ static int listen_on(struct slots *s, int on)
     return 0;
 }
 
+/* SLOTS_MAX, or fewer when the descriptors allowed would not hold them
+ * with the few the process needs besides (Redis, the log, epoll) */
+static int slots_allowed(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= SLOTS_MAX + SLOTS_SPARE_FDS)
+        return SLOTS_MAX;
+    return rl.rlim_cur > 2 * SLOTS_SPARE_FDS ? (int)rl.rlim_cur - SLOTS_SPARE_FDS
+                                             : SLOTS_SPARE_FDS;
+}
+
 int slots_init(struct slots *s, int listen_fd, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->listen_fd = listen_fd;
+    s->max = slots_allowed();
     s->ep = epoll_create1(EPOLL_CLOEXEC);
-    s->all = calloc(SLOTS_MAX, sizeof(*s->all));
-    s->free = calloc(SLOTS_MAX, sizeof(*s->free));
+    s->all = calloc((size_t)s->max, sizeof(*s->all));
+    s->free = calloc((size_t)s->max, sizeof(*s->free));
     if (s->ep < 0 || !s->all || !s->free || listen_on(s, 1) != 0) {
         snprintf(err, errlen, "cannot wait for connections: %s", strerror(errno ? errno : ENOMEM));
         slots_free(s);
         return -1;
     }
-    for (int i = 0; i < SLOTS_MAX; i++) {
-        if (FCGX_InitRequest(&s->all[i].fcgi, listen_fd, 0) != 0) {
+    for (; s->ninit < s->max; s->ninit++) {
+        if (FCGX_InitRequest(&s->all[s->ninit].fcgi, listen_fd, 0) != 0) {
             snprintf(err, errlen, "FCGX_InitRequest failed");
             slots_free(s);
             return -1;
         }
-        s->free[s->nfree++] = SLOTS_MAX - 1 - i;
+        s->free[s->nfree++] = s->max - 1 - s->ninit;
     }
     return 0;
 }
@@ -52,7 +66,7 @@ void slots_free(struct slots *s)
 {
     if (s->ep >= 0)
         close(s->ep);
-    for (int i = 0; s->all && i < SLOTS_MAX; i++)
+    for (int i = 0; s->all && i < s->ninit; i++)
         if (s->all[i].fcgi.ipcFd >= 0)
             FCGX_Free(&s->all[i].fcgi, 1);
     free(s->all);
@@ -64,8 +78,6 @@ void slots_free(struct slots *s)
 static void give_back(struct slots *s, struct slot *slot)
 {
     s->free[s->nfree++] = (int)(slot - s->all);
-    if (!s->listening && listen_on(s, 1) != 0)
-        log_error("epoll: %s", strerror(errno));
 }
 
 /* Reads the next request on slot: on its kept connection, or on a new one
@@ -73,6 +85,7 @@ static void give_back(struct slots *s, struct slot *slot)
  * closed). 0 when there is none: the listening socket does not block. */
 static int next_request(struct slot *slot, int first)
 {
+    errno = 0; /* (libfcgi returns -errno, and -9999 when errno is 0) */
     int rc = FCGX_Accept_r(&slot->fcgi);
     if (rc < 0) {
         int err = rc > -4096 ? -rc : 0; /* -errno, or libfcgi's -9999: "no errno" */
@@ -90,6 +103,8 @@ static int next_request(struct slot *slot, int first)
 int slots_wait(struct slots *s, struct slot **ready, int max, int timeout_ms)
 {
     struct epoll_event evs[64];
+    if (!s->listening && s->nfree > 0 && listen_on(s, 1) != 0)
+        log_error("epoll: %s", strerror(errno)); /* tried again next time */
     int n = epoll_wait(s->ep, evs, max < 64 ? max : 64, timeout_ms), got = 0;
     for (int i = 0; i < n && got < max; i++) {
         struct slot *slot = evs[i].data.ptr;

@@ -6,8 +6,8 @@
  * after its request and waits, with the listening socket, in one epoll set,
  * so a process serves every connection it holds, whichever speaks next.
  * Otherwise each connection ends with its request (lighttpd). While all
- * SLOTS_MAX slots are held the process takes no new connection (the other
- * processes on the socket do). */
+ * slots are held (SLOTS_MAX, fewer when RLIMIT_NOFILE is low) the process
+ * takes no new connection (the other processes on the socket do). */
 #ifndef AIMSG_SLOTS_H
 #define AIMSG_SLOTS_H
 
@@ -17,6 +17,7 @@
 #include "request.h"
 
 #define SLOTS_MAX 1024
+#define SLOTS_SPARE_FDS 64  /* descriptors left for the rest when RLIMIT_NOFILE is low */
 
 struct slot {
     FCGX_Request fcgi;
@@ -24,7 +25,8 @@ struct slot {
 };
 
 struct slots {
-    struct slot *all;       /* SLOTS_MAX */
+    struct slot *all;       /* max of them */
+    int max, ninit;         /* SLOTS_MAX, or fewer under a low RLIMIT_NOFILE */
     int *free;              /* indexes of the slots without a connection */
     int nfree;
     int listen_fd;
