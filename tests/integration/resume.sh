@@ -117,11 +117,13 @@ expect_eq "$n resumes while streaming: no gap, no duplicate" "" "$bad"
 [ -z "$bad" ] || grep -h "WARN\|ERROR" "$T"/ws1.out "$T"/ws2.out | tail -20
 
 # -- a client that had the answer's end live before its resume went out
-id=$(post "late @@tokens=60 @@delay=20")
+id=$(post "late @@tokens=100 @@delay=30")
 wait_until 10 sh -c "[ \$(curl -s $API/api/answer/$id | sed 's/.*\"seq\":\(-*[0-9]*\).*/\1/') -ge 10 ]"
-resume "$WS1" "$id" 2 --wait 1 --timeout 20 --start-at "$(awk -v t="$(date +%s.%N)" 'BEGIN { printf "%.3f", t + 3 }')" > "$T/late.out"
+resume "$WS1" "$id" 2 --wait 1 --timeout 20 --start-at "$(awk -v t="$(date +%s.%N)" 'BEGIN { printf "%.3f", t + 5 }')" > "$T/late.out"
 live_first=$(grep "\"id\":\"$id\"" "$T/late.out" | head -1 | sed 's/.*"seq":\([0-9]*\).*/\1/')
-check "it joined mid-answer and had the end live first" test "${live_first:-0}" -gt 3
+line_of() { grep -n "$1" "$T/late.out" | head -1 | cut -d: -f1; }
+check "it joined mid-answer and had the end live before the frames it lacked" \
+    test "${live_first:-0}" -gt 3 -a "$(line_of '"type":"done"')" -lt "$(line_of '"seq":3,')"
 expect_eq "resumed after the end came live: the frames it lacked, once" "" \
     "$(resumed_right "$T/late.out" "$id" 2 "$(last_seq "$id")")"
 
