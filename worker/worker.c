@@ -6,7 +6,7 @@
  *
  * Frames wait in their task's queue until Redis confirms them; while one
  * is unconfirmed, the answer's new text waits and then goes as one frame
- * (FRAMES_IN_FLIGHT), so a loaded Redis gets fewer, longer frames. When the
+ * (publish_ready), so a loaded Redis gets fewer, longer frames. When the
  * control connection is lost the model calls go on; the unconfirmed frames
  * are sent again once it is back (the script skips the ones it already
  * has), so a Redis restart costs an answer nothing. A job claimed from a
@@ -80,12 +80,6 @@
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 8000
 #define TURN_POLL_MS 100
-/* An answer's text waits while this many of its frames are unconfirmed,
- * and goes out as one frame when the oldest is confirmed: a Redis that
- * keeps up (a round trip well under a token's interval) sees one frame per
- * read as before; a loaded one gets fewer, longer frames instead of a
- * growing queue of small ones. */
-#define FRAMES_IN_FLIGHT 1
 
 #define MSG_BUSY "AI 服务繁忙，请稍后再试 (the AI service is busy, please try again later)"
 #define MSG_UNAVAILABLE "AI 服务暂时不可用 (the AI service is unavailable, please try again later)"
@@ -139,8 +133,6 @@ struct task {
     int dirty;                  /* on the worker's dirty list */
     SLIST_ENTRY(task) dirty_link;
     STAILQ_HEAD(, out_frame) out; /* unconfirmed frames, oldest first */
-    int nout;                   /* ... how many */
-    int held;                   /* delta text waits for them (FRAMES_IN_FLIGHT) */
     struct out_frame *unsent;   /* the first not yet sent on this connection */
     int inflight;               /* commands whose callback still has t */
     int dropped;                /* over: freed once inflight is 0 */
@@ -529,7 +521,6 @@ static int emit_storing(struct task *t, int append, struct buf *turn, int counts
     f->len = b->len;
     memcpy(f->data, b->data, b->len + 1);
     STAILQ_INSERT_TAIL(&t->out, f, link);
-    t->nout++;
     if (!t->unsent)
         t->unsent = f;
     send_frames(t);
@@ -577,7 +568,6 @@ static void frame_confirmed(struct worker *w, struct task *t, long result)
     w->script_error_reported = 0;
     struct out_frame *f = STAILQ_FIRST(&t->out);
     STAILQ_REMOVE_HEAD(&t->out, link);
-    t->nout--;
     struct frame_head h;
     int final = frame_peek(f->data, f->len, &h) == 0 && frame_is_final(&h);
     if (final && (result >= 0 || result == ANSWER_ENDED)) {
@@ -590,9 +580,8 @@ static void frame_confirmed(struct worker *w, struct task *t, long result)
     } else if (result == ANSWER_FOREIGN) {
         log_warn("job %s: another worker answers it; this copy stops", t->id);
         task_drop(t);
-    } else if (t->held && t->call && t->nout < FRAMES_IN_FLIGHT) {
-        t->held = 0;
-        model_call_flush(t->call);
+    } else if (t->call && STAILQ_EMPTY(&t->out)) {
+        model_call_flush(t->call); /* the text that waited for it (publish_ready) */
     }
     free_frame(f);
 }
@@ -1500,16 +1489,17 @@ static void drain_curl_messages(struct worker *w)
 }
 
 /* What arrived in this turn of the loop goes out now, one frame per
- * answer, or once its frames in flight are confirmed. */
+ * answer; an answer with a frame still unconfirmed keeps its text until
+ * Redis confirms it (frame_confirmed): a Redis that keeps up (a round trip
+ * well under a token's interval) sees one frame per read as before, a
+ * loaded one fewer, longer frames instead of a growing queue of small ones. */
 static void publish_ready(struct worker *w)
 {
     while (!SLIST_EMPTY(&w->dirty)) {
         struct task *t = SLIST_FIRST(&w->dirty);
         SLIST_REMOVE_HEAD(&w->dirty, dirty_link);
         t->dirty = 0;
-        if (t->call && t->nout >= FRAMES_IN_FLIGHT)
-            t->held = 1;
-        else if (t->call)
+        if (t->call && STAILQ_EMPTY(&t->out))
             model_call_flush(t->call);
     }
 }
