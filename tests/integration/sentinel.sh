@@ -154,8 +154,8 @@ ask_queued() {
         grep -q '"type":"queued"' "$T/$1.out" && return 0
         sleep 1
     done
-    grep -c '"type":"error"' "$T/$1.out"
-    grep 'WAIT\|link' "$T/ws1.out" | tail -5
+    echo "last try: $(grep '"type"' "$T/$1.out" | tail -2 | tr '\n' ' ')"
+    grep -v 'job .*: queued by' "$T/ws1.out" | tail -8
     return 1
 }
 # the replica has caught up when a WAIT of our own is answered by it
