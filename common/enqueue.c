@@ -32,7 +32,7 @@ const char MSG_NOT_REPLICATED[] = "消息未能安全保存，请重试 (the mes
  * (the conversation has its most unanswered questions). Its queue is
  * counted without the jobs no longer in the stream (whose worker left them
  * there), looked at only when the count is reached. */
-static const char enqueue_lua[] =
+const char enqueue_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local rate, inflight = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
@@ -84,9 +84,10 @@ static void arg(struct job_argv *a, const char *s, size_t n)
 
 #define ARG(a, s) arg(a, s, strlen(s))
 
-/* EVAL with the job's XADD fields (its argv after XADD <key> *) */
+/* The script with the job's XADD fields (its argv after XADD <key> *) */
 static int scripted(struct enqueue *e, const struct keys *k, const struct config *cfg,
-                    const struct job *j, const void *image, size_t image_len)
+                    const struct job *j, const void *image, size_t image_len,
+                    const struct script *sc)
 {
     job_xadd_argv(&e->xadd, k, j);
     if (!j->user || keys_of_subject(k->rate_prefix, j->user, e->rate_key,
@@ -98,9 +99,9 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
         return -1;
     struct job_argv *a = &e->cmd[0];
     e->ncmds = 1;
-    a->argc = 0;
-    ARG(a, "EVAL");
-    arg(a, enqueue_lua, sizeof(enqueue_lua) - 1);
+    a->argc = 2;
+    e->scripted = 1;
+    script_call_head(sc, a->argv, a->argvlen);
     ARG(a, "7");
     ARG(a, k->jobs);
     ARG(a, e->rate_key);
@@ -131,11 +132,12 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
 }
 
 static int commands(struct enqueue *e, const struct keys *k, const struct config *cfg,
-                    const struct job *j, const void *image, size_t image_len)
+                    const struct job *j, const void *image, size_t image_len,
+                    const struct script *sc)
 {
     if (cfg->rate_messages_per_minute > 0 || cfg->max_answers_in_flight_per_user > 0 ||
         j->conversation)
-        return scripted(e, k, cfg, j, image, image_len);
+        return scripted(e, k, cfg, j, image, image_len, sc);
     if (j->kind != JOB_IMAGE) {
         e->ncmds = 1;
         job_xadd_argv(&e->cmd[0], k, j);
@@ -154,10 +156,12 @@ static int commands(struct enqueue *e, const struct keys *k, const struct config
 }
 
 int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
-                    const struct job *j, const void *image, size_t image_len)
+                    const struct job *j, const void *image, size_t image_len,
+                    const struct script *sc)
 {
     e->waits = 0;
-    if (commands(e, k, cfg, j, image, image_len) != 0)
+    e->scripted = 0;
+    if (commands(e, k, cfg, j, image, image_len, sc) != 0)
         return -1;
     if (cfg->redis_wait_replicas <= 0)
         return 0;

@@ -32,15 +32,18 @@
 #include "conversation.h"
 #include "job.h"
 #include "keys.h"
+#include "script.h"
 
 extern const char MSG_RATE_LIMITED[];
 extern const char MSG_TOO_MANY_IN_FLIGHT[];
 extern const char MSG_NOT_REPLICATED[];
+extern const char enqueue_lua[];   /* the script (struct script, script.h) */
 
 #define ENQUEUE_MAX_CMDS 5
 struct enqueue {
     int ncmds;                  /* commands, WAIT included */
     int waits;                  /* 1: the last command is WAIT */
+    int scripted;               /* 1: the job's reply is the script's (script_heard) */
     struct job_argv cmd[ENQUEUE_MAX_CMDS];
     struct job_argv xadd;       /* the job's fields, for the script */
     /* the quota script's arguments besides the job's own */
@@ -51,12 +54,25 @@ struct enqueue {
     struct conversation_keys conv;
 };
 
+/* What a sent job's replies are, kept until they are read: ncmds replies,
+ * the last WAIT's (waits), the job's one the script's (scripted). */
+struct enqueue_shape {
+    int ncmds, waits, scripted;
+};
+
+static inline struct enqueue_shape enqueue_shape(const struct enqueue *e)
+{
+    return (struct enqueue_shape){e->ncmds, e->waits, e->scripted};
+}
+
 /* The commands queueing j (with its image bytes when j->kind is JOB_IMAGE;
  * j->image_key names where they go). j->user is the subject the quotas
- * count. Every string must outlive the sending of the commands. -1 when a
- * key would be too long. */
+ * count; the script goes as sc says (EVALSHA or EVAL, script.h). Every
+ * string must outlive the sending of the commands. -1 when a key would be
+ * too long. */
 int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,
-                    const struct job *j, const void *image, size_t image_len);
+                    const struct job *j, const void *image, size_t image_len,
+                    const struct script *sc);
 
 /* What the job's last command's reply (before WAIT) says: 0 with the job
  * id (and the conversation id, "" for none); ENQUEUE_LIMITED with *why (one

@@ -150,8 +150,8 @@ static void enqueue_replied(struct api *api, struct request *r, const char *mess
     char id[48], conversation[48], retry[48];
     const char *limited;
     long retry_after;
-    int rc = store_recv_enqueue(&api->store, api->cfg, r->enqueue_cmds, r->enqueue_waits, id,
-                                conversation, &limited, &retry_after);
+    int rc = store_recv_enqueue(&api->store, api->cfg, &r->enqueued, id, conversation,
+                                &limited, &retry_after);
     if (rc < 0) {
         api_respond_redis_down(api, r);
     } else if (rc == ENQUEUE_NO_CONVERSATION) {
@@ -178,8 +178,7 @@ static void message_replied(struct api *api, struct request *r)
 static int queue(struct api *api, struct request *r, const struct job *j, const void *image,
                  size_t image_len)
 {
-    if (store_send_enqueue(&api->store, api->cfg, j, image, image_len, &r->enqueue_cmds,
-                           &r->enqueue_waits) != 0) {
+    if (store_send_enqueue(&api->store, api->cfg, j, image, image_len, &r->enqueued) != 0) {
         api_respond_redis_down(api, r);
         return -1;
     }

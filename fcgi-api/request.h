@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "enqueue.h"
 #include "keys.h"
 
 struct api;
@@ -29,8 +30,7 @@ struct request {
     /* set by a handler that waits for Redis replies: answers with them */
     void (*then)(struct api *api, struct request *r);
     char cancel_id[48];       /* POST /api/cancel: the id, for its reply */
-    int enqueue_cmds;         /* replies a queued job waits for */
-    int enqueue_waits;        /* the last of them is WAIT's */
+    struct enqueue_shape enqueued; /* the replies a queued job waits for */
     int route;                /* index in api.c's routes; -1: none */
     int status;               /* of the response sent */
 };

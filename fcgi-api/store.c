@@ -27,6 +27,8 @@ int store_init(struct store *s, const char *redis_url, const char *prefix, long 
         snprintf(s->err, sizeof(s->err), "redis_prefix too long");
         return -1;
     }
+    script_init(&s->enqueue, enqueue_lua);
+    script_init(&s->count, keys_count_connections_lua);
     return 0;
 }
 
@@ -56,6 +58,21 @@ void store_begin(struct store *s)
     buf_reset(&s->turn);
 }
 
+/* On a new connection, before any command of the turn: without it (an
+ * old Redis, scripting refused) the script goes as EVAL. */
+static void load_script(struct store *s, struct script *sc)
+{
+    const char *argv[3];
+    size_t argvlen[3];
+    script_connected(sc);
+    redisReply *r = redisCommandArgv(s->c, script_load_argv(sc, argv, argvlen), argv, argvlen);
+    if (script_loaded(sc, r) != 0)
+        log_limited(&reply_limit, LOG_WARN, "SCRIPT LOAD: %s; sending the script as EVAL",
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+    if (r)
+        freeReplyObject(r);
+}
+
 static int ensure_connected(struct store *s)
 {
     if (s->c)
@@ -71,6 +88,8 @@ static int ensure_connected(struct store *s)
     char peer[300];
     log_info("connected to redis %s%s%s", redis_peer(s->c, peer, sizeof(peer)),
              s->addr.nsentinels ? ", master " : "", s->addr.master_name);
+    load_script(s, &s->enqueue);
+    load_script(s, &s->count);
     return 0;
 }
 
@@ -218,14 +237,27 @@ int store_recv_write_probe(struct store *s)
 
 int store_send_connection_count(struct store *s)
 {
-    const char *argv[] = {"EVAL", keys_count_connections_lua, "1", s->keys.instances,
-                          s->keys.presence_prefix};
-    return send_argv(s, 5, argv, NULL);
+    const char *argv[] = {NULL, NULL, "1", s->keys.instances, s->keys.presence_prefix};
+    size_t argvlen[] = {0, 0, 1, strlen(argv[3]), strlen(argv[4])};
+    script_call_head(&s->count, argv, argvlen);
+    return send_argv(s, 5, argv, argvlen);
 }
 
 int store_recv_connection_count(struct store *s, long long *count)
 {
-    redisReply *r = recv_ok(s);
+    redisReply *r = recv_any(s);
+    if (r && script_heard(&s->count, r)) {
+        freeReplyObject(r);
+        snprintf(s->err, sizeof(s->err), "redis had lost the script (SCRIPT FLUSH?); sent again next time");
+        log_limited(&reply_limit, LOG_WARN, "%s", s->err);
+        return -1;
+    }
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        snprintf(s->err, sizeof(s->err), "redis: %s", r->str);
+        log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
+        freeReplyObject(r);
+        return -1;
+    }
     if (!r)
         return -1;
     *count = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
@@ -234,10 +266,10 @@ int store_recv_connection_count(struct store *s, long long *count)
 }
 
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
-                       const void *image, size_t image_len, int *ncmds, int *waits)
+                       const void *image, size_t image_len, struct enqueue_shape *sent)
 {
     struct enqueue e;
-    if (enqueue_prepare(&e, &s->keys, cfg, j, image, image_len) != 0) {
+    if (enqueue_prepare(&e, &s->keys, cfg, j, image, image_len, &s->enqueue) != 0) {
         snprintf(s->err, sizeof(s->err), "cannot build the job's keys");
         return -1;
     }
@@ -245,17 +277,17 @@ int store_send_enqueue(struct store *s, const struct config *cfg, const struct j
     for (int i = 0; i < e.ncmds; i++)
         if (send_job(s, &e.cmd[i]) != 0)
             return -1;
-    *ncmds = e.ncmds;
-    *waits = e.waits;
+    *sent = enqueue_shape(&e);
     return 0;
 }
 
-int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
-                       char id[48], char conversation[48], const char **refused,
-                       long *retry_after)
+int store_recv_enqueue(struct store *s, const struct config *cfg,
+                       const struct enqueue_shape *sent, char id[48], char conversation[48],
+                       const char **refused, long *retry_after)
 {
+    int waits = sent->waits;
     /* a transaction's +OK and +QUEUED (or the error that aborts its EXEC) */
-    for (int i = 0; i < ncmds - 1 - waits; i++) {
+    for (int i = 0; i < sent->ncmds - 1 - waits; i++) {
         redisReply *r = recv_any(s);
         if (!r)
             return -1;
@@ -265,6 +297,9 @@ int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int
     if (!r)
         return -1;
     const char *why;
+    if (sent->scripted && script_heard(&s->enqueue, r))
+        log_limited(&reply_limit, LOG_WARN, "redis had lost the enqueue script (SCRIPT FLUSH?): "
+                    "this job is refused, the next one sends it again");
     int rc = enqueue_result(r, id, conversation, &why, retry_after);
     *refused = rc > 0 ? why : NULL;
     if (rc < 0) {

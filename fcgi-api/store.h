@@ -24,7 +24,9 @@
 #include "config.h"
 #include "job.h"
 #include "keys.h"
+#include "enqueue.h"
 #include "redis_conn.h"
+#include "script.h"
 
 struct store {
     struct redis_addr addr;
@@ -37,6 +39,7 @@ struct store {
     int retried;            /* the turn was sent again once already */
     int replies;            /* replies read in this turn */
     struct buf turn;        /* the turn's commands as sent (while reused) */
+    struct script enqueue, count; /* loaded on each new connection */
     char err[256];          /* why the last call failed */
 };
 
@@ -60,17 +63,18 @@ int store_recv_write_probe(struct store *s);
 int store_send_connection_count(struct store *s);
 int store_recv_connection_count(struct store *s, long long *count);
 
-/* Queues job j (common/enqueue.h): *ncmds is the number of replies
- * store_recv_enqueue reads, *waits 1 when the last is WAIT's. It returns 0
+/* Queues job j (common/enqueue.h): *sent says which replies
+ * store_recv_enqueue reads. It returns 0
  * with the job id (and its conversation's, "" for none), ENQUEUE_LIMITED or
  * ENQUEUE_NO_CONVERSATION with *refused set (the reason; *retry_after
  * seconds for a quota), or -1 (also when too few replicas have the job:
- * s->err is MSG_NOT_REPLICATED). */
+ * s->err is MSG_NOT_REPLICATED, and when Redis had lost the script: a
+ * SCRIPT FLUSH, see common/script.h). */
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
-                       const void *image, size_t image_len, int *ncmds, int *waits);
-int store_recv_enqueue(struct store *s, const struct config *cfg, int ncmds, int waits,
-                       char id[48], char conversation[48], const char **refused,
-                       long *retry_after);
+                       const void *image, size_t image_len, struct enqueue_shape *sent);
+int store_recv_enqueue(struct store *s, const struct config *cfg,
+                       const struct enqueue_shape *sent, char id[48], char conversation[48],
+                       const char **refused, long *retry_after);
 
 /* The number of open WebSockets of subject over all instances (its reply
  * is an integer: read it with store_recv_reply). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "enqueue.h"
 #include "log.h"
 #include "program.h"
 #include "wspush.h"
@@ -100,6 +101,7 @@ static int setup(struct wspush *wp, const struct config *cfg)
                  "send (%zu bytes): a client sending one is closed",
                  cfg->ws_partial_budget_bytes, wp->max_client_message);
     wp->sub.wp = wp->cmd.wp = wp->watch.wp = wp;
+    script_init(&wp->cmd.enqueue, enqueue_lua);
     wp->sub.is_subscriber = 1;
     wp->watch.is_watch = 1;
     wp->watching = sentinel_watch_init(&wp->sentinels, &wp->addr);

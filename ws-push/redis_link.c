@@ -126,6 +126,25 @@ static int adopt(struct redis_link *l, redisAsyncContext *ac)
     return 0;
 }
 
+static void on_script(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct redis_link *l = ac->data;
+    if (r && script_loaded(&l->enqueue, r) != 0)
+        log_warn("SCRIPT LOAD: %s; jobs send the script as EVAL",
+                 ((redisReply *)r)->type == REDIS_REPLY_ERROR ? ((redisReply *)r)->str : "bad reply");
+}
+
+/* First on a new command link: what follows it may go by SHA1. */
+static void load_script(struct redis_link *l)
+{
+    const char *argv[3];
+    size_t argvlen[3];
+    script_connected(&l->enqueue);
+    redisAsyncCommandArgv(l->ra.ac, on_script, NULL, script_load_argv(&l->enqueue, argv, argvlen),
+                          argv, argvlen);
+}
+
 static int link_connect(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
@@ -144,6 +163,8 @@ static int link_connect(struct redis_link *l)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (l->is_subscriber)
         subscribe(l);
+    else
+        load_script(l);
     return 0;
 }
 
@@ -369,6 +390,7 @@ struct queuing {
     uint64_t conn_id;
     int image;
     int wanted;             /* redis_wait_replicas asks for WAIT */
+    int scripted;           /* its reply is the enqueue script's */
     long mark;              /* the link's jobs_sent when it was sent */
     struct queuing *next;   /* on the link's replicating list */
     char id[48], conversation[48];
@@ -428,6 +450,9 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     struct queuing *q = privdata;
     const char *why;
     long retry_after;
+    if (q->scripted && script_heard(&l->enqueue, r))
+        log_warn("job of client %llu: redis had lost the enqueue script (SCRIPT FLUSH?); "
+                 "refused, the next job sends it again", (unsigned long long)q->conn_id);
     int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
     if (rc == 0 && q->wanted && l->wait_inflight && q->mark <= l->wait_covers) {
         q->next = NULL;
@@ -489,7 +514,8 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
         return;
     }
     struct queuing *q = calloc(1, sizeof(*q));
-    if (!q || enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len) != 0) {
+    if (!q || enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len,
+                                   &wp->cmd.enqueue) != 0) {
         free(q);
         if (c)
             conn_reject(&wp->conns, c, MSG_INTERNAL);
@@ -504,6 +530,7 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
     q->conn_id = conn_id;
     q->image = image != NULL;
     q->wanted = e.waits;
+    q->scripted = e.scripted;
     q->mark = ++wp->cmd.jobs_sent;
     redisAsyncContext *ac = wp->cmd.ra.ac;
     int last = e.ncmds - 1 - e.waits; /* the job's reply */

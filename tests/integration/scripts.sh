@@ -1,0 +1,52 @@
+# The jobs' Lua script goes by its SHA1 (EVALSHA, common/script.h): fcgi-api
+# and ws-push load it on each new Redis connection. After a SCRIPT FLUSH the
+# first job on each refuses (503 / an error frame: nothing is queued), and
+# the next sends the script again and is queued; /api/status the same.
+. "$(dirname "$0")/../lib.sh"
+
+J='Content-Type: application/json'
+start_redis
+start_wspush ws1
+FCGI_PROCS=1 start_lighttpd     # one process: "the next request" is its next
+WS="ws://127.0.0.1:$WS_PORT_ws1/ws"
+jobs() { rcli XLEN "${REDIS_PREFIX}jobs"; }
+post() { http POST /api/message -H "$J" -d "{\"content\":\"$1\"}"; }
+# socket TEXT: the frame answering a socket's message (no worker runs: the
+# client leaves after 2 s)
+socket() { wsclient --url "$WS" --send "{\"type\":\"text\",\"content\":\"$1\"}" --wait 1 --timeout 2 |
+           grep '"type":"\(queued\|error\)"'; }
+
+# the first post opens fcgi-api's connection (and loads the script) first
+expect_match "a post is queued" '^200 ' "$(post first)"
+redis-cli -p "$REDIS_PORT" MONITOR > "$T/monitor" 2>&1 &
+MONITOR=$!
+wait_until 5 test -s "$T/monitor"
+expect_match "a post is queued (watched)" '^200 ' "$(post watched)"
+expect_match "a socket message is queued (watched)" '"type":"queued"' "$(socket watched)"
+sleep 0.3
+kill "$MONITOR"; wait "$MONITOR" 2>/dev/null
+expect_eq "both went by the script's SHA1" 2 "$(grep -c '"EVALSHA" "[0-9a-f]\{40\}" "7"' "$T/monitor")"
+expect_eq "and neither sent the script's text" 0 "$(grep -c "redis.call('TIME')" "$T/monitor")"
+
+# SCRIPT FLUSH: one refusal each, nothing queued for it, then all is well
+n=$(jobs)
+rcli SCRIPT FLUSH > /dev/null
+expect_eq "after SCRIPT FLUSH a post is refused with 503" \
+    '503 {"code":503,"status":"error","message":"服务暂时不可用 (service unavailable, try again)"}' \
+    "$(post flushed)"
+expect_eq "... and nothing was queued for it" "$n" "$(jobs)"
+check "... and fcgi-api says why" grep -q "lost the enqueue script" "$LOG_DIR"/*.log
+expect_match "the next post is queued" '^200 ' "$(post again)"
+expect_eq "... once" $((n + 1)) "$(jobs)"
+rcli SCRIPT FLUSH > /dev/null
+expect_match "after SCRIPT FLUSH a socket message gets an error frame" \
+    '"type":"error","content":"服务暂时不可用' "$(socket flushed)"
+expect_eq "... and nothing was queued for it" $((n + 1)) "$(jobs)"
+check "... and ws-push says why" grep -q "lost the enqueue script" "$T/ws1.out"
+expect_match "the next socket message is queued" '"type":"queued"' "$(socket again)"
+expect_eq "... once" $((n + 2)) "$(jobs)"
+
+# /api/status counts the sockets with a script too
+rcli SCRIPT FLUSH > /dev/null
+expect_match "after SCRIPT FLUSH /api/status is 503 once" '^503 ' "$(http GET /api/status)"
+expect_match "then it counts again" '^200 .*"connectionCount":[0-9]' "$(http GET /api/status)"
