@@ -201,10 +201,9 @@ static redisReply *recv_any(struct store *s)
     }
 }
 
-/* The next reply when it is not an error (which is logged and freed). */
-static redisReply *recv_ok(struct store *s)
+/* r when it is not an error (which is logged and freed). */
+static redisReply *ok_only(struct store *s, redisReply *r)
 {
-    redisReply *r = recv_any(s);
     if (r && r->type == REDIS_REPLY_ERROR) {
         snprintf(s->err, sizeof(s->err), "redis: %s", r->str);
         log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
@@ -212,6 +211,11 @@ static redisReply *recv_ok(struct store *s)
         return NULL;
     }
     return r;
+}
+
+static redisReply *recv_ok(struct store *s)
+{
+    return ok_only(s, recv_any(s));
 }
 
 int store_send_write_probe(struct store *s)
@@ -252,13 +256,7 @@ int store_recv_connection_count(struct store *s, long long *count)
         log_limited(&reply_limit, LOG_WARN, "%s", s->err);
         return -1;
     }
-    if (r && r->type == REDIS_REPLY_ERROR) {
-        snprintf(s->err, sizeof(s->err), "redis: %s", r->str);
-        log_limited(&reply_limit, LOG_ERROR, "%s", s->err);
-        freeReplyObject(r);
-        return -1;
-    }
-    if (!r)
+    if (!(r = ok_only(s, r)))
         return -1;
     *count = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
