@@ -77,19 +77,22 @@ void slots_free(struct slots *s)
 
 static void give_back(struct slots *s, struct slot *slot)
 {
+    slot->watched = 0;
     s->free[s->nfree++] = (int)(slot - s->all);
 }
 
-/* Reads the next request on slot: on its kept connection, or on a new one
- * (libfcgi accepts when the slot has none, or when the kept one turns out
- * closed). 0 when there is none: the listening socket does not block. */
+/* Reads the next request on slot: a new connection's (the slot has none:
+ * libfcgi accepts), or its kept connection's (libfcgi may find it closed:
+ * see next_on_kept). 0 when there is none: the listening socket does not
+ * block. */
 static int next_request(struct slot *slot, int first)
 {
     errno = 0; /* (libfcgi returns -errno, and -9999 when errno is 0) */
     int rc = FCGX_Accept_r(&slot->fcgi);
     if (rc < 0) {
         int err = rc > -4096 ? -rc : 0; /* -errno, or libfcgi's -9999: "no errno" */
-        if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+        int kept_closed = err == EBADF && slot->fcgi.listen_sock < 0; /* next_on_kept */
+        if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR && !kept_closed) {
             log_warn("accept: %s", strerror(err));
             if (first) /* e.g. out of descriptors: do not spin on it */
                 nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
@@ -98,6 +101,20 @@ static int next_request(struct slot *slot, int first)
     }
     request_init(&slot->req, &slot->fcgi);
     return 1;
+}
+
+/* A kept connection that turns out closed is closed by libfcgi, which then
+ * accepts a new one in the slot, maybe under the same descriptor number:
+ * one the epoll set no longer holds although the slot says "watched". With
+ * no listening socket to accept on (the accept fails: EBADF) the slot is
+ * freed instead, so a slot's descriptor changes only while it is free. */
+static int next_on_kept(struct slot *slot, int first)
+{
+    int listen_fd = slot->fcgi.listen_sock;
+    slot->fcgi.listen_sock = -1;
+    int got = next_request(slot, first);
+    slot->fcgi.listen_sock = listen_fd;
+    return got;
 }
 
 int slots_wait(struct slots *s, struct slot **ready, int max, int timeout_ms)
@@ -109,7 +126,7 @@ int slots_wait(struct slots *s, struct slot **ready, int max, int timeout_ms)
     for (int i = 0; i < n && got < max; i++) {
         struct slot *slot = evs[i].data.ptr;
         if (slot) { /* a kept connection speaks: its next request, or its end */
-            if (next_request(slot, got == 0))
+            if (next_on_kept(slot, got == 0))
                 ready[got++] = slot;
             else if (slot->fcgi.ipcFd < 0)
                 give_back(s, slot);
@@ -134,11 +151,14 @@ void slots_release(struct slots *s, struct slot *slot)
         give_back(s, slot);
         return;
     }
+    if (slot->watched)
+        return; /* the same connection as for its last request */
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = slot};
-    /* EEXIST: kept before, still in the set */
-    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, slot->fcgi.ipcFd, &ev) != 0 && errno != EEXIST) {
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, slot->fcgi.ipcFd, &ev) != 0) {
         log_warn("a kept connection cannot be waited for (%s): closed", strerror(errno));
         FCGX_Free(&slot->fcgi, 1);
         give_back(s, slot);
+        return;
     }
+    slot->watched = 1;
 }

@@ -22,6 +22,7 @@
 struct slot {
     FCGX_Request fcgi;
     struct request req;
+    int watched;            /* its connection is in the epoll set */
 };
 
 struct slots {

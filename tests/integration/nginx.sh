@@ -48,6 +48,23 @@ n=$(fcgi_sockets)
 # (one kept connection is two sockets here, nginx's end and fcgi-api's; one
 # connection per request would leave some 60 in TIME_WAIT)
 check "... went over a few kept FastCGI connections ($n sockets), not one each" test "$n" -ge 2 -a "$n" -le 8
+# nginx reloaded (twice): its old worker closes the kept connections, the
+# new one opens others, often under the descriptor numbers just freed;
+# fcgi-api frees the slots of the closed ones and waits on the new ones
+statuses() {
+    ok=0
+    for i in $(seq 1 "$1"); do
+        [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$API/api/status")" = 200 ] && ok=$((ok + 1))
+    done
+    echo "$ok"
+}
+for round in 1 2; do
+    kill -HUP "$(pid_of nginx)"
+    sleep 0.5
+    expect_eq "after nginx reloads ($round), 30 requests in a row over its new connections" 30 "$(statuses 30)"
+done
+n=$(fcgi_sockets)
+check "... the closed connections are gone ($n sockets)" test "$n" -ge 2 -a "$n" -le 8
 # (an image over max_image_bytes in a body under nginx's limit: fcgi-api's 413)
 { cat "$ROOT/tests/fixtures/pixel.png"; head -c 10490000 /dev/zero; } > "$T/big.png"
 expect_match "image over the limit through nginx is fcgi-api's 413" '^413 \{"code":413' "$(http POST /api/image -F "image=@$T/big.png")"
