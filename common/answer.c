@@ -132,7 +132,7 @@ static void arg(struct answer_write *a, const char *s, size_t n)
 
 #define ARG(a, s) arg(a, s, strlen(s))
 
-static int write_argv(struct answer_write *a, const char *sha, const struct keys *k,
+static int write_argv(struct answer_write *a, const struct script *sc, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames, const char *owner,
                       const char *cancels)
@@ -140,11 +140,11 @@ static int write_argv(struct answer_write *a, const char *sha, const struct keys
     struct frame_head h;
     if (frame_peek(frame, len, &h) != 0 || keys_answer(k, h.id, a->key, sizeof(a->key)) != 0)
         return -1;
-    a->argc = 0;
-    if (sha) {
-        ARG(a, "EVALSHA");
-        ARG(a, sha);
+    a->argc = 2;
+    if (sc) {
+        script_call_head(sc, a->argv, a->argvlen);
     } else {
+        a->argc = 0;
         ARG(a, "EVAL");
         arg(a, answer_write_lua, sizeof(answer_write_lua) - 1);
     }
@@ -223,11 +223,11 @@ int answer_write_turn(struct answer_write *a, const char *turn, size_t len, long
     return 0;
 }
 
-int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
+int answer_write_argv(struct answer_write *a, const struct script *sc, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames)
 {
-    return write_argv(a, sha, k, reply, frame, len, append, writer, ttl_seconds, max_frames, "",
+    return write_argv(a, sc, k, reply, frame, len, append, writer, ttl_seconds, max_frames, "",
                       "");
 }
 

@@ -21,6 +21,7 @@
 
 #include "frame.h"
 #include "keys.h"
+#include "script.h"
 #include "usage.h"
 
 extern const char answer_write_lua[];
@@ -46,10 +47,11 @@ struct answer_write {
 /* frame is an answer frame (it must frame_peek); with append, the script
  * puts it after whatever the answer holds (taking over an answer whose
  * writer died, or cancelling it) instead of at its own seq. reply "" means
- * the channel the job names (a canceller does not know it). sha NULL: EVAL
- * with the script's text. The strings must outlive the call that sends the
+ * the channel the job names (a canceller does not know it). The script goes
+ * as sc says (script.h; sc->lua is answer_write_lua), or as EVAL with its
+ * text when sc is NULL. The strings must outlive the call that sends the
  * arguments. */
-int answer_write_argv(struct answer_write *a, const char *sha, const struct keys *k,
+int answer_write_argv(struct answer_write *a, const struct script *sc, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames);
 

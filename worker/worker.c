@@ -169,7 +169,7 @@ struct worker {
     struct redis_async intake, ctl;
     struct redis_async cancels;     /* subscribed to P cancels */
     char writer[33];            /* this process, in the answers it writes */
-    char script[41];            /* SHA of answer_write_lua, "" until loaded */
+    struct script answer;       /* answer_write_lua, loaded first on each ctl connection */
     int closing;                /* callbacks must not touch tasks any more */
     int script_error_reported;
     struct redis_backoff backoff;
@@ -207,11 +207,10 @@ static void on_script(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (!reply || w->closing)
         return;
-    if (reply->type != REDIS_REPLY_STRING || reply->len >= sizeof(w->script)) {
+    if (script_loaded(&w->answer, reply) != 0) {
         log_error("SCRIPT LOAD: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         return;
     }
-    memcpy(w->script, reply->str, reply->len + 1);
     for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
         send_frames(t); /* what waited for Redis goes out now */
 }
@@ -246,7 +245,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         w->cancels.ac = NULL;
     } else if (ac->ev.data == &w->ctl) {
         w->ctl.ac = NULL;
-        w->script[0] = '\0';
         w->group_ready = w->creating_group = w->claiming = 0;
         for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link)) {
             t->unsent = STAILQ_FIRST(&t->out); /* unconfirmed: sent again on the next connection */
@@ -278,8 +276,13 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     ac->data = w;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (ra == &w->ctl)
-        redisAsyncCommand(ac, on_script, NULL, "SCRIPT LOAD %s", answer_write_lua);
+    if (ra == &w->ctl) {
+        const char *argv[3];
+        size_t argvlen[3];
+        script_connected(&w->answer); /* (what follows the SCRIPT LOAD may use it) */
+        redisAsyncCommandArgv(ac, on_script, NULL, script_load_argv(&w->answer, argv, argvlen),
+                              argv, argvlen);
+    }
     if (ra == &w->cancels)
         redisAsyncCommand(ac, on_cancel, NULL, "SUBSCRIBE %s", w->keys.cancels);
     return 0;
@@ -346,7 +349,7 @@ static void watch_sentinels(struct worker *w)
 /* Redis takes commands that need the answer script. */
 static int ready(const struct worker *w)
 {
-    return w->ctl.ac && w->script[0];
+    return w->ctl.ac && w->answer.cached;
 }
 
 static void acknowledge(struct worker *w, const char *id)
@@ -480,7 +483,7 @@ static void send_frames(struct task *t)
         struct out_frame *f = t->unsent;
         struct answer_write a;
         int waits = waits_for_replicas(w, f);
-        if (answer_write_argv(&a, w->script, &w->keys, t->reply, f->data, f->len, f->append,
+        if (answer_write_argv(&a, &w->answer, &w->keys, t->reply, f->data, f->len, f->append,
                               w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
             (f->turn && answer_write_turn(&a, f->turn, f->turn_len,
                                           w->cfg->conversation_max_turns,
@@ -1291,7 +1294,7 @@ static void end_answer_elsewhere(struct worker *w, const char *id, const char *r
 {
     struct answer_write a;
     if (!reply_to || frame_error(&w->frame, id, 0, message) != 0 ||
-        answer_write_argv(&a, w->script, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
+        answer_write_argv(&a, &w->answer, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
                           w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0) {
         acknowledge(w, id);
         return;
@@ -1679,6 +1682,7 @@ struct worker *worker_new(const struct config *cfg)
         return NULL;
     }
     w->watching = sentinel_watch_init(&w->sentinels, &w->addr);
+    script_init(&w->answer, answer_write_lua);
     program_instance_name(NULL, w->consumer, sizeof(w->consumer));
     worker_metrics_init(w->consumer, cfg->metrics_interval_ms);
     if (job_new_token(w->writer) != 0) {

@@ -50,3 +50,23 @@ expect_eq "... once" $((n + 2)) "$(jobs)"
 rcli SCRIPT FLUSH > /dev/null
 expect_match "after SCRIPT FLUSH /api/status is 503 once" '^503 ' "$(http GET /api/status)"
 expect_match "then it counts again" '^200 .*"connectionCount":[0-9]' "$(http GET /api/status)"
+
+# the worker's answer script: a SCRIPT FLUSH while it streams makes it
+# reconnect (loading the script first) and write the refused frame again;
+# the answer arrives whole, in order, once
+start_standin
+start_worker w1
+listen watcher "$WS" --wait 1 --timeout 30
+# (the last SCRIPT FLUSH was fcgi-api's enqueue script's too: its first job
+# after it is refused; its status-count script ran as EVAL since)
+expect_match "the first post after that SCRIPT FLUSH is refused too" '^503 ' "$(post warm)"
+r=$(post "flushed mid-answer @@tokens=40 @@delay=25")
+expect_match "a post for a streaming answer is queued" '^200 ' "$r"
+id=$(printf '%s' "$r" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+wait_until 10 grep -q "\"id\":\"$id\",\"seq\":5," "$T/watcher.out"
+rcli SCRIPT FLUSH > /dev/null
+wait "$(pid_of watcher)"
+expect_eq "an answer streaming through a SCRIPT FLUSH comes whole, in order, once" \
+    "$(seq 0 40 | tr '\n' ' ')" \
+    "$(grep "\"id\":\"$id\"" "$T/watcher.out" | jq -r .seq | tr '\n' ' ')"
+check "... the worker said why it reconnected" grep -q "Redis refused a frame: NOSCRIPT" "$T/w1.out"

@@ -81,8 +81,18 @@ int main(void)
 
     frame_chunk(&b, "5-1", 17, "hi", 2);
     struct answer_write w;
-    CHECK("answer write argv", answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 0,
-                                                 "wr", 60, 100) == 0 && w.argc == 29);
+    struct script sc;
+    script_init(&sc, answer_write_lua);
+    redisReply sha = {.type = REDIS_REPLY_STRING,
+                      .str = (char *)"0123456789abcdef0123456789abcdef01234567", .len = 40};
+    CHECK("answer write argv, the script not loaded yet: EVAL <its text>",
+          answer_write_argv(&w, &sc, &k, "p:out:all", b.data, b.len, 0, "wr", 60, 100) == 0 &&
+              w.argc == 29 && !strcmp(w.argv[0], "EVAL") && w.argv[1] == answer_write_lua);
+    script_loaded(&sc, &sha);
+    CHECK("answer write argv, loaded: EVALSHA <sha>",
+          answer_write_argv(&w, &sc, &k, "p:out:all", b.data, b.len, 0, "wr", 60, 100) == 0 &&
+              w.argc == 29 && !strcmp(w.argv[0], "EVALSHA") && !strcmp(w.argv[1], sha.str) &&
+              !strcmp(w.argv[2], "4"));
     CHECK("by default nothing is counted", !strcmp(w.argv[24], ""));
     struct usage u = {12, 34};
     CHECK("a done frame counts its usage for the member and day",
@@ -103,7 +113,7 @@ int main(void)
                                           !strcmp(w.argv[12], "60000") && !strcmp(w.argv[11], "0"));
     CHECK("the in-flight set prefix, no owner to check, nobody to tell",
           !strcmp(w.argv[17], "p:inflight:") && !strcmp(w.argv[18], "") && !strcmp(w.argv[19], ""));
-    answer_write_argv(&w, "sha", &k, "p:out:all", b.data, b.len, 1, "wr", 60, 100);
+    answer_write_argv(&w, &sc, &k, "p:out:all", b.data, b.len, 1, "wr", 60, 100);
     CHECK("appending leaves the seq to the script", w.argvlen[7] == 0);
     struct buf cf = BUF_INIT;
     CHECK("a cancel names the owner it requires",
@@ -112,7 +122,7 @@ int main(void)
               !strcmp(w.argv[19], "p:cancels"));
     buf_free(&cf);
     CHECK("a frame without a head is refused",
-          answer_write_argv(&w, "sha", &k, "c", "{\"type\":\"error\"}", 16, 0, "wr", 60, 100) != 0);
+          answer_write_argv(&w, NULL, &k, "c", "{\"type\":\"error\"}", 16, 0, "wr", 60, 100) != 0);
     char start[32];
     answer_range_start(-1, start, sizeof(start));
     CHECK_STR("history read after seq -1 starts at seq 0", "0-1", start);
