@@ -1,7 +1,9 @@
 # The jobs' Lua script goes by its SHA1 (EVALSHA, common/script.h): fcgi-api
 # and ws-push load it on each new Redis connection. After a SCRIPT FLUSH the
 # first job on each refuses (503 / an error frame: nothing is queued), and
-# the next sends the script again and is queued; /api/status the same.
+# the next sends the script again and is queued; /api/status the same. The
+# worker, whose answer script goes by SHA1 too, reconnects and writes the
+# refused frame again: the answer arrives whole.
 . "$(dirname "$0")/../lib.sh"
 
 J='Content-Type: application/json'
