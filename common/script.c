@@ -29,11 +29,27 @@ int script_load_argv(const struct script *s, const char **argv, size_t *argvlen)
 
 int script_loaded(struct script *s, const redisReply *r)
 {
-    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40)
+    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+        s->sha[0] = '\0'; /* (the next connection waits for its own SCRIPT LOAD) */
+        s->cached = 0;
         return -1;
+    }
     memcpy(s->sha, r->str, 41);
     s->cached = 1;
     return 0;
+}
+
+int script_load_async(struct script *s, redisAsyncContext *ac, redisCallbackFn *cb,
+                      void *privdata)
+{
+    const char *argv[3];
+    size_t argvlen[3];
+    script_connected(s);
+    if (redisAsyncCommandArgv(ac, cb, privdata, script_load_argv(s, argv, argvlen), argv,
+                              argvlen) == REDIS_OK)
+        return 0;
+    s->cached = 0;
+    return -1;
 }
 
 int script_call_head(const struct script *s, const char **argv, size_t *argvlen)
@@ -52,7 +68,7 @@ int script_heard(struct script *s, const redisReply *r)
         s->cached = 0;
         return 1;
     }
-    if (r && s->sha[0])
-        s->cached = 1; /* (a reply to EVAL: the script is back in the cache) */
+    if (r && r->type != REDIS_REPLY_ERROR && s->sha[0])
+        s->cached = 1; /* (it ran: it is in the cache again) */
     return 0;
 }

@@ -58,19 +58,31 @@ void store_begin(struct store *s)
     buf_reset(&s->turn);
 }
 
-/* On a new connection, before any command of the turn: without it (an
- * old Redis, scripting refused) the script goes as EVAL. */
-static void load_script(struct store *s, struct script *sc)
+/* On a new connection, before any command of the turn, both in one round
+ * trip. A script Redis refuses to load goes as EVAL; no reply at all is a
+ * connection that failed (-1). */
+static int load_scripts(struct store *s)
 {
+    struct script *scripts[] = {&s->enqueue, &s->count};
     const char *argv[3];
     size_t argvlen[3];
-    script_connected(sc);
-    redisReply *r = redisCommandArgv(s->c, script_load_argv(sc, argv, argvlen), argv, argvlen);
-    if (script_loaded(sc, r) != 0)
-        log_limited(&reply_limit, LOG_WARN, "SCRIPT LOAD: %s; sending the script as EVAL",
-                    r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-    if (r)
+    for (int i = 0; i < 2; i++) {
+        script_connected(scripts[i]);
+        if (redisAppendCommandArgv(s->c, script_load_argv(scripts[i], argv, argvlen), argv,
+                                   argvlen) != REDIS_OK)
+            return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        void *r = NULL;
+        if (redisGetReply(s->c, &r) != REDIS_OK || !r)
+            return -1;
+        if (script_loaded(scripts[i], r) != 0)
+            log_limited(&reply_limit, LOG_WARN, "SCRIPT LOAD: %s; sending the script as EVAL",
+                        ((redisReply *)r)->type == REDIS_REPLY_ERROR ? ((redisReply *)r)->str
+                                                                     : "bad reply");
         freeReplyObject(r);
+    }
+    return 0;
 }
 
 static int ensure_connected(struct store *s)
@@ -88,8 +100,15 @@ static int ensure_connected(struct store *s)
     char peer[300];
     log_info("connected to redis %s%s%s", redis_peer(s->c, peer, sizeof(peer)),
              s->addr.nsentinels ? ", master " : "", s->addr.master_name);
-    load_script(s, &s->enqueue);
-    load_script(s, &s->count);
+    if (load_scripts(s) != 0) {
+        snprintf(s->err, sizeof(s->err), "redis: SCRIPT LOAD: %s",
+                 s->c->errstr[0] ? s->c->errstr : "no reply");
+        log_limited(&connect_limit, LOG_WARN, "%s", s->err);
+        redisFree(s->c);
+        s->c = NULL;
+        s->down = 1;
+        return -1;
+    }
     return 0;
 }
 

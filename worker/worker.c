@@ -170,6 +170,7 @@ struct worker {
     struct redis_async cancels;     /* subscribed to P cancels */
     char writer[33];            /* this process, in the answers it writes */
     struct script answer;       /* answer_write_lua, loaded first on each ctl connection */
+    int script_loading;         /* its first SCRIPT LOAD is unanswered */
     int closing;                /* callbacks must not touch tasks any more */
     int script_error_reported;
     struct redis_backoff backoff;
@@ -207,10 +208,10 @@ static void on_script(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (!reply || w->closing)
         return;
-    if (script_loaded(&w->answer, reply) != 0) {
-        log_error("SCRIPT LOAD: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
-        return;
-    }
+    w->script_loading = 0;
+    if (script_loaded(&w->answer, reply) != 0)
+        log_warn("SCRIPT LOAD: %s; answer frames send the script as EVAL",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
     for (struct task *t = LIST_FIRST(&w->tasks); t; t = LIST_NEXT(t, link))
         send_frames(t); /* what waited for Redis goes out now */
 }
@@ -276,13 +277,10 @@ static int connect_one(struct worker *w, struct redis_async *ra)
     ac->data = w;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (ra == &w->ctl) {
-        const char *argv[3];
-        size_t argvlen[3];
-        script_connected(&w->answer); /* (what follows the SCRIPT LOAD may use it) */
-        redisAsyncCommandArgv(ac, on_script, NULL, script_load_argv(&w->answer, argv, argvlen),
-                              argv, argvlen);
-    }
+    if (ra == &w->ctl)
+        /* first: what follows may use it; without its SHA1 yet, frames wait for it */
+        w->script_loading = script_load_async(&w->answer, ac, on_script, NULL) == 0 &&
+                            !w->answer.cached;
     if (ra == &w->cancels)
         redisAsyncCommand(ac, on_cancel, NULL, "SUBSCRIBE %s", w->keys.cancels);
     return 0;
@@ -349,7 +347,7 @@ static void watch_sentinels(struct worker *w)
 /* Redis takes commands that need the answer script. */
 static int ready(const struct worker *w)
 {
-    return w->ctl.ac && w->answer.cached;
+    return w->ctl.ac && !w->script_loading;
 }
 
 static void acknowledge(struct worker *w, const char *id)

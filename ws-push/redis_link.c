@@ -135,16 +135,6 @@ static void on_script(redisAsyncContext *ac, void *r, void *privdata)
                  ((redisReply *)r)->type == REDIS_REPLY_ERROR ? ((redisReply *)r)->str : "bad reply");
 }
 
-/* First on a new command link: what follows it may go by SHA1. */
-static void load_script(struct redis_link *l)
-{
-    const char *argv[3];
-    size_t argvlen[3];
-    script_connected(&l->enqueue);
-    redisAsyncCommandArgv(l->ra.ac, on_script, NULL, script_load_argv(&l->enqueue, argv, argvlen),
-                          argv, argvlen);
-}
-
 static int link_connect(struct redis_link *l)
 {
     struct wspush *wp = l->wp;
@@ -164,7 +154,7 @@ static int link_connect(struct redis_link *l)
     if (l->is_subscriber)
         subscribe(l);
     else
-        load_script(l);
+        script_load_async(&l->enqueue, ac, on_script, NULL); /* first: what follows may use it */
     return 0;
 }
 
@@ -450,9 +440,10 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
     struct queuing *q = privdata;
     const char *why;
     long retry_after;
+    static struct log_limit lost_script = LOG_LIMIT_INIT(10000);
     if (q->scripted && script_heard(&l->enqueue, r))
-        log_warn("job of client %llu: redis had lost the enqueue script (SCRIPT FLUSH?); "
-                 "refused, the next job sends it again", (unsigned long long)q->conn_id);
+        log_limited(&lost_script, LOG_WARN, "redis had lost the enqueue script (SCRIPT FLUSH?): "
+                    "the jobs sent meanwhile are refused, the next ones send it again");
     int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
     if (rc == 0 && q->wanted && l->wait_inflight && q->mark <= l->wait_covers) {
         q->next = NULL;

@@ -1,7 +1,8 @@
 # The jobs' Lua script goes by its SHA1 (EVALSHA, common/script.h): fcgi-api
 # and ws-push load it on each new Redis connection. After a SCRIPT FLUSH the
-# first job on each refuses (503 / an error frame: nothing is queued), and
-# the next sends the script again and is queued; /api/status the same. The
+# jobs sent before the NOSCRIPT is read are refused (here, one at a time:
+# the first; 503 / an error frame, nothing is queued), and the next sends
+# the script again and is queued; /api/status the same. The
 # worker, whose answer script goes by SHA1 too, reconnects and writes the
 # refused frame again: the answer arrives whole.
 . "$(dirname "$0")/../lib.sh"
@@ -72,3 +73,31 @@ expect_eq "an answer streaming through a SCRIPT FLUSH comes whole, in order, onc
     "$(seq 0 40 | tr '\n' ' ')" \
     "$(grep "\"id\":\"$id\"" "$T/watcher.out" | jq -r .seq | tr '\n' ' ')"
 check "... the worker said why it reconnected" grep -q "Redis refused a frame: NOSCRIPT" "$T/w1.out"
+
+# Redis refuses SCRIPT LOAD (an ACL): on their next connection the programs
+# send the scripts as EVAL, and everything still works
+# (the SCRIPT FLUSH above emptied Redis' cache: fcgi-api's next post, 503 or
+# 200 by when it comes, puts its script back)
+post "after the flush" > /dev/null
+rcli ACL SETUSER default -script > /dev/null
+links=$(grep -c 'command link connected' "$T/ws1.out")
+rcli CLIENT KILL TYPE normal > /dev/null      # (not this redis-cli's)
+check "ws-push reconnects" wait_until 10 sh -c "[ \$(grep -c 'command link connected' $T/ws1.out) -gt $links ]"
+check "the worker reconnects" wait_until 10 grep -q "SCRIPT LOAD: NOPERM" "$T/w1.out"
+expect_match "a post on fcgi-api's next connection is queued" '^200 ' "$(post refused-load)"
+check "... fcgi-api says the script goes as EVAL" grep -q "SCRIPT LOAD: NOPERM.*as EVAL" "$LOG_DIR"/*.log
+check "... ws-push too" grep -q "SCRIPT LOAD: NOPERM.*as EVAL" "$T/ws1.out"
+redis-cli -p "$REDIS_PORT" MONITOR > "$T/monitor2" 2>&1 &
+MONITOR=$!
+wait_until 5 test -s "$T/monitor2"
+listen watcher2 "$WS" --wait 1 --timeout 30
+expect_match "a post is queued (watched)" '^200 ' "$(post "as EVAL @@tokens=5")"
+expect_match "a socket message is queued (watched)" '"type":"queued"' "$(socket "as EVAL")"
+wait "$(pid_of watcher2)"
+kill "$MONITOR"; wait "$MONITOR" 2>/dev/null
+expect_eq "both went as EVAL with the script's text" 2 "$(grep -c "\"EVAL\" \"local t = redis.call('TIME')" "$T/monitor2")"
+expect_eq "... no EVALSHA of the enqueue script" 0 "$(grep -c '"EVALSHA" "[0-9a-f]\{40\}" "7"' "$T/monitor2")"
+check "the worker's answer frames went as EVAL too" grep -q '"EVAL" "local function count_usage' "$T/monitor2"
+expect_eq "... and the answer came whole" "0 1 2 3 4 5" \
+    "$(grep '"seq"' "$T/watcher2.out" | jq -r .seq | tr '\n' ' ' | sed 's/ $//')"
+rcli ACL SETUSER default +@all > /dev/null

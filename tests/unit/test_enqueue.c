@@ -77,6 +77,9 @@ int main(void)
     CHECK("NOSCRIPT (a SCRIPT FLUSH): EVAL again",
           script_heard(&sc, &noscript) == 1 && enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 &&
               arg_is(&e.cmd[0], 0, "EVAL") && arg_is(&e.cmd[0], 1, enqueue_lua));
+    CHECK("an error reply to that EVAL (it never ran): still EVAL",
+          script_heard(&sc, &err) == 0 && enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 &&
+              arg_is(&e.cmd[0], 0, "EVAL"));
     CHECK("EVAL answered: the script is cached again, EVALSHA",
           script_heard(&sc, &id) == 0 && enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 &&
               arg_is(&e.cmd[0], 0, "EVALSHA"));
@@ -84,6 +87,13 @@ int main(void)
     script_connected(&sc);
     CHECK("a new connection, its SCRIPT LOAD sent first: EVALSHA", 
           enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 && arg_is(&e.cmd[0], 0, "EVALSHA"));
+    script_connected(&sc);
+    CHECK("a new connection whose SCRIPT LOAD failed (-NOPERM): EVAL",
+          script_loaded(&sc, &err) != 0 && enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 &&
+              arg_is(&e.cmd[0], 0, "EVAL"));
+    script_connected(&sc);
+    CHECK("... and the next connection's calls wait for its SCRIPT LOAD: EVAL",
+          enqueue_prepare(&e, &k, &cfg, &text, NULL, 0, &sc) == 0 && arg_is(&e.cmd[0], 0, "EVAL"));
     struct script fresh;
     script_init(&fresh, enqueue_lua);
     script_connected(&fresh);
