@@ -505,8 +505,8 @@ void redis_link_submit(struct wspush *wp, uint64_t conn_id, const struct job *j,
         return;
     }
     struct queuing *q = calloc(1, sizeof(*q));
-    if (!q || enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len,
-                                   &wp->cmd.enqueue) != 0) {
+    if (!q ||
+        enqueue_prepare(&e, &wp->keys, wp->cfg, j, image, image_len, &wp->cmd.enqueue) != 0) {
         free(q);
         if (c)
             conn_reject(&wp->conns, c, MSG_INTERNAL);
