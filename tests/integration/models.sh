@@ -54,13 +54,17 @@ expect_match "a model not in ai_models: 400" '^400 .*unknown \\"model\\"' "$(ask
 expect_match "... not a string: 400" '^400 ' "$(http POST /api/message -H "$J" -d '{"content":"hi","model":1}')"
 expect_match "... in an image upload: 400" '^400 ' \
     "$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F 'model=gpt-5')"
-expect_match "an image upload may name one" '^200 ' \
-    "$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F 'model=m-other')"
+r=$(http POST /api/image -F "image=@$ROOT/tests/fixtures/pixel.png" -F 'model=m-other')
+expect_match "an image upload may name one" '^200 ' "$r"
+# (its answer goes to every socket: it must end before the next client
+# joins, or that client could take its done frame for its own)
+wait_until 20 ended "$(id_of "$r")"
 out=$(wsclient --url "$WS" --send '{"type":"text","content":"x","model":"gpt-5"}' \
     --send '{"type":"text","content":"over the socket","model":"m-other"}' --wait 1 --timeout 20)
 expect_match "over a socket: an unknown model gets an error frame" '"type":"error","content":"[^"]*unknown \\"model\\"' "$out"
-expect_match "... a listed one is answered by it" '"type":"done".*"model":"m-other","fallback":false' "$out"
 expect_eq "(nothing else was queued)" 1 "$(printf '%s\n' "$out" | grep -c '"type":"queued"')"
+mine=$(printf '%s\n' "$out" | grep '"type":"queued"' | jq -r .id)
+expect_match "... a listed one is answered by it" "\"type\":\"done\",\"id\":\"$mine\".*\"model\":\"m-other\",\"fallback\":false" "$out"
 
 # ---- the fallback ---------------------------------------------------------------------
 r=$(ask "@@failfor=m-main @@fail=503 the primary is down")
