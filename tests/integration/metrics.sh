@@ -54,11 +54,11 @@ for i in $(seq 1 $N); do
     out=$(http POST /api/message -H 'Content-Type: application/json' -d "{\"content\":\"metrics $i\"}")
     ids="$ids $(printf '%s' "$out" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')"
 done
+check "the clients got the answers" \
+    wait_until 20 sh -c "[ \$(grep -c '\"type\":\"done\"' $T/a.out) -ge $N ]"
 wsclient --url "ws://127.0.0.1:$WS_PORT_ws1/ws" --send '{"type":"text","content":"traced"}' \
     --wait 1 --timeout 20 > "$T/traced.out"
 ws_id=$(sed -n 's/.*"type":"queued","id":"\([^"]*\)".*/\1/p' "$T/traced.out")
-check "the clients got the answers" \
-    wait_until 20 sh -c "[ \$(grep -c '\"type\":\"done\"' $T/a.out) -ge $N ]"
 
 check "answers_total{outcome=done} rose by the answers given" \
     wait_query 20 "sum(aimsg_answers_total{outcome=\"done\"}) - $before_done" $((N + 1))

@@ -59,6 +59,9 @@ expect_match "then it counts again" '^200 .*"connectionCount":[0-9]' "$(http GET
 # the answer arrives whole, in order, once
 start_standin
 start_worker w1
+# (the posts above are answered first, to every socket: the watcher joins after)
+no_jobs_left() { wait_until 10 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"; }
+check "the worker answers the jobs queued before it ran" no_jobs_left
 listen watcher "$WS" --wait 1 --timeout 30
 # (the last SCRIPT FLUSH was fcgi-api's enqueue script's too: its first job
 # after it is refused; its status-count script ran as EVAL since)
@@ -90,14 +93,17 @@ check "... ws-push too" grep -q "SCRIPT LOAD: NOPERM.*as EVAL" "$T/ws1.out"
 redis-cli -p "$REDIS_PORT" MONITOR > "$T/monitor2" 2>&1 &
 MONITOR=$!
 wait_until 5 test -s "$T/monitor2"
+check "the post before the ACL is answered" no_jobs_left
 listen watcher2 "$WS" --wait 1 --timeout 30
-expect_match "a post is queued (watched)" '^200 ' "$(post "as EVAL @@tokens=5")"
-expect_match "a socket message is queued (watched)" '"type":"queued"' "$(socket "as EVAL")"
+r=$(post "as EVAL @@tokens=5")
+expect_match "a post is queued (watched)" '^200 ' "$r"
+id=$(printf '%s' "$r" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 wait "$(pid_of watcher2)"
+expect_match "a socket message is queued (watched)" '"type":"queued"' "$(socket "as EVAL")"
 kill "$MONITOR"; wait "$MONITOR" 2>/dev/null
 expect_eq "both went as EVAL with the script's text" 2 "$(grep -c "\"EVAL\" \"local t = redis.call('TIME')" "$T/monitor2")"
 expect_eq "... no EVALSHA of the enqueue script" 0 "$(grep -c '"EVALSHA" "[0-9a-f]\{40\}" "7"' "$T/monitor2")"
 check "the worker's answer frames went as EVAL too" grep -q '"EVAL" "local function count_usage' "$T/monitor2"
 expect_eq "... and the answer came whole" "0 1 2 3 4 5" \
-    "$(grep '"seq"' "$T/watcher2.out" | jq -r .seq | tr '\n' ' ' | sed 's/ $//')"
+    "$(grep "\"id\":\"$id\"" "$T/watcher2.out" | jq -r .seq | tr '\n' ' ' | sed 's/ $//')"
 rcli ACL SETUSER default +@all > /dev/null
