@@ -75,8 +75,10 @@ start_worker w1
 start_worker w2
 start_wspush ws1
 start_lighttpd
-# (the replica in sync first: until then WAIT finds none and it is a 503)
-wait_until 10 sh -c "redis-cli -p $PORT_B INFO replication | grep -q master_link_status:up"
+# (the replica in sync first: until then WAIT finds none and it is a 503;
+# it is in sync when a WAIT of our own is answered by it)
+acks() { [ "$(redis-cli -p "$1" WAIT 1 500)" -ge 1 ]; }
+check "the replica acknowledges writes" wait_until 30 acks "$PORT_A"
 r=$(http POST /api/message -H 'Content-Type: application/json' -d '{"content":"hello @@tokens=3"}')
 expect_match "with the first Sentinel down, a message is accepted" '^200 ' "$r"
 sentinel s1 "$S1"
@@ -165,8 +167,7 @@ ask_queued() {
     return 1
 }
 # the replica has caught up when a WAIT of our own is answered by it
-replica_acks() { [ "$(redis-cli -p "$PORT_B" WAIT 1 500)" -ge 1 ]; }
-check "the returned replica acknowledges writes" wait_until 30 replica_acks
+check "the returned replica acknowledges writes" wait_until 30 acks "$PORT_B"
 check "with the replica back a socket message is queued" ask_queued replicated "replicated @@tokens=2"
 # a stalled replica (SIGSTOP: connected, but it acknowledges nothing): WAIT
 # finds no replica in time, so nothing is confirmed, then all is well again
