@@ -46,7 +46,7 @@ TOKEN_SRC := $(wildcard token/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 PROGRAMS := $(BUILD)/fcgi-api $(BUILD)/worker $(BUILD)/ws-push $(BUILD)/ai-standin $(BUILD)/aimsg-token
-TOOLS := $(BUILD)/wsclient $(BUILD)/slowloris
+TOOLS := $(BUILD)/wsclient $(BUILD)/slowloris $(BUILD)/wsload $(BUILD)/sendcost
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 
 all: $(PROGRAMS) $(TOOLS) $(UNIT_TESTS)
@@ -89,6 +89,9 @@ $(BUILD)/slowloris: $(call obj,tests/tools/slowloris.c)
 
 $(BUILD)/wsload: $(call obj,bench/wsload.c) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $(call obj,bench/wsload.c) $(LIB_COMMON) $(LIB_LWS) -lpthread
+
+$(BUILD)/sendcost: $(call obj,bench/sendcost.c)
+	$(CC) $(LDFLAGS) -o $@ $(call obj,bench/sendcost.c)
 
 # Fuzz harnesses (tests/fuzz/fuzz_NAME.c) link common/ and the parser they fuzz.
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -136,7 +139,7 @@ fuzz: deps fuzz-build
 
 BENCH_OPT := -O2 -DNDEBUG
 bench: deps
-	$(MAKE) BUILD=build/bench OPT="$(BENCH_OPT)" all build/bench/wsload
+	$(MAKE) BUILD=build/bench OPT="$(BENCH_OPT)" all
 	BIN=build/bench BUILD_FLAGS="$(BENCH_OPT)" sh bench/run.sh
 
 clean:

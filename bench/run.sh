@@ -7,7 +7,7 @@
 # prints one table (Markdown) and writes it as JSON to
 # bench/results/<date>-<host>.json.
 #
-#   BIN=build/bench sh bench/run.sh       after `make BUILD=build/bench ... all build/bench/wsload`
+#   BIN=build/bench sh bench/run.sh       after `make BUILD=build/bench ... all`
 #   BENCH_QUICK=1 sh bench/run.sh         one run of everything, smaller: to try it out
 #   BENCH_ONLY="http redis" sh bench/run.sh  only these scenarios (no results file)
 #
@@ -194,13 +194,15 @@ FRAME_BYTES=100
 fanout() {
     local n=$1 frames=$2 rate=$3 runs=$4 r line fps=() p50=() p99=() wsc=() cli=() ok=() est=() drop=() expected what
     expected=$((n * (frames + 1)))
+    LAST_P99=""
     if [ "$rate" = 0 ]; then what="burst: $frames frames published as fast as Redis takes them"
     else what="paced: $frames frames at $rate frames/s ($(fmt_int $((n * rate))) deliveries/s asked)"; fi
     say "   $n clients, $what, $FRAME_BYTES-byte frames, $(runs_label "$runs")"
     for r in $(seq 1 "$runs"); do
         line=$("$BIN/wsload" --url "${FANOUT_URL:-$WS1}" --connections "$n" --sources 16 --publish "$REDIS_URL" \
             --channel "${REDIS_PREFIX}out:all" --frames "$frames" --frame-bytes "$FRAME_BYTES" \
-            --rate "$rate" --expect-done 1 --duration 90 --watch-pid "${FANOUT_PIDS:-$WSPUSH_PID}" 2>> "$T/fanout.err" | tail -1)
+            --rate "$rate" --expect-done 1 --duration 90 --watch-pid "${FANOUT_PIDS:-$WSPUSH_PID}" \
+            ${FANOUT_RAW:+--raw 1} 2>> "$T/fanout.err" | tail -1)
         [ -n "$line" ] || continue
         fps+=("$(jget frames_per_s "$line")")
         p50+=("$(jget lat_p50_us "$line")")
@@ -219,10 +221,11 @@ fanout() {
     local mf m50 m99 mw mc mo
     mf=$(median "${fps[@]}"); m50=$(median "${p50[@]}"); m99=$(median "${p99[@]}")
     mw=$(median "${wsc[@]}"); mc=$(median "${cli[@]}"); mo=$(median "${ok[@]}")
+    LAST_P99=$m99
     local kind="burst"
     [ "$rate" = 0 ] || kind="paced at $rate frames/s"
     row "(2) fan-out, $n clients, $kind${FANOUT_LABEL:-}" \
-        "$n clients straight to ws-push (16 source addresses), $what, $FRAME_BYTES-byte frames, PUBLISHed on P out:all with a fresh ts" \
+        "$n clients straight to ws-push (16 source addresses${FANOUT_RAW:+, wsload --raw}), $what, $FRAME_BYTES-byte frames, PUBLISHed on P out:all with a fresh ts" \
         "$(fmt_int "$mf") frames/s delivered (sum over clients); latency p50 $(ms "$m50") ms, p99 $(ms "$m99") ms; $(fmt_int "$mo") of $(fmt_int $expected) frames delivered, $(sum "${drop[@]}") connections closed early; ws-push $mw cores, load client $mc cores" \
         "$(runs_label "$runs")" \
         "\"clients\":$n,\"frames_per_answer\":$frames,\"rate\":$rate,\"frame_bytes\":$FRAME_BYTES,\"frames_per_s\":$(jn "$mf"),\"latency_p50_us\":$(jn "$m50"),\"latency_p99_us\":$(jn "$m99"),\"delivered\":$(jn "$mo"),\"expected\":$expected,\"closed_as_slow\":$(sum "${drop[@]}"),\"wspush_cores\":$(jn "$mw"),\"client_cores\":$(jn "$mc")"
@@ -262,6 +265,53 @@ scenario_share() {
     stop sa
     stop sb
     fanout 1000 "$frames" 500 1
+}
+
+# Issue 18 item 1: paced fan-out at 100k, 500k and 1M deliveries/s to 1k
+# and 10k clients, then the highest rate 10k clients get at p99 < 50 ms; the
+# load client is wsload --raw (epoll, a parser of its own: half the CPU of
+# lws' client), one ws-push, then two sharing the port.
+# highest CLIENTS: paced fan-out at 100k, 200k, ... 500k deliveries/s
+# until p99 is 50 ms or more
+highest() {
+    local r
+    for r in 1 2 3 4 5; do
+        fanout "$1" $((r * 100000 / $1 * secs)) $((r * 100000 / $1)) 1
+        [ -n "$LAST_P99" ] && [ "${LAST_P99%.*}" -lt 50000 ] || break
+    done
+}
+
+scenario_paced() {
+    say "== (2c) paced fan-out: 1k and 10k clients at 100k, 500k, 1M deliveries/s (wsload --raw)"
+    local cl r secs=4 p np line
+    [ "$QUICK" = 1 ] && secs=2
+    # the floor: one small send() on loopback, which every delivery costs
+    for cl in 1000 10000; do
+        line=$("$BIN/sendcost" --sockets "$cl" --rounds 20 --bytes "$FRAME_BYTES" 2> "$T/sendcost.err")
+        row "(2c) one loopback TCP send, $cl sockets" \
+            "bench/sendcost: $FRAME_BYTES bytes on each of $cl loopback connections (Nagle off), 20 rounds, a reader process draining them on epoll" \
+            "$(jget us_per_send "$line") µs per send() (wall time; includes the receiving side's TCP, run in the sender's softirq)" \
+            "1 run" "\"sockets\":$cl,\"us_per_send\":$(jn "$(jget us_per_send "$line")")"
+    done
+    export FANOUT_RAW=1
+    for cl in 1000 10000; do
+        for r in 100000 500000 1000000; do
+            fanout "$cl" $((r / cl * secs)) $((r / cl)) 1
+        done
+    done
+    say "   the highest rate at p99 < 50 ms (100k deliveries/s more each step), one ws-push"
+    highest 1000
+    highest 10000
+    p=$(free_port)
+    np=2
+    for k in $(seq 1 $np); do start_wspush_on "sp$k" "$p" --ws-processes $np; done
+    FANOUT_URL="ws://127.0.0.1:$p/ws" FANOUT_PIDS="$(pid_of sp1),$(pid_of sp2)" \
+        FANOUT_LABEL=", 2 ws-push sharing the port"
+    say "   the same, 2 ws-push sharing the port"
+    highest 1000
+    highest 10000
+    unset FANOUT_URL FANOUT_PIDS FANOUT_LABEL FANOUT_RAW
+    for k in $(seq 1 $np); do stop "sp$k"; done
 }
 
 # ---- (4) HTTP through lighttpd ---------------------------------------------------
@@ -704,12 +754,13 @@ scenario_auth() {
 
 # ---- run them ------------------------------------------------------------------------
 
-# BENCH_ONLY="http worker": only those scenarios (connections fanout share e2e http worker redis cancel auth users many)
-ONLY=${BENCH_ONLY:-connections fanout share e2e http worker redis cancel auth users many}
+# BENCH_ONLY="http worker": only those scenarios (connections fanout share paced e2e http worker redis cancel auth users many)
+ONLY=${BENCH_ONLY:-connections fanout share paced e2e http worker redis cancel auth users many}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 wanted connections && scenario_connections
 wanted fanout && scenario_fanout
 wanted share && scenario_share
+wanted paced && scenario_paced
 if wanted e2e; then start_worker w1; scenario_e2e; stop w1; fi
 wanted http && scenario_http
 wanted worker && scenario_worker
