@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--sockets") == 0) n = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--bytes") == 0) bytes = atoi(argv[i + 1]);
-        else break;
+        else n = 0; /* unknown: the usage */
     }
     if (argc % 2 == 0 || n < 1 || rounds < 1 || bytes < 1 || bytes > 65536) {
         fprintf(stderr, "usage: sendcost [--sockets N] [--rounds R] [--bytes B]\n");
