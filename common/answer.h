@@ -21,7 +21,7 @@
 
 #include "frame.h"
 #include "keys.h"
-#include "script.h"
+#include "redis_script.h"
 #include "usage.h"
 
 extern const char answer_write_lua[];
@@ -48,7 +48,7 @@ struct answer_write {
  * puts it after whatever the answer holds (taking over an answer whose
  * writer died, or cancelling it) instead of at its own seq. reply "" means
  * the channel the job names (a canceller does not know it). The script goes
- * as sc says (script.h; sc->lua is answer_write_lua), or as EVAL with its
+ * as sc says (redis_script.h; sc->lua is answer_write_lua), or as EVAL with its
  * text when sc is NULL. The strings must outlive the call that sends the
  * arguments. */
 int answer_write_argv(struct answer_write *a, const struct script *sc, const struct keys *k,

@@ -32,12 +32,12 @@
 #include "conversation.h"
 #include "job.h"
 #include "keys.h"
-#include "script.h"
+#include "redis_script.h"
 
 extern const char MSG_RATE_LIMITED[];
 extern const char MSG_TOO_MANY_IN_FLIGHT[];
 extern const char MSG_NOT_REPLICATED[];
-extern const char enqueue_lua[];   /* the script (struct script, script.h) */
+extern const char enqueue_lua[];   /* the script (struct script, redis_script.h) */
 
 #define ENQUEUE_MAX_CMDS 5
 struct enqueue {
@@ -67,7 +67,7 @@ static inline struct enqueue_shape enqueue_shape(const struct enqueue *e)
 
 /* The commands queueing j (with its image bytes when j->kind is JOB_IMAGE;
  * j->image_key names where they go). j->user is the subject the quotas
- * count; the script goes as sc says (EVALSHA or EVAL, script.h). Every
+ * count; the script goes as sc says (EVALSHA or EVAL, redis_script.h). Every
  * string must outlive the sending of the commands. -1 when a key would be
  * too long. */
 int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config *cfg,

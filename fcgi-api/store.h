@@ -26,7 +26,7 @@
 #include "keys.h"
 #include "enqueue.h"
 #include "redis_conn.h"
-#include "script.h"
+#include "redis_script.h"
 
 struct store {
     struct redis_addr addr;
@@ -69,7 +69,7 @@ int store_recv_connection_count(struct store *s, long long *count);
  * ENQUEUE_NO_CONVERSATION with *refused set (the reason; *retry_after
  * seconds for a quota), or -1 (also when too few replicas have the job:
  * s->err is MSG_NOT_REPLICATED, and when Redis had lost the script: a
- * SCRIPT FLUSH, see common/script.h). */
+ * SCRIPT FLUSH, see common/redis_script.h). */
 int store_send_enqueue(struct store *s, const struct config *cfg, const struct job *j,
                        const void *image, size_t image_len, struct enqueue_shape *sent);
 int store_recv_enqueue(struct store *s, const struct config *cfg,

@@ -19,7 +19,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "redis_async.h"
-#include "script.h"
+#include "redis_script.h"
 #include "redis_conn.h"
 #include "sentinel_watch.h"
 
@@ -46,7 +46,7 @@ struct redis_link {
     long wait_covers;           /* ... covering the jobs marked up to this */
     struct queuing *replicating, *replicating_last; /* queued, told when it answers */
     long long wait_paused_until; /* too few replicas: jobs are refused until then */
-    struct script enqueue;      /* cmd: the jobs' script (common/script.h) */
+    struct script enqueue;      /* cmd: the jobs' script (common/redis_script.h) */
 };
 
 struct wspush {

@@ -1,4 +1,4 @@
-# The jobs' Lua script goes by its SHA1 (EVALSHA, common/script.h): fcgi-api
+# The jobs' Lua script goes by its SHA1 (EVALSHA, common/redis_script.h): fcgi-api
 # and ws-push load it on each new Redis connection. After a SCRIPT FLUSH the
 # jobs sent before the NOSCRIPT is read are refused (here, one at a time:
 # the first; 503 / an error frame, nothing is queued), and the next sends

@@ -1,6 +1,6 @@
 /* test_enqueue.c -- the commands that queue a job (common/enqueue.c): with
  * redis_wait_replicas the last one is WAIT, and what its reply means; the
- * script goes as EVAL until Redis has it, then as EVALSHA (common/script.c). */
+ * script goes as EVAL until Redis has it, then as EVALSHA (common/redis_script.c). */
 #define TEST_NAME "enqueue"
 #include "check.h"
 #include "config.h"

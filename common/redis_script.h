@@ -1,4 +1,4 @@
-/* script.h -- a Lua script sent by its SHA1 (EVALSHA) once Redis has it.
+/* redis_script.h -- a Lua script sent by its SHA1 (EVALSHA) once Redis has it.
  *
  * EVAL sends the script's text with every call, and Redis hashes it each
  * time (the enqueue script is ~2.3 KB: some 13 % of Redis' time per queued
@@ -12,8 +12,8 @@
  *
  * One struct per program and script, owned by whoever owns the connection;
  * each new connection calls script_connected and sends SCRIPT LOAD first. */
-#ifndef AIMSG_SCRIPT_H
-#define AIMSG_SCRIPT_H
+#ifndef AIMSG_REDIS_SCRIPT_H
+#define AIMSG_REDIS_SCRIPT_H
 
 #include <stddef.h>
 #include <hiredis/async.h>

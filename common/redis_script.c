@@ -1,6 +1,6 @@
-/* script.c -- see script.h. */
+/* redis_script.c -- see redis_script.h. */
 #define _POSIX_C_SOURCE 200809L
-#include "script.h"
+#include "redis_script.h"
 
 #include <string.h>
 
