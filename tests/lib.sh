@@ -83,11 +83,19 @@ stop() {    # stop NAME [SIGNAL]
 }
 
 cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    [ -f "$T/run/lighttpd.pid" ] && kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
-    [ -f "$T/run/apache2.pid" ] && kill "$(cat "$T/run/apache2.pid")" 2>/dev/null
     pkill -CONT -f "fcgi-api --config $CONFIG" 2>/dev/null   # a test may have stopped them
-    pkill -f "fcgi-api --config $CONFIG" 2>/dev/null
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    spawner=""
+    for p in lighttpd apache2; do
+        [ -f "$T/run/$p.pid" ] && kill "$(cat "$T/run/$p.pid")" 2>/dev/null && spawner=$p
+    done
+    # fcgi-api ends on the SIGTERM of the web server that spawned it. One
+    # more while it exits can hang LeakSanitizer's exit scan (it and its
+    # tracer wait for each other: a stray at 100 % CPU was left so): ours
+    # only to those still running (spawn-fcgi's), and after 10 s a SIGKILL
+    fcgi_gone() { ! pgrep -f "fcgi-api --config $CONFIG" > /dev/null; }
+    { [ -n "$spawner" ] && wait_until 3 fcgi_gone; } || pkill -f "fcgi-api --config $CONFIG" 2>/dev/null
+    wait_until 10 fcgi_gone || pkill -KILL -f "fcgi-api --config $CONFIG" 2>/dev/null
     wait 2>/dev/null
     reports=$(find "$T" -maxdepth 1 -name 'sanitizer*' -size +0)
     if [ -n "$reports" ]; then
