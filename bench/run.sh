@@ -612,7 +612,7 @@ scenario_many() {
     for k in $(seq 1 "$procs"); do
         n=$(( left < per ? left : per )); left=$((left - n))
         "$BIN/wsload" --url "ws://127.0.0.1:$port/ws" --connections "$n" --sources 16 --connect-window 128 \
-            --expect-frames 1 --duration 600 > "$T/many$k.json" 2> "$T/many$k.err" &
+            --expect-frames 1 --duration 600 --raw 1 > "$T/many$k.json" 2> "$T/many$k.err" &
         eval "MANY_PID_$k=$!"
     done
     count() { curl -s "$API/api/status" | sed -n 's/.*"connectionCount":\([0-9]*\).*/\1/p'; }
@@ -640,7 +640,7 @@ scenario_many() {
     for k in $names; do stop "$k"; done
     local per_conn; per_conn=$(calc "($rss1 - $rss0) / $total" "%.2f")
     row "(10) many connections" \
-        "$(fmt_int "$total") WebSockets, $wsp ws-push on one port (ws_processes $wsp, pings every ${MANY_PING:-30} s), $procs wsload processes from 16 source addresses" \
+        "$(fmt_int "$total") WebSockets, $wsp ws-push on one port (ws_processes $wsp, pings every ${MANY_PING:-30} s), $procs wsload --raw processes from 16 source addresses" \
         "established $(fmt_int "$est") in $connect_s s; /api/status connectionCount $seen; ws-push RSS $(calc "$rss1 / 1024" "%.0f") MiB, $per_conn KiB per connection (per instance:$spread connections); one broadcast frame reached $(fmt_int "$got") of them, the last $(ms "$maxlat") ms after it was published" \
         "1 run" \
         "\"connections\":$total,\"established\":$est,\"status_count\":$(jn "$seen"),\"rss_kib_per_conn\":$(jn "$per_conn"),\"broadcast_reached\":$got,\"broadcast_last_us\":$(jn "$maxlat")"
