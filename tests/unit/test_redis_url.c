@@ -5,23 +5,12 @@
 #include "check.h"
 #include "redis_conn.h"
 #include "redis_sentinel.h"
+#include "sentinel_master.h"
 
 static int parse(struct redis_addr *a, const char *url)
 {
     char err[256];
     return redis_addr_parse(a, url, err, sizeof(err));
-}
-
-/* redis_sentinel_master: h:port, or "" when it fails */
-static const char *master(const struct redis_addr *a)
-{
-    static char shown[300];
-    char host[256], err[512];
-    int port;
-    if (redis_sentinel_master(a, host, sizeof(host), &port, err, sizeof(err)) != 0)
-        return "";
-    snprintf(shown, sizeof(shown), "%s:%d", host, port);
-    return shown;
 }
 
 /* What a lookup remembers. The one Sentinel refuses connections (port 1),

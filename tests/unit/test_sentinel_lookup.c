@@ -11,6 +11,7 @@
 #include "check.h"
 #include "redis_conn.h"
 #include "redis_sentinel.h"
+#include "sentinel_master.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,18 +64,6 @@ static int fake_sentinel(const char *host, int port)
     close(lfd);
     fakes[nfakes++] = pid;
     return ntohs(sa.sin_port);
-}
-
-/* redis_sentinel_master: "host:port", or "" when it fails */
-static const char *master(const struct redis_addr *a)
-{
-    static char shown[300];
-    char host[256], err[512];
-    int port;
-    if (redis_sentinel_master(a, host, sizeof(host), &port, err, sizeof(err)) != 0)
-        return "";
-    snprintf(shown, sizeof(shown), "%s:%d", host, port);
-    return shown;
 }
 
 static int addr(struct redis_addr *a, const char *name, int p1, int p2)
