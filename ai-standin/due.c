@@ -7,18 +7,18 @@ static void on_wake(lws_sorted_usec_list_t *sul);
 
 struct due_queue {
     long ms;
-    struct due_timer *head, *tail;
-    struct due_queue *next;
+    TAILQ_HEAD(, due_timer) timers; /* in the order armed: the order due */
+    SLIST_ENTRY(due_queue) link;
 };
 
-static struct due_queue *queues;
+static SLIST_HEAD(, due_queue) queues;
 
 /* The timers of q that are due at now, in order. A timer re-armed by its
  * callback goes to the tail with a later time, so this ends. */
 static void queue_run(struct due_queue *q, lws_usec_t now)
 {
-    while (q->head && q->head->at <= now) {
-        struct due_timer *t = q->head;
+    struct due_timer *t;
+    while ((t = TAILQ_FIRST(&q->timers)) && t->at <= now) {
         due_cancel(t);
         t->cb(t);
     }
@@ -45,10 +45,12 @@ static void on_wake(lws_sorted_usec_list_t *sul)
     (void)sul;
     lws_usec_t now = lws_now_usecs(), next = 0;
     wake_at = 0;
-    for (struct due_queue *q = queues; q; q = q->next) {
+    struct due_queue *q;
+    SLIST_FOREACH(q, &queues, link) {
         queue_run(q, now);
-        if (q->head && (!next || q->head->at < next))
-            next = q->head->at;
+        struct due_timer *first = TAILQ_FIRST(&q->timers);
+        if (first && (!next || first->at < next))
+            next = first->at;
     }
     if (next)
         wake_at_or_before(next);
@@ -61,15 +63,15 @@ void due_start(struct lws_context *ctx)
 
 static struct due_queue *queue_for(long ms)
 {
-    for (struct due_queue *q = queues; q; q = q->next)
+    struct due_queue *q;
+    SLIST_FOREACH(q, &queues, link)
         if (q->ms == ms)
             return q;
-    struct due_queue *q = calloc(1, sizeof(*q));
-    if (!q)
+    if (!(q = calloc(1, sizeof(*q))))
         return NULL;
     q->ms = ms;
-    q->next = queues;
-    queues = q;
+    TAILQ_INIT(&q->timers);
+    SLIST_INSERT_HEAD(&queues, q, link);
     return q;
 }
 
@@ -82,13 +84,7 @@ int due_arm(struct due_timer *t, long ms, void (*cb)(struct due_timer *t))
     t->cb = cb;
     t->q = q;
     t->at = lws_now_usecs() + (lws_usec_t)ms * LWS_US_PER_MS;
-    t->next = NULL;
-    t->prev = q->tail;
-    if (q->tail)
-        q->tail->next = t;
-    else
-        q->head = t;
-    q->tail = t;
+    TAILQ_INSERT_TAIL(&q->timers, t, link);
     wake_at_or_before(t->at);
     return 0;
 }
@@ -98,15 +94,7 @@ void due_cancel(struct due_timer *t)
     struct due_queue *q = t->q;
     if (!q)
         return;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        q->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        q->tail = t->prev;
-    t->prev = t->next = NULL;
+    TAILQ_REMOVE(&q->timers, t, link);
     t->q = NULL;
 }
 
@@ -118,9 +106,9 @@ void due_stop(void)
 
 void due_free_all(void)
 {
-    while (queues) {
-        struct due_queue *q = queues;
-        queues = q->next;
+    struct due_queue *q;
+    while ((q = SLIST_FIRST(&queues))) {
+        SLIST_REMOVE_HEAD(&queues, link);
         free(q);
     }
 }

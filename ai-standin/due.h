@@ -8,11 +8,12 @@
 #define AIMSG_STANDIN_DUE_H
 
 #include <libwebsockets.h>
+#include <sys/queue.h>
 
 struct due_queue;
 
 struct due_timer {
-    struct due_timer *prev, *next;
+    TAILQ_ENTRY(due_timer) link;
     struct due_queue *q;        /* NULL when not armed */
     lws_usec_t at;
     void (*cb)(struct due_timer *t);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static struct {
-    struct metric *all;
+    SLIST_HEAD(, metric) all;
     char program[32];
     char instance[128];
     long interval_ms;
@@ -23,7 +23,8 @@ static struct {
 
 static struct metric *find(const struct metric_family *f, const char *labels)
 {
-    for (struct metric *m = reg.all; m; m = m->next)
+    struct metric *m;
+    SLIST_FOREACH(m, &reg.all, link)
         if (m->family == f && strcmp(m->labels, labels) == 0)
             return m;
     return NULL;
@@ -33,8 +34,7 @@ static struct metric *add(struct metric *m, const struct metric_family *f, const
 {
     m->family = f;
     snprintf(m->labels, sizeof(m->labels), "%s", labels);
-    m->next = reg.all;
-    reg.all = m;
+    SLIST_INSERT_HEAD(&reg.all, m, link);
     return m;
 }
 
@@ -218,10 +218,11 @@ int metrics_publish_prepare(struct metrics_publish *p, const struct keys *k)
     metric_set(metric_get(&open_fds, ""), descriptors());
     buf_reset(&p->text);
     int rc = 0, fields = 0;
-    for (struct metric *m = reg.all; m; m = m->next) {
+    struct metric *m;
+    SLIST_FOREACH(m, &reg.all, link) {
         const struct metric_family *f = m->family;
         struct metric *first = m;
-        for (struct metric *o = m->next; o; o = o->next)
+        for (struct metric *o = SLIST_NEXT(m, link); o; o = SLIST_NEXT(o, link))
             if (o->family == f)
                 first = o; /* the oldest series of the family says its type */
         if (first == m) {

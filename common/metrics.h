@@ -19,6 +19,7 @@
 #define AIMSG_METRICS_H
 
 #include <stddef.h>
+#include <sys/queue.h>
 #include <hiredis/hiredis.h>
 
 #include "buf.h"
@@ -28,7 +29,7 @@
 /* A counter or gauge: one series (a metric name and fixed labels). */
 struct metric {
     double value;
-    struct metric *next;        /* all series of the process */
+    SLIST_ENTRY(metric) link;   /* all series of the process */
     const struct metric_family *family;
     char labels[128];           /* `a="x",b="y"` or "" */
 };

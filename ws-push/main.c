@@ -102,6 +102,9 @@ static int setup(struct wspush *wp, const struct config *cfg)
                  cfg->ws_partial_budget_bytes, wp->max_client_message);
     wp->sub.wp = wp->cmd.wp = wp->watch.wp = wp;
     script_init(&wp->cmd.enqueue, enqueue_lua);
+    STAILQ_INIT(&wp->sub.replicating);
+    STAILQ_INIT(&wp->cmd.replicating);
+    STAILQ_INIT(&wp->watch.replicating);
     wp->sub.is_subscriber = 1;
     wp->watch.is_watch = 1;
     wp->watching = sentinel_watch_init(&wp->sentinels, &wp->addr);

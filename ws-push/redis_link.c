@@ -382,7 +382,7 @@ struct queuing {
     int wanted;             /* redis_wait_replicas asks for WAIT */
     int scripted;           /* its reply is the enqueue script's */
     long mark;              /* the link's jobs_sent when it was sent */
-    struct queuing *next;   /* on the link's replicating list */
+    STAILQ_ENTRY(queuing) link; /* on the link's replicating list */
     char id[48], conversation[48];
 };
 
@@ -446,12 +446,7 @@ static void on_queued(redisAsyncContext *ac, void *r, void *privdata)
                     "the jobs sent meanwhile are refused, the next ones send it again");
     int rc = enqueue_result(r, q->id, q->conversation, &why, &retry_after);
     if (rc == 0 && q->wanted && l->wait_inflight && q->mark <= l->wait_covers) {
-        q->next = NULL;
-        if (l->replicating_last)
-            l->replicating_last->next = q;
-        else
-            l->replicating = q;
-        l->replicating_last = q;
+        STAILQ_INSERT_TAIL(&l->replicating, q, link);
         return;
     }
     if (rc != 0 || !q->wanted)
@@ -477,9 +472,9 @@ static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
                  wp->cfg->redis_wait_replicas, REPLICA_WAIT_PAUSE_MS / 1000);
         l->wait_paused_until = clock_ms() + REPLICA_WAIT_PAUSE_MS;
     }
-    while (l->replicating) {
-        struct queuing *q = l->replicating;
-        l->replicating = q->next;
+    struct queuing *q;
+    while ((q = STAILQ_FIRST(&l->replicating))) {
+        STAILQ_REMOVE_HEAD(&l->replicating, link);
         if (replicated) {
             tell(wp, q, 0, NULL);
         } else {
@@ -489,7 +484,6 @@ static void on_replicated(redisAsyncContext *ac, void *r, void *privdata)
         }
         free(q);
     }
-    l->replicating_last = NULL;
     if (r)
         wait_for_replicas(l); /* for the jobs sent while this one waited */
 }

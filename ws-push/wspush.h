@@ -9,6 +9,7 @@
 #define AIMSG_WSPUSH_H
 
 #include <libwebsockets.h>
+#include <sys/queue.h>
 
 #include "auth.h"
 #include "config.h"
@@ -44,7 +45,7 @@ struct redis_link {
     long jobs_sent;             /* jobs sent on it (struct queuing's mark) */
     int wait_inflight;          /* a WAIT is on its way ... */
     long wait_covers;           /* ... covering the jobs marked up to this */
-    struct queuing *replicating, *replicating_last; /* queued, told when it answers */
+    STAILQ_HEAD(, queuing) replicating; /* queued, told when it answers */
     long long wait_paused_until; /* too few replicas: jobs are refused until then */
     struct script enqueue;      /* cmd: the jobs' script (common/redis_script.h) */
 };
