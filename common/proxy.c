@@ -177,7 +177,7 @@ static int format_ip(const unsigned char a[16], char *out, size_t outlen)
     return 0;
 }
 
-static int is_blank(char c)
+static int is_ows(char c) /* RFC 7230 optional whitespace */
 {
     return c == ' ' || c == '\t';
 }
@@ -202,15 +202,15 @@ int proxy_client_address(const struct proxy_nets *n, const char *peer,
     size_t end = strlen(xff);          /* the entries left are xff[0..end) */
     int any = 0;                       /* one or more non-blank bytes */
     for (size_t i = 0; i < end && !any; i++)
-        any = !is_blank(xff[i]);
+        any = !is_ows(xff[i]);
     while (any && trusted(n, cur)) {
         size_t start = end;
         while (start > 0 && xff[start - 1] != ',')
             start--;
         size_t a = start, b = end;
-        while (a < b && is_blank(xff[a]))
+        while (a < b && is_ows(xff[a]))
             a++;
-        while (b > a && is_blank(xff[b - 1]))
+        while (b > a && is_ows(xff[b - 1]))
             b--;
         unsigned char next[16];
         if (parse_entry(xff + a, b - a, next) != 0)
