@@ -373,23 +373,9 @@ static const struct lws_protocols protocols[] = {
     {"wsload", callback, sizeof(struct session), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
-static void connect_phase_over(void);
-
 static int inflight(void)
 {
     return st.started - st.established - st.failed;
-}
-
-static void open_more(void)
-{
-    while (!st.stop && st.started < st.connections && inflight() < st.window) {
-        int i = st.started++;
-        st.ci.iface = st.sources > 1 ? st.ifaces[i % st.sources] : NULL;
-        st.failed_in_call = 0;
-        if (!lws_client_connect_via_info(&st.ci) && !st.failed_in_call)
-            st.failed++; /* unless the error callback has counted it already */
-    }
-    connect_phase_over();
 }
 
 /* Every connection up or failed: the measuring starts. */
@@ -403,9 +389,21 @@ static void connect_phase_over(void)
                 st.connections, st.failed, (double)(st.t_connected - st.t_start) / 1e6);
         if (st.publish_url || st.post_url)
             sem_post(&st.go);
-        if (st.ask && !st.raw)
+        if (st.ask)
             lws_callback_on_writable_all_protocol(st.ctx, &protocols[0]);
     }
+}
+
+static void open_more(void)
+{
+    while (!st.stop && st.started < st.connections && inflight() < st.window) {
+        int i = st.started++;
+        st.ci.iface = st.sources > 1 ? st.ifaces[i % st.sources] : NULL;
+        st.failed_in_call = 0;
+        if (!lws_client_connect_via_info(&st.ci) && !st.failed_in_call)
+            st.failed++; /* unless the error callback has counted it already */
+    }
+    connect_phase_over();
 }
 
 /* The connection's question (--ask). */
@@ -573,13 +571,12 @@ static void raw_close(struct raw_conn *rc)
 {
     if (rc->state == RAW_DONE)
         return;
-    if (rc->state == RAW_OPEN && !rc->ss.closed) {
-        rc->ss.closed = 1;
+    if (rc->state == RAW_OPEN) {
         st.closed++;
         if (!rc->ss.satisfied)
             st.closed_unsatisfied++;
-    } else if (rc->state != RAW_OPEN) {
-        st.failed++;
+    } else {
+        st.failed++; /* connecting or upgrading */
     }
     rc->state = RAW_DONE;
     close(rc->fd);
@@ -641,9 +638,11 @@ static void raw_header_done(struct raw_conn *rc)
     uint64_t len = h[1] & 0x7f;
     if (len == 126)
         len = (uint64_t)h[2] << 8 | h[3];
-    else if (len == 127)
+    else if (len == 127) {
+        len = 0;
         for (int k = 0; k < 8; k++)
-            len = k ? len << 8 | h[2 + k] : h[2];
+            len = len << 8 | h[2 + k];
+    }
     rc->opcode = h[0] & 0x0f;
     rc->fin = h[0] >> 7;
     rc->left = len;
