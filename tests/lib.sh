@@ -93,7 +93,6 @@ cleanup() {
     # more while it exits can hang LeakSanitizer's exit scan (it and its
     # tracer wait for each other: a stray at 100 % CPU was left so): ours
     # only to those still running (spawn-fcgi's), and after 10 s a SIGKILL
-    fcgi_gone() { ! pgrep -f "fcgi-api --config $CONFIG" > /dev/null; }
     { [ -n "$spawner" ] && wait_until 3 fcgi_gone; } || pkill -f "fcgi-api --config $CONFIG" 2>/dev/null
     wait_until 10 fcgi_gone || pkill -KILL -f "fcgi-api --config $CONFIG" 2>/dev/null
     wait 2>/dev/null
@@ -182,6 +181,7 @@ restart_wspush() {
 
 # fcgi_pids: the fcgi-api processes of this test (any web server's)
 fcgi_pids() { pgrep -f "fcgi-api --config $CONFIG"; }
+fcgi_gone() { ! fcgi_pids > /dev/null; }
 fcgi_count_is() { [ "$(fcgi_pids | wc -l)" = "$1" ]; }
 
 # start_spawn_fcgi: two fcgi-api processes on FCGI_PORT, started by
@@ -234,7 +234,7 @@ start_lighttpd() {
 # it again with the environment of that moment)
 stop_lighttpd() {
     [ -f "$T/run/lighttpd.pid" ] && kill "$(cat "$T/run/lighttpd.pid")" 2>/dev/null
-    wait_until 10 sh -c "! pgrep -f 'fcgi-api --config $CONFIG' > /dev/null"
+    wait_until 10 fcgi_gone
     rm -f "$T/run/lighttpd.pid"
 }
 

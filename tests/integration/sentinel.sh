@@ -230,8 +230,8 @@ kill "$(cat "$T/run/lighttpd.pid")"
 rm -f "$T/run/lighttpd.pid"
 # (an ended process may stay a zombie a while here: it counts as gone)
 fcgi_running() { for p in $fcgi; do case "$(ps -o stat= -p "$p")" in ''|Z*) ;; *) return 0;; esac; done; return 1; }
-fcgi_gone() { ! fcgi_running; }
-check "lighttpd's fcgi-api processes stop" wait_until 10 fcgi_gone
+fcgi_ended() { ! fcgi_running; }   # (those pids; not lib.sh fcgi_gone, which matches by config)
+check "lighttpd's fcgi-api processes stop" wait_until 10 fcgi_ended
 REDIS_WAIT_REPLICAS=0 start_lighttpd
 : > "$T/accepted"
 poster &
