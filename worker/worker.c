@@ -1285,19 +1285,42 @@ static void read_jobs(struct worker *w)
         w->reading = 1;
 }
 
+/* The script's verdict on a dead letter's error frame (privdata: the job
+ * id, ours to free). Refused (out of memory, a replica, LOADING: then the
+ * dead letter's XADD most likely was too), the job stays pending and is
+ * dead-lettered again by whoever claims it next: twice rather than never. */
+static void on_dead_ended(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct worker *w = ac->data;
+    redisReply *reply = r;
+    char *id = privdata;
+    if (reply && !w->closing &&
+        (reply->type == REDIS_REPLY_ERROR ||
+         (reply->type == REDIS_REPLY_INTEGER && reply->integer < 0 && reply->integer != ANSWER_ENDED)))
+        log_error("job %s: Redis refused its error frame: %s; it stays pending", id,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "not stored");
+    free(id);
+}
+
 /* Ends a job's answer (after whatever it holds) with an error frame: the
- * script acknowledges the job; without a reply channel it is just acked. */
+ * script acknowledges the job; without a reply channel it is just acked.
+ * Rare, so it goes as EVAL (answer.h): a SCRIPT FLUSH just before cannot
+ * refuse it, as it refuses an EVALSHA. */
 static void end_answer_elsewhere(struct worker *w, const char *id, const char *reply_to,
                                  const char *message)
 {
     struct answer_write a;
+    char *id_copy;
     if (!reply_to || frame_error(&w->frame, id, 0, message) != 0 ||
-        answer_write_argv(&a, &w->answer, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
-                          w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0) {
+        answer_write_argv(&a, NULL, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
+                          w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
+        !(id_copy = strdup(id))) {
         acknowledge(w, id);
         return;
     }
-    redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, a.argc, a.argv, a.argvlen);
+    if (redisAsyncCommandArgv(w->ctl.ac, on_dead_ended, id_copy, a.argc, a.argv, a.argvlen) !=
+        REDIS_OK)
+        free(id_copy); /* the connection is closing: the job stays pending */
 }
 
 static void dead_letter(struct worker *w, const redisReply *entry, const char *reason)

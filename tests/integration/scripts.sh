@@ -77,6 +77,16 @@ expect_eq "an answer streaming through a SCRIPT FLUSH comes whole, in order, onc
     "$(grep "\"id\":\"$id\"" "$T/watcher.out" | jq -r .seq | tr '\n' ' ')"
 check "... the worker said why it reconnected" grep -q "Redis refused a frame: NOSCRIPT" "$T/w1.out"
 
+# a job the worker sets aside right after a SCRIPT FLUSH still gets its
+# error frame and leaves the jobs stream (that frame goes as EVAL)
+rcli SCRIPT FLUSH > /dev/null
+dead=$(rcli XADD "${REDIS_PREFIX}jobs" '*' kind video reply "${REDIS_PREFIX}out:all")
+check "a malformed job after a SCRIPT FLUSH goes to dead letters" \
+    wait_until 10 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}dead) = 1 ]"
+check "... its answer ends with the error frame" \
+    wait_until 5 sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}answer:$dead - + | grep -q 'set aside'"
+check "... and it left the jobs stream" no_jobs_left
+
 # Redis refuses SCRIPT LOAD (an ACL): on their next connection the programs
 # send the scripts as EVAL, and everything still works
 # (the SCRIPT FLUSH above emptied Redis' cache: fcgi-api's next post, 503 or
@@ -107,3 +117,23 @@ check "the worker's answer frames went as EVAL too" grep -q '"EVAL" "local funct
 expect_eq "... and the answer came whole" "0 1 2 3 4 5" \
     "$(grep "\"id\":\"$id\"" "$T/watcher2.out" | jq -r .seq | tr '\n' ' ' | sed 's/ $//')"
 rcli ACL SETUSER default +@all > /dev/null
+
+# Redis refuses a dead letter's error frame (here an ACL, as out of memory
+# or a replica would): the job stays pending and whoever claims it next
+# sets it aside again, so it is in the dead-letter stream (twice rather than
+# never) and leaves the jobs stream
+rcli ACL SETUSER admin on nopass '~*' '&*' +@all > /dev/null
+acli() { redis-cli -p "$REDIS_PORT" --user admin --pass '' --no-auth-warning "$@"; }
+acli ACL SETUSER default -xadd > /dev/null
+dead=$(acli XADD "${REDIS_PREFIX}jobs" '*' kind video reply "${REDIS_PREFIX}out:all")
+check "the worker says Redis refused the error frame" \
+    wait_until 10 grep -q "job $dead: Redis refused its error frame: .*stays pending" "$T/w1.out"
+expect_eq "... the job stays pending" 1 "$(acli XPENDING "${REDIS_PREFIX}jobs" workers | head -1)"
+acli ACL SETUSER default +@all > /dev/null
+stop w1
+start_worker w2 --worker-claim-idle-ms 500
+check "... the next worker sets it aside" wait_until 10 sh -c \
+    "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}dead - + | grep -qx '$dead'"
+check "... with its error frame" \
+    wait_until 5 sh -c "redis-cli -p $REDIS_PORT XRANGE ${REDIS_PREFIX}answer:$dead - + | grep -q 'set aside'"
+check "... and it left the jobs stream" no_jobs_left
