@@ -109,7 +109,7 @@ void task_model_done(struct task *t, CURLcode code)
     enum model_outcome r = model_call_finish(t->call, code, why, sizeof(why));
     long tokens = model_call_tokens(t->call), retry_after = model_call_retry_after_ms(t->call);
     t->usage = model_call_usage(t->call);
-    if (r != MODEL_OK) {
+    if (r != MODEL_OK && r != MODEL_NO_STREAM_OPTIONS) { /* (that one is asked again at once) */
         long status;
         const char *class = model_call_failure_class(t->call, code, &status);
         worker_metrics_model_error(class, status);

@@ -88,6 +88,12 @@ check "... the call tried again" wait_query 10 'sum(aimsg_jobs_retried_total) >=
 check "a stream cut after tokens is counted as cut" \
     wait_query 10 'sum(aimsg_model_errors_total{class="cut"})' 1
 check "... and its answer as an error" wait_query 10 'sum(aimsg_answers_total{outcome="error"})' 1
+http POST /api/message -H 'Content-Type: application/json' -d '{"content":"@@nostreamoptions x"}' > /dev/null
+# (done since the workload: its N + 1, the 503 once retried, and this one)
+check "an endpoint refusing stream_options is asked again without it: answered" \
+    wait_query 20 "sum(aimsg_answers_total{outcome=\"done\"}) - $before_done" $((N + 3))
+expect_eq "... and that 400 is not counted as a model error" 0 \
+    "$(query 'sum(aimsg_model_errors_total{code="400"}) or vector(0)')"
 
 # ---- the exposition itself ------------------------------------------------------
 curl -s "$API/api/metrics" > "$T/metrics.txt"
