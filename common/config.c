@@ -561,7 +561,9 @@ static void print_list(const char *key, const struct config_list *l)
 static void print_derived(const struct config *cfg)
 {
     char url[1024], err[256];
-    print_quoted("ai_endpoint", config_ai_base_url(cfg, url, sizeof(url)));
+    char shown[sizeof(url)];
+    print_quoted("ai_endpoint",
+                 config_url_redacted(config_ai_base_url(cfg, url, sizeof(url)), shown, sizeof(shown)));
     printf("ai_standin=%d\n", config_ai_is_standin(cfg));
     struct redis_addr a;
     if (redis_addr_parse(&a, cfg->redis_url, err, sizeof(err)) != 0)
@@ -577,7 +579,8 @@ static void print_derived(const struct config *cfg)
 }
 
 /* key='value' lines a shell can eval; a secret (the API key, the token
- * secret) only says whether it is set, redis_url shows no password. The settings, then what follows
+ * secret) only says whether it is set, redis_url shows no password, the
+ * model endpoints no userinfo. The settings, then what follows
  * from them. */
 static void print_config(struct config *cfg)
 {
@@ -597,6 +600,9 @@ static void print_config(struct config *cfg)
             v = "(set)";
         else if (str_field(cfg, o) == &cfg->redis_url)
             v = redis_url_redacted(v, shown, sizeof(shown));
+        else if (str_field(cfg, o) == &cfg->ai_base_url ||
+                 str_field(cfg, o) == &cfg->ai_fallback_base_url)
+            v = config_url_redacted(v, shown, sizeof(shown));
         print_quoted(o->key, v);
     }
     print_quoted("config_file", cfg->config_file);
@@ -786,6 +792,34 @@ const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
         snprintf(buf, len, "https://api.openai.com/v1");
     else
         snprintf(buf, len, "http://127.0.0.1:%ld/v1", cfg->standin_port);
+    return buf;
+}
+
+int config_url_userinfo(const char *url, size_t *at, size_t *len)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return -1;
+    p += 3;
+    size_t authority = strcspn(p, "/?#");
+    const char *end = NULL;
+    for (const char *q = p; q < p + authority; q++)
+        if (*q == '@')
+            end = q; /* the last one: a password may hold an '@' of its own */
+    if (!end || end == p)
+        return -1;
+    *at = (size_t)(p - url);
+    *len = (size_t)(end - p);
+    return 0;
+}
+
+const char *config_url_redacted(const char *url, char *buf, size_t len)
+{
+    size_t at, n;
+    if (config_url_userinfo(url, &at, &n) != 0)
+        snprintf(buf, len, "%s", url);
+    else
+        snprintf(buf, len, "%.*s***%s", (int)at, url, url + at + n);
     return buf;
 }
 

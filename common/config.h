@@ -126,6 +126,13 @@ void config_free(struct config *cfg);
  * ai_base_url; when that is empty, OpenAI if an API key is set, else the
  * built-in stand-in. */
 const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len);
+/* An endpoint URL's userinfo (https://user:password@host/...): 0 with where
+ * it starts and its length (up to the '@'), -1 when it has none. It is a
+ * secret: the programs mask it in every log line (program_start) and
+ * --print-config shows the URL as config_url_redacted does. */
+int config_url_userinfo(const char *url, size_t *at, size_t *len);
+/* url with its userinfo shown as ***; returns buf. */
+const char *config_url_redacted(const char *url, char *buf, size_t len);
 /* 1 when the model is the built-in stand-in (no ai_base_url, no ai_api_key). */
 int config_ai_is_standin(const struct config *cfg);
 

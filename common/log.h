@@ -18,9 +18,9 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* dir may be NULL or "" for stderr only. Returns -1 (with a message on
  * stderr) when the directory cannot be created. */
 int log_init(const char *program, const char *dir, const char *level);
-#define LOG_MAX_SECRETS 4
-/* A secret (the API key, the token secret) is masked in every line logged;
- * empty or NULL is ignored. */
+#define LOG_MAX_SECRETS 8
+/* A secret (the API keys, the token secret, a model URL's user:password) is
+ * masked in every line logged; empty or NULL is ignored. */
 void log_add_secret(const char *secret);
 void log_clear_secrets(void);
 void log_set_json(int on);

@@ -10,6 +10,18 @@
 
 #include "log.h"
 
+/* The user:password of a model endpoint's URL is as secret as its API key. */
+static void add_userinfo_secret(const char *url)
+{
+    size_t at, len;
+    char secret[512];
+    if (config_url_userinfo(url, &at, &len) == 0 && len < sizeof(secret)) {
+        memcpy(secret, url + at, len);
+        secret[len] = '\0';
+        log_add_secret(secret);
+    }
+}
+
 int program_start(struct config *cfg, int argc, char **argv, const struct config_usage *usage,
                   int *exit_code)
 {
@@ -27,6 +39,8 @@ int program_start(struct config *cfg, int argc, char **argv, const struct config
     log_add_secret(cfg->ai_api_key);
     log_add_secret(cfg->ai_fallback_api_key);
     log_add_secret(cfg->auth_jwt_secret);
+    add_userinfo_secret(cfg->ai_base_url);
+    add_userinfo_secret(cfg->ai_fallback_base_url);
     return 0;
 }
 

@@ -42,3 +42,21 @@ check "... and the log says why" grep -q "503 POST /api/message: no Sentinel nam
 stop ws1
 stop w1
 check "no password in any log" no_secret "$LOG_DIR" "$T"/*.out "$T/run"
+
+# a model endpoint's user:password (a gateway that takes Basic
+# authentication) is as secret as the API key: masked in the log and in
+# --print-config
+APW=model-pw-$$
+AURL="http://alice:$APW@127.0.0.1:$(free_port)/v1"     # nothing listens
+out=$("$BIN/worker" --ai-base-url "$AURL" --ai-fallback-base-url "$AURL/x" --print-config)
+expect_match "--print-config shows ai_base_url without its user:password" \
+    "^ai_base_url='http://\*\*\*@127\.0\.0\.1:[0-9]*/v1'$" "$(printf '%s\n' "$out" | grep ^ai_base_url=)"
+expect_match "... ai_fallback_base_url too" \
+    "^ai_fallback_base_url='http://\*\*\*@127\.0\.0\.1:[0-9]*/v1/x'$" "$(printf '%s\n' "$out" | grep ^ai_fallback_base_url=)"
+expect_match "... and the endpoint it derives" \
+    "^ai_endpoint='http://\*\*\*@127\.0\.0\.1:[0-9]*/v1'$" "$(printf '%s\n' "$out" | grep ^ai_endpoint=)"
+spawn w2 "$BIN/worker" --ai-base-url "$AURL"
+check "the worker logs the endpoint with its user:password masked" \
+    wait_until 10 grep -q "at http://\*\{$((${#APW} + 6))\}@127\.0\.0\.1:[0-9]*/v1, concurrency" "$T/w2.out"
+stop w2
+check "... and nowhere in clear" sh -c "! grep -rqF -e '$APW' '$LOG_DIR' $T/*.out"

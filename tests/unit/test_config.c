@@ -188,6 +188,29 @@ static void test_lists(void)
           load(&c, "- 1\n", 0, NULL, err, sizeof(err)) < 0 && strstr(err, "top level"));
 }
 
+static void test_url_userinfo(void)
+{
+    char out[256];
+    const struct {
+        const char *url, *redacted;
+    } cases[] = {
+        {"https://api.example.com/v1", "https://api.example.com/v1"},
+        {"http://alice:pw@127.0.0.1:8000/v1", "http://***@127.0.0.1:8000/v1"},
+        {"https://token@gw.example/v1", "https://***@gw.example/v1"},
+        {"http://u:p@ss@host/v1", "http://***@host/v1"},          /* the last '@' ends it */
+        {"http://host/v1/a@b", "http://host/v1/a@b"},             /* not in the authority */
+        {"http://host/v1?to=a@b", "http://host/v1?to=a@b"},
+        {"http://@host/v1", "http://@host/v1"},                   /* empty: nothing to hide */
+        {"not a url @ all", "not a url @ all"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_STR("config_url_redacted", cases[i].redacted,
+                  config_url_redacted(cases[i].url, out, sizeof(out)));
+    size_t at, len;
+    CHECK("config_url_userinfo says where the userinfo stands",
+          config_url_userinfo("http://u:p@ss@host/", &at, &len) == 0 && at == 7 && len == 6);
+}
+
 int main(void)
 {
     struct config c;
@@ -250,6 +273,7 @@ int main(void)
     unsetenv("PORT");
 
     test_lists();
+    test_url_userinfo();
 
     const struct config_usage u = {"prog", "test"};
     char *noexist[] = {"prog", "--config", "/nonexistent/settings.yaml"};
