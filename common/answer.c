@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "redis_argv.h"
 
 /* KEYS: answer stream, reply channel ('' = the job's own), answers index,
  *       jobs stream
@@ -124,14 +125,6 @@ const char answer_read_lua[] =
     "if not reply then return 0 end\n"
     "return {reply, redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])}\n";
 
-static void arg(struct answer_write *a, const char *s, size_t n)
-{
-    a->argv[a->argc] = s;
-    a->argvlen[a->argc++] = n;
-}
-
-#define ARG(a, s) arg(a, s, strlen(s))
-
 static int write_argv(struct answer_write *a, const struct script *sc, const struct keys *k,
                       const char *reply, const char *frame, size_t len, int append,
                       const char *writer, long ttl_seconds, long max_frames, const char *owner,
@@ -145,44 +138,44 @@ static int write_argv(struct answer_write *a, const struct script *sc, const str
         script_call_head(sc, a->argv, a->argvlen);
     } else {
         a->argc = 0;
-        ARG(a, "EVAL");
-        arg(a, answer_write_lua, sizeof(answer_write_lua) - 1);
+        ARGV_STR(a, "EVAL");
+        ARGV_ADD(a, answer_write_lua, sizeof(answer_write_lua) - 1);
     }
-    ARG(a, "4");
-    ARG(a, a->key);
-    ARG(a, reply);
-    ARG(a, k->answers);
-    ARG(a, k->jobs);
+    ARGV_STR(a, "4");
+    ARGV_STR(a, a->key);
+    ARGV_STR(a, reply);
+    ARGV_STR(a, k->answers);
+    ARGV_STR(a, k->jobs);
     snprintf(a->seq, sizeof(a->seq), "%ld", h.seq);
-    ARG(a, append ? "" : a->seq);
-    arg(a, frame, h.seq_at);
-    arg(a, frame + h.seq_end, len - h.seq_end);
-    ARG(a, writer);
+    ARGV_STR(a, append ? "" : a->seq);
+    ARGV_ADD(a, frame, h.seq_at);
+    ARGV_ADD(a, frame + h.seq_end, len - h.seq_end);
+    ARGV_STR(a, writer);
     snprintf(a->final, sizeof(a->final), "%d", frame_is_final(&h));
-    ARG(a, a->final);
+    ARGV_STR(a, a->final);
     snprintf(a->ttl, sizeof(a->ttl), "%lld", (long long)ttl_seconds * 1000);
-    ARG(a, a->ttl);
+    ARGV_STR(a, a->ttl);
     /* the job id as it stands in the frame: {"type":"T","id":"<here>" */
-    arg(a, frame + strlen("{\"type\":\"\",\"id\":\"") + strlen(h.type), strlen(h.id));
+    ARGV_ADD(a, frame + strlen("{\"type\":\"\",\"id\":\"") + strlen(h.type), strlen(h.id));
     snprintf(a->minid, sizeof(a->minid), "%lld-0", clock_wall_ms() - (long long)ttl_seconds * 1000);
-    ARG(a, a->minid);
-    ARG(a, KEYS_GROUP);
+    ARGV_STR(a, a->minid);
+    ARGV_STR(a, KEYS_GROUP);
     snprintf(a->maxlen, sizeof(a->maxlen), "%ld", max_frames);
-    ARG(a, a->maxlen);
-    ARG(a, k->inflight_prefix);
-    ARG(a, owner);
-    ARG(a, cancels);
-    ARG(a, k->conv_prefix);
+    ARGV_STR(a, a->maxlen);
+    ARGV_STR(a, k->inflight_prefix);
+    ARGV_STR(a, owner);
+    ARGV_STR(a, cancels);
+    ARGV_STR(a, k->conv_prefix);
     a->turn_at = a->argc;
-    ARG(a, "");     /* the turn: answer_write_turn */
-    ARG(a, "0");
-    ARG(a, "0");
+    ARGV_STR(a, "");     /* the turn: answer_write_turn */
+    ARGV_STR(a, "0");
+    ARGV_STR(a, "0");
     a->usage_at = a->argc;
-    ARG(a, "");     /* the usage: answer_write_usage */
-    ARG(a, "");
-    ARG(a, "0");
-    ARG(a, "0");
-    ARG(a, "0");
+    ARGV_STR(a, "");     /* the usage: answer_write_usage */
+    ARGV_STR(a, "");
+    ARGV_STR(a, "0");
+    ARGV_STR(a, "0");
+    ARGV_STR(a, "0");
     return 0;
 }
 
@@ -279,10 +272,8 @@ int answer_read_argv(struct answer_read *a, const struct keys *k, const char *id
     snprintf(a->count, sizeof(a->count), "%ld", count);
     const char *argv[] = {"EVAL", answer_read_lua, "2", a->key, k->jobs, a->id, a->start, a->count};
     a->argc = 0;
-    for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++) {
-        a->argv[a->argc] = argv[i];
-        a->argvlen[a->argc++] = strlen(argv[i]);
-    }
+    for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
+        ARGV_STR(a, argv[i]);
     return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "conversation.h"
 #include "message.h"
+#include "redis_argv.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -76,14 +77,6 @@ const char enqueue_lua[] =
     "for i = 5, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[7]) end\n"
     "return {id, ARGV[9]}\n";
 
-static void arg(struct job_argv *a, const char *s, size_t n)
-{
-    a->argv[a->argc] = s;
-    a->argvlen[a->argc++] = n;
-}
-
-#define ARG(a, s) arg(a, s, strlen(s))
-
 /* The script with the job's XADD fields (its argv after XADD <key> *) */
 static int scripted(struct enqueue *e, const struct keys *k, const struct config *cfg,
                     const struct job *j, const void *image, size_t image_len,
@@ -102,32 +95,32 @@ static int scripted(struct enqueue *e, const struct keys *k, const struct config
     a->argc = 2;
     e->scripted = 1;
     script_call_head(sc, a->argv, a->argvlen);
-    ARG(a, "7");
-    ARG(a, k->jobs);
-    ARG(a, e->rate_key);
-    ARG(a, e->inflight_key);
-    ARG(a, j->kind == JOB_IMAGE ? j->image_key : "");
-    ARG(a, j->conversation ? e->conv.owner : "");
-    ARG(a, j->conversation ? e->conv.queue : "");
-    ARG(a, j->conversation ? e->conv.turns : "");
+    ARGV_STR(a, "7");
+    ARGV_STR(a, k->jobs);
+    ARGV_STR(a, e->rate_key);
+    ARGV_STR(a, e->inflight_key);
+    ARGV_STR(a, j->kind == JOB_IMAGE ? j->image_key : "");
+    ARGV_STR(a, j->conversation ? e->conv.owner : "");
+    ARGV_STR(a, j->conversation ? e->conv.queue : "");
+    ARGV_STR(a, j->conversation ? e->conv.turns : "");
     snprintf(e->rate, sizeof(e->rate), "%ld", cfg->rate_messages_per_minute);
-    ARG(a, e->rate);
+    ARGV_STR(a, e->rate);
     snprintf(e->inflight, sizeof(e->inflight), "%ld", cfg->max_answers_in_flight_per_user);
-    ARG(a, e->inflight);
+    ARGV_STR(a, e->inflight);
     snprintf(e->stale, sizeof(e->stale), "%lld", INFLIGHT_STALE_MS);
-    ARG(a, e->stale);
+    ARGV_STR(a, e->stale);
     snprintf(e->image_ttl, sizeof(e->image_ttl), "%ld", cfg->image_ttl);
-    ARG(a, e->image_ttl);
-    arg(a, j->kind == JOB_IMAGE ? image : "", j->kind == JOB_IMAGE ? image_len : 0);
-    ARG(a, !j->conversation ? "" : j->conversation_new ? "new" : "continue");
+    ARGV_STR(a, e->image_ttl);
+    ARGV_ADD(a, j->kind == JOB_IMAGE ? image : "", j->kind == JOB_IMAGE ? image_len : 0);
+    ARGV_STR(a, !j->conversation ? "" : j->conversation_new ? "new" : "continue");
     snprintf(e->conv_ttl, sizeof(e->conv_ttl), "%lld", (long long)cfg->conversation_ttl * 1000);
-    ARG(a, e->conv_ttl);
-    ARG(a, j->user);
-    ARG(a, j->conversation ? j->conversation : "");
+    ARGV_STR(a, e->conv_ttl);
+    ARGV_STR(a, j->user);
+    ARGV_STR(a, j->conversation ? j->conversation : "");
     snprintf(e->conv_max, sizeof(e->conv_max), "%ld", cfg->conversation_max_queued);
-    ARG(a, e->conv_max);
+    ARGV_STR(a, e->conv_max);
     for (int i = 3; i < e->xadd.argc; i++)
-        arg(a, e->xadd.argv[i], e->xadd.argvlen[i]);
+        ARGV_ADD(a, e->xadd.argv[i], e->xadd.argvlen[i]);
     return 0;
 }
 
@@ -147,11 +140,11 @@ static int commands(struct enqueue *e, const struct keys *k, const struct config
      * image that was not stored */
     e->ncmds = 4;
     e->cmd[0].argc = 0;
-    ARG(&e->cmd[0], "MULTI");
+    ARGV_STR(&e->cmd[0], "MULTI");
     job_image_argv(&e->cmd[1], j->image_key, image, image_len, cfg->image_ttl);
     job_xadd_argv(&e->cmd[2], k, j);
     e->cmd[3].argc = 0;
-    ARG(&e->cmd[3], "EXEC");
+    ARGV_STR(&e->cmd[3], "EXEC");
     return 0;
 }
 
@@ -168,11 +161,11 @@ int enqueue_prepare(struct enqueue *e, const struct keys *k, const struct config
     struct job_argv *a = &e->cmd[e->ncmds++];
     e->waits = 1;
     a->argc = 0;
-    ARG(a, "WAIT");
+    ARGV_STR(a, "WAIT");
     snprintf(e->wait_replicas, sizeof(e->wait_replicas), "%ld", cfg->redis_wait_replicas);
-    ARG(a, e->wait_replicas);
+    ARGV_STR(a, e->wait_replicas);
     snprintf(e->wait_ms, sizeof(e->wait_ms), "%ld", cfg->redis_wait_timeout_ms);
-    ARG(a, e->wait_ms);
+    ARGV_STR(a, e->wait_ms);
     return 0;
 }
 

@@ -9,48 +9,40 @@
 #include <unistd.h>
 
 #include "clock.h"
-
-static void arg(struct job_argv *a, const char *s, size_t n)
-{
-    a->argv[a->argc] = s;
-    a->argvlen[a->argc] = n;
-    a->argc++;
-}
-
-#define ARG(a, s) arg(a, s, strlen(s))
+#include "redis_argv.h"
 
 void job_xadd_argv(struct job_argv *a, const struct keys *k, const struct job *j)
 {
     a->argc = 0;
-    ARG(a, "XADD");
-    ARG(a, k->jobs);
-    ARG(a, "*");
-    ARG(a, "kind");
-    ARG(a, j->kind == JOB_IMAGE ? "image" : "text");
-    ARG(a, "content");
-    arg(a, j->content ? j->content : "", j->content ? j->content_len : 0);
-    ARG(a, "reply");
-    ARG(a, j->reply);
+    ARGV_STR(a, "XADD");
+    ARGV_STR(a, k->jobs);
+    ARGV_STR(a, "*");
+    ARGV_STR(a, "kind");
+    ARGV_STR(a, j->kind == JOB_IMAGE ? "image" : "text");
+    ARGV_STR(a, "content");
+    ARGV_ADD(a, j->content ? j->content : "", j->content ? j->content_len : 0);
+    ARGV_STR(a, "reply");
+    ARGV_STR(a, j->reply);
     snprintf(a->ts, sizeof(a->ts), "%lld", j->ts ? j->ts : clock_wall_ms());
-    ARG(a, "ts");
-    ARG(a, a->ts);
+    ARGV_STR(a, "ts");
+    ARGV_STR(a, a->ts);
     if (j->kind == JOB_IMAGE) {
-        ARG(a, "image");
-        ARG(a, j->image_key);
-        ARG(a, "mime");
-        ARG(a, j->mime);
+        ARGV_STR(a, "image");
+        ARGV_STR(a, j->image_key);
+        ARGV_STR(a, "mime");
+        ARGV_STR(a, j->mime);
     }
     if (j->user) {
-        ARG(a, "user");
-        ARG(a, j->user);
+        ARGV_STR(a, "user");
+        ARGV_STR(a, j->user);
     }
     if (j->conversation) {
-        ARG(a, "conv");
-        ARG(a, j->conversation);
+        ARGV_STR(a, "conv");
+        ARGV_STR(a, j->conversation);
     }
     if (j->model) {
-        ARG(a, "model");
-        ARG(a, j->model);
+        ARGV_STR(a, "model");
+        ARGV_STR(a, j->model);
     }
 }
 
@@ -58,12 +50,12 @@ void job_image_argv(struct job_argv *a, const char *image_key, const void *bytes
                     long ttl)
 {
     a->argc = 0;
-    ARG(a, "SET");
-    ARG(a, image_key);
-    arg(a, bytes, len);
-    ARG(a, "EX");
+    ARGV_STR(a, "SET");
+    ARGV_STR(a, image_key);
+    ARGV_ADD(a, bytes, len);
+    ARGV_STR(a, "EX");
     snprintf(a->ttl, sizeof(a->ttl), "%ld", ttl);
-    ARG(a, a->ttl);
+    ARGV_STR(a, a->ttl);
 }
 
 int job_new_token(char out[33])
