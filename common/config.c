@@ -798,9 +798,7 @@ const char *config_ai_base_url(const struct config *cfg, char *buf, size_t len)
 int config_url_userinfo(const char *url, size_t *at, size_t *len)
 {
     const char *p = strstr(url, "://");
-    if (!p)
-        return -1;
-    p += 3;
+    p = p ? p + 3 : url; /* without a scheme (curl guesses one) it starts with the authority */
     size_t authority = strcspn(p, "/?#");
     const char *end = NULL;
     for (const char *q = p; q < p + authority; q++)

@@ -15,7 +15,8 @@ static void add_userinfo_secret(const char *url)
 {
     size_t at, len;
     char secret[512];
-    if (config_url_userinfo(url, &at, &len) == 0 && len < sizeof(secret)) {
+    /* (one so short would blank that text in every line; it guards nothing) */
+    if (config_url_userinfo(url, &at, &len) == 0 && len >= 4 && len < sizeof(secret)) {
         memcpy(secret, url + at, len);
         secret[len] = '\0';
         log_add_secret(secret);

@@ -123,7 +123,7 @@ static void end_answer_elsewhere(struct worker *w, const char *id, const char *r
 {
     struct answer_write a;
     char *id_copy;
-    if (!reply_to || frame_error(&w->frame, id, 0, message) != 0 ||
+    if (!reply_to || !reply_to[0] || frame_error(&w->frame, id, 0, message) != 0 ||
         answer_write_argv(&a, NULL, &w->keys, reply_to, w->frame.data, w->frame.len, 1,
                           w->writer, w->cfg->answer_ttl, w->cfg->answer_max_frames) != 0 ||
         !(id_copy = strdup(id))) {

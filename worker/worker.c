@@ -1,6 +1,6 @@
 /* worker.c -- see worker.h. A job's life: taken (XREADGROUP or XCLAIM:
- * intake.c) -> image fetched (image jobs) -> in a conversation, its turn
- * awaited (turns.c) -> model called, retried with backoff while no token
+ * intake.c) -> in a conversation, its turn awaited (turns.c) -> image
+ * fetched (image jobs) -> model called, retried with backoff while no token
  * was sent (asking.c) -> each delta written to the answer's history and
  * published -> done/error written the same way, which acknowledges the job
  * (frames.c; common/answer.h: one script does all three, atomically).

@@ -116,6 +116,9 @@ check "the dead job left the jobs stream" sh -c "[ \$(redis-cli -p $REDIS_PORT X
 # a malformed entry is dead-lettered at once
 redis-cli -p "$REDIS_PORT" XADD "${REDIS_PREFIX}jobs" '*' kind video reply "${REDIS_PREFIX}out:all" > /dev/null
 check "a malformed job goes to dead letters" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}dead) = 2 ]"
+redis-cli -p "$REDIS_PORT" XADD "${REDIS_PREFIX}jobs" '*' kind text content hi reply "" > /dev/null
+check "a job with an empty reply channel goes to dead letters" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}dead) = 3 ]"
+check "... once, and leaves the jobs stream" wait_until 5 sh -c "[ \$(redis-cli -p $REDIS_PORT XLEN ${REDIS_PREFIX}jobs) = 0 ]"
 
 # Redis restart: the worker reconnects and goes on
 restart_redis
