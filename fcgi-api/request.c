@@ -25,6 +25,9 @@ void request_init(struct request *r, FCGX_Request *fcgi)
         n = sizeof(r->path) - 1;
     memcpy(r->path, uri, n);
     r->path[n] = '\0';
+    r->query = param(fcgi, "QUERY_STRING");
+    if (!r->query[0] && uri[n] == '?')
+        r->query = uri + n + 1;
     r->content_type = param(fcgi, "CONTENT_TYPE");
     r->authorization = param(fcgi, "HTTP_AUTHORIZATION");
     r->peer = param(fcgi, "REMOTE_ADDR");

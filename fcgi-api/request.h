@@ -15,6 +15,7 @@ struct request {
     FCGX_Request *fcgi;
     const char *method;
     char path[512];           /* REQUEST_URI without the query string */
+    const char *query;        /* the query string, without '?'; "" when none */
     const char *content_type; /* "" when absent */
     long content_length;      /* -1 when absent */
     int head;                 /* HEAD: answered like GET, without the body */
