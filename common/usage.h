@@ -3,7 +3,8 @@
  * (which counts, in the script that writes an answer's done frame:
  * answer.h) and fcgi-api (GET /api/usage).
  *
- *   P usage:<day>           set: the members counted that day
+ *   P usage:<day>           sorted set: the members counted that day, every
+ *                           score 0, so in byte order (ZRANGEBYLEX pages it)
  *   P usage:<day>:<member>  hash: prompt_tokens, completion_tokens, answers
  *
  * <day> is YYYY-MM-DD, UTC, the day the answer ended. <member> is the
@@ -41,33 +42,85 @@ void usage_day(long long wall_ms, char out[USAGE_DAY_LEN + 1]);
 /* P usage:<day> */
 int usage_day_key(const struct keys *k, const char *day, char *buf, size_t len);
 
+/* Lua: a function usage_sorted(day key) making a day's members a sorted
+ * set when they are still the plain set an older version counted into
+ * (SMEMBERS, then ZADD with score 0, keeping the key's expiry): once per
+ * such key, by the first script to touch it. */
+#define USAGE_SORTED_LUA                                                         \
+    "local function usage_sorted(day)\n"                                          \
+    "  if redis.call('TYPE', day).ok ~= 'set' then return end\n"                  \
+    "  local ttl = redis.call('PTTL', day)\n"                                     \
+    "  local members = redis.call('SMEMBERS', day)\n"                             \
+    "  redis.call('DEL', day)\n"                                                  \
+    "  for i = 1, #members, 1000 do\n"                                            \
+    "    local add = {'ZADD', day}\n"                                             \
+    "    for j = i, math.min(i + 999, #members) do\n"                             \
+    "      add[#add + 1] = 0\n"                                                   \
+    "      add[#add + 1] = members[j]\n"                                          \
+    "    end\n"                                                                   \
+    "    redis.call(unpack(add))\n"                                               \
+    "  end\n"                                                                     \
+    "  if ttl > 0 then redis.call('PEXPIRE', day, ttl) end\n"                     \
+    "end\n"
+
 /* Lua: a function count_usage(day key, member, prompt tokens, completion
  * tokens, ttl ms) adding one answer to the member's counts of that day.
  * Part of answer_write_lua. */
 #define USAGE_COUNT_LUA                                                          \
+    USAGE_SORTED_LUA                                                             \
     "local function count_usage(day, member, prompt, completion, ttl)\n"         \
     "  local h = day .. ':' .. member\n"                                          \
     "  redis.call('HINCRBY', h, 'prompt_tokens', prompt)\n"                       \
     "  redis.call('HINCRBY', h, 'completion_tokens', completion)\n"               \
     "  redis.call('HINCRBY', h, 'answers', 1)\n"                                  \
-    "  redis.call('SADD', day, member)\n"                                         \
+    "  usage_sorted(day)\n"                                                       \
+    "  redis.call('ZADD', day, 0, member)\n"                                      \
     "  redis.call('PEXPIRE', h, ttl)\n"                                           \
     "  redis.call('PEXPIRE', day, ttl)\n"                                         \
     "end\n"
 
-/* Reading the counts of the last days (newest first) of one member, or of
- * every member: one EVAL. */
+/* GET /api/usage reads its rows a page at a time: at most limit members'
+ * counts (USAGE_LIMIT_DEFAULT when not asked for), newest day first and a
+ * day's members in byte order; when more remain, the reply names the next
+ * page's cursor, which the client sends back as it got it. */
+#define USAGE_LIMIT_DEFAULT 100
+#define USAGE_LIMIT_MAX 1000
+extern const char MSG_USAGE_LIMIT_BAD[];
+extern const char MSG_USAGE_CURSOR_BAD[];
+extern const char MSG_USAGE_DAY_BAD[];
+struct usage_page {
+    long limit;
+    char day[USAGE_DAY_LEN + 1];            /* only that day; "" = every day */
+    /* the cursor: the page begins after this member of this day ("": at
+     * the newest day's first) */
+    char after_day[USAGE_DAY_LEN + 1];
+    char after_member[KEYS_MAX_SUBJECT];
+};
+/* The first page of every day, USAGE_LIMIT_DEFAULT rows. */
+void usage_page_init(struct usage_page *p);
+/* Each sets one field from a query parameter's value: NULL, or why the
+ * value is not acceptable (limit: 1 to USAGE_LIMIT_MAX; cursor: a "next" of
+ * a reply; day: YYYY-MM-DD). */
+const char *usage_page_limit(struct usage_page *p, const char *value);
+const char *usage_page_cursor(struct usage_page *p, const char *value);
+const char *usage_page_day(struct usage_page *p, const char *value);
+
+/* Reading a page of the counts of the last days of one member, or of every
+ * member: one EVAL, whose work is bounded by the days and the limit. */
 extern const char usage_read_lua[];
 struct usage_read {
     int argc;
     const char *argv[USAGE_MAX_DAYS + 8];
     char day[USAGE_MAX_DAYS][USAGE_DAY_LEN + 1];
+    char limit[24];
 };
-/* member NULL: every member. days: how many days back from now_ms's day. */
+/* member NULL: every member. days: how many days back from now_ms's day.
+ * -1 when days or the page's limit is out of bounds. */
 int usage_read_argv(struct usage_read *u, const struct keys *k, const char *member, long days,
-                    long long now_ms);
+                    long long now_ms, const struct usage_page *page);
 /* The reply as {"usage":[{"day":…,"user":<sub> or null for anonymous,
- * "prompt_tokens":n,"completion_tokens":n,"answers":n},…]}; -1 when the
+ * "prompt_tokens":n,"completion_tokens":n,"answers":n},…]}, with
+ * ,"next":"<cursor>" before the } when more rows may remain; -1 when the
  * reply has another shape or out of memory. */
 int usage_json(struct buf *out, const redisReply *r);
 

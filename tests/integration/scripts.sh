@@ -113,7 +113,7 @@ expect_match "a socket message is queued (watched)" '"type":"queued"' "$(socket 
 kill "$MONITOR"; wait "$MONITOR" 2>/dev/null
 expect_eq "both went as EVAL with the script's text" 2 "$(grep -c "\"EVAL\" \"local t = redis.call('TIME')" "$T/monitor2")"
 expect_eq "... no EVALSHA of the enqueue script" 0 "$(grep -c '"EVALSHA" "[0-9a-f]\{40\}" "7"' "$T/monitor2")"
-check "the worker's answer frames went as EVAL too" grep -q '"EVAL" "local function count_usage' "$T/monitor2"
+check "the worker's answer frames went as EVAL too" grep -q '"EVAL" "local function usage_sorted.*local function count_usage' "$T/monitor2"
 expect_eq "... and the answer came whole" "0 1 2 3 4 5" \
     "$(grep "\"id\":\"$id\"" "$T/watcher2.out" | jq -r .seq | tr '\n' ' ' | sed 's/ $//')"
 rcli ACL SETUSER default +@all > /dev/null
