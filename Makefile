@@ -96,6 +96,7 @@ $(BUILD)/sendcost: $(call obj,bench/sendcost.c)
 # Fuzz harnesses (tests/fuzz/fuzz_NAME.c) link common/ and the parser they fuzz.
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz_src_multipart := fcgi-api/multipart.c
+fuzz_src_query := fcgi-api/query.c
 fuzz_src_sse := worker/sse.c
 fuzz_src_standin_body := ai-standin/script.c
 define fuzz_rule
