@@ -17,7 +17,6 @@
 
 static void on_group(redisAsyncContext *ac, void *r, void *privdata)
 {
-    (void)ac;
     (void)privdata;
     struct worker *w = ac->data;
     redisReply *reply = r;

@@ -152,7 +152,6 @@ void task_go(struct task *t);
 void task_finish(struct task *t, const char *message);
 void task_cancel(struct worker *w, const char *id);
 void task_drop(struct task *t);
-void task_free(struct task *t);
 struct task *task_of_reply(redisAsyncContext *ac, void *privdata, const redisReply *reply);
 int worker_runs(const struct worker *w, const char *id);
 void release_unstarted_tasks(struct worker *w);

@@ -18,6 +18,8 @@
 #include "models.h"
 #include "worker_metrics.h"
 
+static void task_free(struct task *t);
+
 static char *dup_n(const char *s, size_t n)
 {
     char *p = malloc(n + 1);
@@ -269,7 +271,7 @@ void task_drop(struct task *t)
         task_free(t);
 }
 
-void task_free(struct task *t)
+static void task_free(struct task *t)
 {
     struct worker *w = t->w;
     if (t->dirty)
